@@ -1,0 +1,80 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// One set of compiler settings shared by every target (DESIGN.md, house style 10).
+let sharedSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "offsite",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "offsite", targets: ["offsite"]),
+        .library(name: "OffsiteEngine", targets: ["OffsiteEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.0"),
+    ],
+    targets: [
+        // libzstd from the system (Debian: libzstd-dev).
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+        .target(
+            name: "OffsiteFormat",
+            dependencies: [
+                "CZstd",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: sharedSettings
+        ),
+        .target(
+            name: "OffsiteStorage",
+            swiftSettings: sharedSettings
+        ),
+        .target(
+            name: "OffsiteEngine",
+            dependencies: ["OffsiteFormat", "OffsiteStorage"],
+            swiftSettings: sharedSettings
+        ),
+        .executableTarget(
+            name: "offsite",
+            dependencies: [
+                "OffsiteEngine", "OffsiteFormat", "OffsiteStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: sharedSettings
+        ),
+        .target(
+            name: "OffsiteTesting",
+            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage"],
+            swiftSettings: sharedSettings
+        ),
+        .testTarget(
+            name: "OffsiteFormatTests",
+            dependencies: ["OffsiteFormat", "OffsiteTesting"],
+            swiftSettings: sharedSettings
+        ),
+        .testTarget(
+            name: "OffsiteStorageTests",
+            dependencies: ["OffsiteStorage", "OffsiteTesting"],
+            swiftSettings: sharedSettings
+        ),
+        .testTarget(
+            name: "OffsiteEngineTests",
+            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteTesting"],
+            swiftSettings: sharedSettings
+        ),
+        .testTarget(
+            name: "OffsiteInteropTests",
+            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteTesting"],
+            swiftSettings: sharedSettings
+        ),
+    ]
+)

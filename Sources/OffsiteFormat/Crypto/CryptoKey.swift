@@ -1,0 +1,138 @@
+public import Foundation
+import Crypto
+import _CryptoExtras
+
+/// A restic key: 32 bytes of AES-256-CTR key plus a Poly1305-AES MAC key (`k`, `r`).
+///
+/// Used both for the repository's master key and for the user key derived from a password.
+/// `seal` produces `IV(16) ‖ ciphertext ‖ MAC(16)`; `open` checks the MAC before decrypting.
+public struct CryptoKey: Sendable, Equatable {
+    /// Bytes added by `seal`: a 16-byte IV in front, a 16-byte MAC behind.
+    public static let overhead = 32
+
+    public let encrypt: [UInt8]
+    public let macK: [UInt8]
+    public let macR: [UInt8]
+    let aesKey: SymmetricKey
+    let macAESKey: SymmetricKey
+
+    public init(encrypt: [UInt8], macK: [UInt8], macR: [UInt8]) throws {
+        guard encrypt.count == 32, macK.count == 16, macR.count == 16 else {
+            throw FormatError(.invalidData, "key has wrong lengths (encrypt 32, mac.k 16, mac.r 16 bytes expected)")
+        }
+        self.encrypt = encrypt
+        self.macK = macK
+        self.macR = macR
+        self.aesKey = SymmetricKey(data: encrypt)
+        self.macAESKey = SymmetricKey(data: macK)
+    }
+
+    /// A fresh random key (for a new repository's master key).
+    public static func random() -> CryptoKey {
+        var rng = SystemRandomNumberGenerator()
+        func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        // Force-try is safe: the lengths are right by construction.
+        return try! CryptoKey(encrypt: bytes(32), macK: bytes(16), macR: bytes(16))
+    }
+
+    /// Builds a key from the 64 bytes of scrypt output: encrypt ‖ mac.k ‖ mac.r.
+    public init(derived dk: [UInt8]) throws {
+        guard dk.count == 64 else { throw FormatError(.invalidArgument, "derived key must be 64 bytes") }
+        try self.init(encrypt: Array(dk[0..<32]), macK: Array(dk[32..<48]), macR: Array(dk[48..<64]))
+    }
+
+    /// True when restic would accept the key: no part is all zero.
+    public var isValid: Bool {
+        encrypt.contains { $0 != 0 } && macK.contains { $0 != 0 } && macR.contains { $0 != 0 }
+    }
+
+    public static func == (a: CryptoKey, b: CryptoKey) -> Bool {
+        a.encrypt == b.encrypt && a.macK == b.macK && a.macR == b.macR
+    }
+
+    // MARK: - Seal and open
+
+    /// Encrypts and authenticates `plaintext` with a fresh random IV.
+    public func seal<D: DataProtocol>(_ plaintext: D) -> Data {
+        var iv = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        repeat {
+            for i in 0..<16 { iv[i] = UInt8.random(in: 0...255, using: &rng) }
+        } while iv.allSatisfy { $0 == 0 }
+        return seal(plaintext, iv: iv)
+    }
+
+    /// Encrypts with a given IV. Only for test vectors: reusing an IV destroys confidentiality.
+    public func seal<D: DataProtocol>(_ plaintext: D, iv: [UInt8]) -> Data {
+        precondition(iv.count == 16 && !iv.allSatisfy { $0 == 0 }, "IV must be 16 non-zero bytes")
+        // The key lengths are checked at init, and the nonce is 16 bytes, so these cannot throw.
+        let ciphertext = try! AES._CTR.encrypt(plaintext, using: aesKey, nonce: .init(nonceBytes: iv))
+        var out = Data(capacity: ciphertext.count + Self.overhead)
+        out.append(contentsOf: iv)
+        out.append(ciphertext)
+        let tag = ciphertext.withUnsafeBytes { mac(ciphertext: $0, iv: iv) }
+        out.append(contentsOf: tag)
+        return out
+    }
+
+    /// Checks the MAC of `IV ‖ ciphertext ‖ MAC` and returns the plaintext.
+    /// Throws `.authenticationFailed` when the MAC does not match (wrong key or changed bytes)
+    /// and `.invalidData` when the input is shorter than 32 bytes or its IV is all zero.
+    public func open<D: DataProtocol>(_ sealed: D) throws -> Data {
+        let bytes: [UInt8] = Array(sealed)
+        guard bytes.count >= Self.overhead else {
+            throw FormatError(.invalidData, "encrypted data too short (\(bytes.count) bytes, at least 32 expected)")
+        }
+        let iv = Array(bytes[0..<16])
+        guard !iv.allSatisfy({ $0 == 0 }) else {
+            throw FormatError(.invalidData, "encrypted data has an all-zero IV")
+        }
+        let end = bytes.count - 16
+        let expected = bytes.withUnsafeBytes { raw in
+            mac(ciphertext: UnsafeRawBufferPointer(rebasing: raw[16..<end]), iv: iv)
+        }
+        guard Poly1305.constantTimeEqual(expected, bytes[end...]) else {
+            throw FormatError(.authenticationFailed, "ciphertext verification failed")
+        }
+        return try! AES._CTR.decrypt(bytes[16..<end], using: aesKey, nonce: .init(nonceBytes: iv))
+    }
+
+    /// Poly1305-AES: `s` is AES-128(mac.k, IV), `r` is mac.r (clamped inside Poly1305).
+    func mac(ciphertext: UnsafeRawBufferPointer, iv: [UInt8]) -> [UInt8] {
+        var s = iv
+        try! AES.permute(&s, key: macAESKey)
+        return Poly1305.authenticate(message: ciphertext, r: macR, s: s)
+    }
+}
+
+extension CryptoKey {
+    /// The master key JSON restic stores inside a key file's `data`:
+    /// `{"mac":{"k":"…","r":"…"},"encrypt":"…"}` (standard base64).
+    public var json: Data {
+        let k = Data(macK).base64EncodedString()
+        let r = Data(macR).base64EncodedString()
+        let e = Data(encrypt).base64EncodedString()
+        return Data("{\"mac\":{\"k\":\"\(k)\",\"r\":\"\(r)\"},\"encrypt\":\"\(e)\"}".utf8)
+    }
+
+    private struct JSONForm: Decodable {
+        struct MAC: Decodable {
+            var k: Data
+            var r: Data
+        }
+        var mac: MAC
+        var encrypt: Data
+    }
+
+    /// Decodes the master key JSON and checks the key is usable.
+    public init(json: Data) throws {
+        let form: JSONForm
+        do {
+            form = try JSONDecoder().decode(JSONForm.self, from: json)
+        } catch {
+            throw FormatError(.invalidData, "master key JSON cannot be decoded: \(error)")
+        }
+        try self.init(encrypt: Array(form.encrypt), macK: Array(form.mac.k), macR: Array(form.mac.r))
+        guard isValid else { throw FormatError(.invalidData, "master key has an all-zero part") }
+    }
+}
