@@ -70,7 +70,7 @@ public struct CryptoKey: Sendable, Equatable {
         var out = Data(capacity: ciphertext.count + Self.overhead)
         out.append(contentsOf: iv)
         out.append(ciphertext)
-        let tag = ciphertext.withUnsafeBytes { mac(ciphertext: $0, iv: iv) }
+        let tag = ciphertext.withUnsafeBytes { authenticationTag(ciphertext: $0, iv: iv) }
         out.append(contentsOf: tag)
         return out
     }
@@ -89,7 +89,7 @@ public struct CryptoKey: Sendable, Equatable {
         }
         let end = bytes.count - 16
         let expected = bytes.withUnsafeBytes { raw in
-            mac(ciphertext: UnsafeRawBufferPointer(rebasing: raw[16..<end]), iv: iv)
+            authenticationTag(ciphertext: UnsafeRawBufferPointer(rebasing: raw[16..<end]), iv: iv)
         }
         guard Poly1305.constantTimeEqual(expected, bytes[end...]) else {
             throw FormatError(.authenticationFailed, "ciphertext verification failed")
@@ -98,7 +98,7 @@ public struct CryptoKey: Sendable, Equatable {
     }
 
     /// Poly1305-AES: `s` is AES-128(mac.k, IV), `r` is mac.r (clamped inside Poly1305).
-    func mac(ciphertext: UnsafeRawBufferPointer, iv: [UInt8]) -> [UInt8] {
+    public func authenticationTag(ciphertext: UnsafeRawBufferPointer, iv: [UInt8]) -> [UInt8] {
         var s = iv
         try! AES.permute(&s, key: macAESKey)
         return Poly1305.authenticate(message: ciphertext, r: macR, s: s)

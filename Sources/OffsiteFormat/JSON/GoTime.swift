@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A wall-clock instant with nanosecond precision and the UTC offset it was recorded in,
 /// formatted exactly as Go's `time.Time` marshals to JSON (RFC 3339, trailing zeros of the

@@ -1,0 +1,59 @@
+public import Foundation
+
+/// A directory listing: nodes sorted by name (bytewise), stored as a tree blob.
+/// Serialized as `{"nodes":[…]}` plus a newline, exactly as restic writes it.
+public struct Tree: Sendable, Equatable {
+    public private(set) var nodes: [Node]
+
+    public init() { nodes = [] }
+
+    /// Builds a tree from nodes in any order. Throws on duplicate or empty names.
+    public init(nodes: [Node]) throws {
+        let sorted = nodes.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+        for i in sorted.indices {
+            if sorted[i].name.isEmpty { throw FormatError(.invalidData, "tree node has an empty name") }
+            if i > 0 && sorted[i].name == sorted[i - 1].name {
+                throw FormatError(.invalidData, "tree has two nodes named \"\(sorted[i].nameString)\"")
+            }
+        }
+        self.nodes = sorted
+    }
+
+    /// Looks a node up by name (binary search; nodes are sorted).
+    public func node(named name: [UInt8]) -> Node? {
+        var lo = 0, hi = nodes.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if nodes[mid].name == name { return nodes[mid] }
+            if nodes[mid].name.lexicographicallyPrecedes(name) { lo = mid + 1 } else { hi = mid }
+        }
+        return nil
+    }
+
+    /// The blob plaintext: `{"nodes":[…]}\n`.
+    public var json: Data {
+        var w = GoJSONWriter()
+        w.beginObject()
+        w.key("nodes")
+        w.beginArray()
+        for n in nodes { n.write(to: &w) }
+        w.endArray()
+        w.endObject()
+        var out = w.bytes
+        out.append(0x0A)
+        return Data(out)
+    }
+
+    private struct JSONForm: Decodable {
+        var nodes: [Node]?
+    }
+
+    /// Decodes a tree blob. Node order is kept as stored (restic's trees are sorted).
+    public init(json: Data) throws {
+        do {
+            nodes = try JSONDecoder().decode(JSONForm.self, from: json).nodes ?? []
+        } catch {
+            throw FormatError(.invalidData, "tree cannot be decoded (\(error))")
+        }
+    }
+}
