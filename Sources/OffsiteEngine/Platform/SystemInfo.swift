@@ -1,0 +1,52 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Facts about the running system: host name, current user, and uid/gid → name lookups
+/// (cached, as restic caches them).
+public enum SystemInfo {
+    public static var hostname: String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count) == 0 else { return "" }
+        let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public static var currentUsername: String { userName(uid: getuid()) }
+    public static var uid: UInt32 { getuid() }
+    public static var gid: UInt32 { getgid() }
+    public static var isRoot: Bool { geteuid() == 0 }
+
+    private static let userCache = Mutex<[UInt32: String]>([:])
+    private static let groupCache = Mutex<[UInt32: String]>([:])
+
+    /// The user name for a uid, or "" if there is none.
+    public static func userName(uid: UInt32) -> String {
+        if let cached = userCache.withLock({ $0[uid] }) { return cached }
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var buf = [CChar](repeating: 0, count: 4096)
+        var name = ""
+        if getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0, result != nil, let p = pwd.pw_name {
+            name = String(cString: p)
+        }
+        userCache.withLock { $0[uid] = name }
+        return name
+    }
+
+    /// The group name for a gid, or "" if there is none.
+    public static func groupName(gid: UInt32) -> String {
+        if let cached = groupCache.withLock({ $0[gid] }) { return cached }
+        var grp = group()
+        var result: UnsafeMutablePointer<group>? = nil
+        var buf = [CChar](repeating: 0, count: 4096)
+        var name = ""
+        if getgrgid_r(gid, &grp, &buf, buf.count, &result) == 0, result != nil, let p = grp.gr_name {
+            name = String(cString: p)
+        }
+        groupCache.withLock { $0[gid] = name }
+        return name
+    }
+}

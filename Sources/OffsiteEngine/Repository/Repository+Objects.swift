@@ -1,0 +1,69 @@
+public import Foundation
+public import OffsiteFormat
+public import OffsiteStorage
+
+extension Repository {
+    /// Loads a snapshot, index or lock file and returns its JSON: checks the name matches the
+    /// SHA-256 of the stored bytes, checks the MAC, decrypts and decompresses.
+    /// Errors name the object.
+    public func loadJSON(_ type: FileType, _ id: ID) async throws -> Data {
+        let handle = Handle(type, id.hex)
+        let bytes = try await storage("loading \(handle)") { try await backend.load(handle) }
+        guard ID.hash(bytes) == id else {
+            throw EngineError(.invalidData, "\(handle) is damaged: its content does not match its name (SHA-256 mismatch, \(bytes.count) bytes)")
+        }
+        do {
+            return try UnpackedFile.decode(try key.open(bytes), repositoryVersion: version)
+        } catch let e as FormatError {
+            throw EngineError(.invalidData, "\(handle) is damaged: \(e.message)")
+        }
+    }
+
+    /// Encrypts (and in v2 compresses) a JSON document and stores it under the SHA-256 of the
+    /// stored bytes. Returns that ID.
+    @discardableResult
+    public func saveJSON(_ type: FileType, _ json: Data) async throws -> ID {
+        let sealed = key.seal(UnpackedFile.encode(json: json, repositoryVersion: version))
+        let id = ID.hash(sealed)
+        try await storage("saving \(type.rawValue)/\(id.hex)") { try await backend.save(Handle(type, id.hex), data: sealed) }
+        return id
+    }
+
+    /// Lists the IDs of a type, skipping names that are not IDs.
+    public func listIDs(_ type: FileType) async throws -> [ID] {
+        try await storage("listing \(type.rawValue)") { try await backend.list(type) }.compactMap { ID(hex: $0.name) }
+    }
+
+    /// Resolves a full ID or a unique prefix among the objects of `type`.
+    public func resolve(_ type: FileType, prefix: String) async throws -> ID {
+        if let id = ID(hex: prefix) { return id }
+        let lower = prefix.lowercased()
+        guard !lower.isEmpty, Hex.decode(lower.count % 2 == 0 ? lower : lower + "0") != nil else {
+            throw EngineError(.invalidArgument, "\"\(prefix)\" is not an ID or ID prefix (hex characters expected)")
+        }
+        let matches = try await listIDs(type).filter { $0.hex.hasPrefix(lower) }
+        switch matches.count {
+        case 0: throw EngineError(.notFound, "no matching ID found for prefix \"\(prefix)\" in \(type.rawValue)")
+        case 1: return matches[0]
+        default: throw EngineError(.ambiguous, "multiple IDs with prefix \"\(prefix)\" in \(type.rawValue); give more characters")
+        }
+    }
+
+    /// Loads every index file into the master index. Errors name the damaged file.
+    public func loadIndex() async throws {
+        for id in try await listIDs(.index) {
+            let json = try await loadJSON(.index, id)
+            do {
+                index.add(try IndexFile(json: json), fromFile: id)
+            } catch let e as FormatError {
+                throw EngineError(.invalidData, "index/\(id.hex) is damaged: \(e.message)")
+            }
+        }
+    }
+
+    /// Writes an index file for packs written in this session.
+    @discardableResult
+    public func saveIndex(_ file: IndexFile) async throws -> ID {
+        try await saveJSON(.index, file.json)
+    }
+}
