@@ -38,9 +38,11 @@ let package = Package(
             name: "OffsiteStorage",
             swiftSettings: sharedSettings
         ),
+        // Linux headers Glibc's module leaves out (extended attributes).
+        .systemLibrary(name: "CPosix"),
         .target(
             name: "OffsiteEngine",
-            dependencies: ["OffsiteFormat", "OffsiteStorage"],
+            dependencies: ["OffsiteFormat", "OffsiteStorage", "CPosix"],
             swiftSettings: sharedSettings
         ),
         .executableTarget(

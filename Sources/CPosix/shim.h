@@ -1,0 +1,2 @@
+// POSIX/Linux headers that Glibc's Swift module does not export.
+#include <sys/xattr.h>
