@@ -1,0 +1,91 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds source trees on disk for backup tests, and compares trees after a restore.
+public struct TreeFixture {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    public func dir(_ rel: String, mode: UInt32 = 0o755) throws {
+        try FileManager.default.createDirectory(atPath: root + "/" + rel, withIntermediateDirectories: true)
+        chmod(root + "/" + rel, mode_t(mode))
+    }
+
+    public func file(_ rel: String, _ data: [UInt8], mode: UInt32 = 0o644) throws {
+        let path = root + "/" + rel
+        guard FileManager.default.createFile(atPath: path, contents: Data(data)) else {
+            throw FixtureError(message: "cannot create \(path)")
+        }
+        chmod(path, mode_t(mode))
+    }
+
+    public func symlink(_ rel: String, to target: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: root + "/" + rel, withDestinationPath: target)
+    }
+
+    /// Sets mtime and atime with nanoseconds (not following symlinks).
+    public func setTimes(_ rel: String, seconds: Int, nanoseconds: Int) {
+        var ts = [timespec(tv_sec: seconds, tv_nsec: nanoseconds), timespec(tv_sec: seconds, tv_nsec: nanoseconds)]
+        utimensat(AT_FDCWD, root + "/" + rel, &ts, AT_SYMLINK_NOFOLLOW)
+    }
+
+    /// Deterministic pseudo-random bytes (xorshift), so tests need no fixtures on disk.
+    public static func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+        var x = seed | 1
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { raw in
+            var i = 0
+            while i < count {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17
+                var w = x
+                for _ in 0..<8 where i < count {
+                    raw[i] = UInt8(truncatingIfNeeded: w)
+                    w >>= 8
+                    i += 1
+                }
+            }
+        }
+        return out
+    }
+
+    /// What a tree looks like: per relative path, its type, mode, size, mtime, link target and
+    /// content hash. Two trees are equal when these listings are.
+    public static func describe(_ root: String, includeDirectoryTimes: Bool = true) throws -> [String: String] {
+        var out: [String: String] = [:]
+        func walk(_ rel: String) throws {
+            let path = rel.isEmpty ? root : root + "/" + rel
+            var st = stat()
+            guard lstat(path, &st) == 0 else { throw FixtureError(message: "cannot stat \(path)") }
+            let kind = st.st_mode & S_IFMT
+            var desc = "mode=\(String(st.st_mode & 0o7777, radix: 8))"
+            let mtime = "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+            switch kind {
+            case S_IFDIR:
+                desc = "dir " + desc + (includeDirectoryTimes && !rel.isEmpty ? " mtime=\(mtime)" : "")
+                let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+                for n in names { try walk(rel.isEmpty ? n : rel + "/" + n) }
+            case S_IFLNK:
+                let target = try FileManager.default.destinationOfSymbolicLink(atPath: path)
+                desc = "symlink -> \(target) mtime=\(mtime)"
+            case S_IFREG:
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                var h: UInt64 = 1469598103934665603
+                for b in data { h = (h ^ UInt64(b)) &* 1099511628211 }
+                desc = "file " + desc + " size=\(data.count) fnv=\(String(h, radix: 16)) mtime=\(mtime)"
+            default:
+                desc = "other \(kind)"
+            }
+            if !rel.isEmpty { out[rel] = desc }
+        }
+        try walk("")
+        return out
+    }
+}
+
+public struct FixtureError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

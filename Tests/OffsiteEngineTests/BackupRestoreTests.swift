@@ -1,0 +1,87 @@
+import Foundation
+import OffsiteEngine
+import OffsiteFormat
+import OffsiteStorage
+import OffsiteTesting
+import Testing
+
+@Suite struct BackupRestoreTests {
+    static func makeSource(_ dir: String) throws -> TreeFixture {
+        let f = TreeFixture(root: dir + "/src")
+        try f.dir("")
+        try f.dir("nested/deeper")
+        try f.dir("empty-dir")
+        try f.file("nested/deeper/small.txt", Array("hello\n".utf8))
+        try f.file("empty", [])
+        try f.file("big.bin", TreeFixture.randomBytes(3 << 20, seed: 7), mode: 0o600)
+        try f.file("readonly", Array("ro".utf8), mode: 0o444)
+        try f.file("exec", Array("#!/bin/sh\n".utf8), mode: 0o755)
+        try f.symlink("link-rel", to: "nested/deeper/small.txt")
+        try f.symlink("link-dangling", to: "/does/not/exist")
+        f.setTimes("nested/deeper/small.txt", seconds: 1_234_567_890, nanoseconds: 123_456_789)
+        return f
+    }
+
+    @Test(arguments: [1, 2])
+    func backupThenRestoreIsIdentical(version: Int) async throws {
+        try await withScratchDirectory { dir in
+            _ = try Self.makeSource(dir)
+            let repo = try await TestRepository.make(version: version)
+            var options = Backup.Options(paths: [dir + "/src"])
+            options.tags = ["t1"]
+            options.hostname = "h1"
+            let report = try await Backup(repository: repo, options: options).run()
+            #expect(report.isComplete)
+            #expect(report.snapshot.paths == [dir + "/src"])
+            #expect(report.filesNew == 5)
+            #expect(report.dataBlobs >= 4)
+
+            let restored = try await Restore(repository: repo, options: .init(snapshotID: report.snapshotID, target: dir + "/out")).run()
+            #expect(restored.errors.isEmpty)
+            let original = try TreeFixture.describe(dir + "/src")
+            let copy = try TreeFixture.describe(dir + "/out" + dir + "/src")
+            #expect(original == copy)
+
+            // A second backup of unchanged data adds no data blobs.
+            let second = try await Backup(repository: repo, options: options).run()
+            #expect(second.dataBlobs == 0)
+            #expect(second.snapshot.tree == report.snapshot.tree || second.treeBlobs > 0)
+        }
+    }
+
+    @Test func subpathRestoreAndRelativeTargets() async throws {
+        try await withScratchDirectory { dir in
+            _ = try Self.makeSource(dir)
+            let repo = try await TestRepository.make()
+            var options = Backup.Options(paths: ["src"])
+            options.workingDirectory = dir
+            let report = try await Backup(repository: repo, options: options).run()
+            #expect(report.snapshot.paths == [dir + "/src"])
+            // A relative target keeps its relative shape in the tree, as restic's does.
+            let root = try await repo.loadTree(report.snapshot.tree)
+            #expect(root.nodes.map(\.nameString) == ["src"])
+
+            var ropts = Restore.Options(snapshotID: report.snapshotID, target: dir + "/sub")
+            ropts.subpath = "src/nested"
+            _ = try await Restore(repository: repo, options: ropts).run()
+            #expect(FileManager.default.contents(atPath: dir + "/sub/deeper/small.txt") == Data("hello\n".utf8))
+        }
+    }
+
+    @Test func missingTargets() async throws {
+        try await withScratchDirectory { dir in
+            _ = try Self.makeSource(dir)
+            let repo = try await TestRepository.make()
+            do {
+                _ = try await Backup(repository: repo, options: .init(paths: [dir + "/nope"])).run()
+                Issue.record("backup of a missing path succeeded")
+            } catch let e as EngineError {
+                #expect(e.code == .invalidArgument)
+            }
+            #expect(try await repo.listIDs(.snapshots).isEmpty)
+            let partial = try await Backup(repository: repo, options: .init(paths: [dir + "/src", dir + "/nope"])).run()
+            #expect(partial.skippedTargets == [dir + "/nope"])
+            #expect(!partial.isComplete)
+        }
+    }
+}
