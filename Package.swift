@@ -75,7 +75,8 @@ let package = Package(
         ),
         .testTarget(
             name: "OffsiteInteropTests",
-            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteTesting"],
+            // Depends on the executable so that `swift test` builds the binary the tests run.
+            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteTesting", "offsite"],
             swiftSettings: sharedSettings
         ),
     ]

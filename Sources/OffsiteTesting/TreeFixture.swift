@@ -87,5 +87,6 @@ public struct TreeFixture {
 
 public struct FixtureError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }

@@ -1,0 +1,98 @@
+public import Foundation
+
+/// Runs external programs (the restic oracle, the offsite binary) and captures their output.
+public enum ProcessRunner {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var stdout: Data
+        public var stderr: String
+        public var stdoutString: String { String(decoding: stdout, as: UTF8.self) }
+    }
+
+    public struct NotFound: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Finds an executable on PATH.
+    public static func which(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Runs `executable` with `arguments`; `environment` entries are added to (or, when nil,
+    /// removed from) the current environment.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String?] = [:],
+                           stdin: Data? = nil, currentDirectory: String? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        if let currentDirectory { p.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try? input.fileHandleForWriting.close()
+        // Read both pipes concurrently so a full stderr pipe cannot block the child.
+        let errData = ErrCollector()
+        let errThread = Thread { errData.data = err.fileHandleForReading.readDataToEndOfFile(); errData.done.signal() }
+        errThread.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        errData.done.wait()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: outData, stderr: String(decoding: errData.data, as: UTF8.self))
+    }
+
+    private final class ErrCollector: @unchecked Sendable {
+        var data = Data()
+        let done = DispatchSemaphore(value: 0)
+    }
+}
+
+/// The real restic binary, the compatibility oracle. Tests fail (never skip) when it is missing.
+public enum Restic {
+    public static func path() throws -> String {
+        guard let p = ProcessRunner.which("restic") else {
+            throw ProcessRunner.NotFound(description: "restic is not installed: run `apt-get install restic` (or `make deps`)")
+        }
+        return p
+    }
+
+    /// Runs restic against `repo` with `password`, in UTC, without a cache.
+    public static func run(_ args: [String], repo: String, password: String, cwd: String? = nil) throws -> ProcessRunner.Result {
+        try ProcessRunner.run(try path(), ["-r", repo, "--no-cache"] + args,
+                              environment: ["RESTIC_PASSWORD": password, "TZ": "UTC", "RESTIC_REPOSITORY": nil,
+                                            "RESTIC_PASSWORD_FILE": nil, "RESTIC_PASSWORD_COMMAND": nil],
+                              currentDirectory: cwd)
+    }
+}
+
+/// The `offsite` executable built next to the test bundle (or `$OFFSITE_BIN`).
+public enum OffsiteBinary {
+    public static func path() throws -> String {
+        if let p = ProcessInfo.processInfo.environment["OFFSITE_BIN"] { return p }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("offsite").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        throw ProcessRunner.NotFound(description: "offsite binary not found next to \(CommandLine.arguments[0]); run `swift build` first or set OFFSITE_BIN")
+    }
+
+    public static func run(_ args: [String], password: String? = nil, environment: [String: String?] = [:],
+                           cwd: String? = nil) throws -> ProcessRunner.Result {
+        var env: [String: String?] = ["TZ": "UTC", "RESTIC_REPOSITORY": nil, "RESTIC_PASSWORD_FILE": nil,
+                                      "RESTIC_PASSWORD_COMMAND": nil, "RESTIC_PASSWORD": password]
+        for (k, v) in environment { env[k] = v }
+        return try ProcessRunner.run(try path(), args, environment: env, currentDirectory: cwd)
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import OffsiteTesting
+import Testing
+
+let password = "interop password"
+
+/// Decodes a JSON array of objects.
+func jsonArray(_ data: Data) throws -> [[String: Any]] {
+    guard let a = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+        throw FixtureError(message: "not a JSON array of objects: \(String(decoding: data, as: UTF8.self))")
+    }
+    return a
+}
+
+/// Fails the test with the command's output when it did not exit with `status`.
+@discardableResult
+func expectStatus(_ r: ProcessRunner.Result, _ status: Int32, _ what: String,
+                  sourceLocation: SourceLocation = #_sourceLocation) -> ProcessRunner.Result {
+    #expect(r.status == status, "\(what): exit \(r.status)\nstdout: \(r.stdoutString.prefix(2000))\nstderr: \(r.stderr.prefix(2000))",
+            sourceLocation: sourceLocation)
+    return r
+}
+
+/// Makes every file under `path` writable (repository files are 0400) so tests can damage them.
+func makeWritable(_ path: String) {
+    _ = try? ProcessRunner.run("/bin/chmod", ["-R", "u+w", path])
+}
