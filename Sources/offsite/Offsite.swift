@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OffsiteEngine
 
 @main
 struct Offsite: AsyncParsableCommand {
@@ -20,7 +21,7 @@ struct Offsite: AsyncParsableCommand {
             Exit codes: 0 ok, 1 fatal error, 3 backup/restore incomplete (some files unreadable), \
             10 no repository at the location, 12 wrong password.
             """,
-        version: "offsite \(OffsiteVersionString.value)",
+        version: "offsite \(OffsiteVersion.current)",
         subcommands: [
             InitCommand.self, BackupCommand.self, SnapshotsCommand.self, RestoreCommand.self, LsCommand.self,
             CatCommand.self, ListCommand.self, KeyCommand.self, VersionCommand.self,
@@ -39,7 +40,14 @@ struct Offsite: AsyncParsableCommand {
         while i < args.count {
             let a = args[i]
             if commands.contains(a) {
-                return [a] + moved + Array(args[(i + 1)...])
+                // Commands with their own subcommands (`key list`) take the flags after those.
+                var head = [a]
+                var rest = Array(args[(i + 1)...])
+                if a == "key", let sub = rest.first, !sub.hasPrefix("-") {
+                    head.append(sub)
+                    rest.removeFirst()
+                }
+                return head + moved + rest
             }
             if !a.hasPrefix("-") { break }
             moved.append(a)
@@ -55,8 +63,4 @@ struct Offsite: AsyncParsableCommand {
     static func main() async {
         await Offsite.main(reorder(Array(CommandLine.arguments.dropFirst())))
     }
-}
-
-enum OffsiteVersionString {
-    static let value = "0.1.0"
 }

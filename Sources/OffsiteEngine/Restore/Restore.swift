@@ -131,35 +131,46 @@ struct RestoreState {
         guard path.withCString({ unlink($0) }) == 0 else { throw FileSystem.ioError("cannot replace", path) }
     }
 
+    /// Writes a file's blobs in order. If any blob fails to load or verify, the partial file is
+    /// removed, so no file with wrong or missing bytes is left looking restored.
     mutating func restoreFile(_ node: Node, at path: FSPath) async throws {
         if let st = try? FileSystem.lstat(path), !st.isRegular { try removeExisting(path) }
         let fd = path.withCString { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { throw FileSystem.ioError("cannot create", path) }
-        defer { close(fd) }
         var written = 0
-        for id in node.content ?? [] {
-            let data: Data
-            do {
-                data = try await repository.loadBlob(BlobHandle(id: id, type: .data))
-            } catch let e as EngineError {
-                throw EngineError(.invalidData, "\(path): \(e.message)")
-            }
-            try data.withUnsafeBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw FileSystem.ioError("cannot write", path)
-                    }
-                    done += n
+        do {
+            defer { close(fd) }
+            for id in node.content ?? [] {
+                let data: Data
+                do {
+                    data = try await repository.loadBlob(BlobHandle(id: id, type: .data))
+                } catch let e as EngineError {
+                    throw EngineError(.invalidData, "\(path): \(e.message)")
                 }
+                try Self.writeAll(fd, data, path: path)
+                written += data.count
             }
-            written += data.count
+            if UInt64(written) != node.size {
+                throw EngineError(.invalidData, "\(path): restored \(written) bytes but the snapshot records \(node.size)")
+            }
+        } catch {
+            _ = path.withCString { unlink($0) }
+            throw error
         }
         report.bytes += written
-        if UInt64(written) != node.size {
-            throw EngineError(.invalidData, "\(path): restored \(written) bytes but the snapshot records \(node.size)")
+    }
+
+    static func writeAll(_ fd: Int32, _ data: Data, path: FSPath) throws {
+        try data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FileSystem.ioError("cannot write", path)
+                }
+                done += n
+            }
         }
     }
 

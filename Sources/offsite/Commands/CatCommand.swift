@@ -43,7 +43,8 @@ struct CatCommand: AsyncParsableCommand {
                 Console.out(JSONOutput.indent(s.json))
             case "index":
                 let iid = try await repo.resolve(.index, prefix: id!)
-                Console.outRaw(try await repo.loadJSON(.index, iid))
+                // restic prints the stored JSON (which ends in a newline) plus a newline.
+                Console.outRaw(try await repo.loadJSON(.index, iid) + Data("\n".utf8))
             case "lock":
                 let lid = try await repo.resolve(.locks, prefix: id!)
                 Console.out(JSONOutput.indent(try await repo.loadJSON(.locks, lid)))

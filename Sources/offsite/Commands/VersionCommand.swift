@@ -18,14 +18,14 @@ struct VersionCommand: AsyncParsableCommand {
             var w = GoJSONWriter()
             w.beginObject()
             w.field("message_type", "version")
-            w.field("version", OffsiteVersionString.value)
+            w.field("version", OffsiteVersion.current)
             w.field("go_version", "swift")
             w.field("go_os", "linux")
             w.field("go_arch", arch)
             w.endObject()
             Console.out(String(decoding: w.bytes, as: UTF8.self))
         } else {
-            Console.out("offsite \(OffsiteVersionString.value) compiled with Swift on linux/\(arch)")
+            Console.out("offsite \(OffsiteVersion.current) compiled with Swift on linux/\(arch)")
         }
     }
 }
