@@ -1,4 +1,5 @@
 import ArgumentParser
+import OffsiteEngine
 import OffsiteFormat
 
 struct VersionCommand: AsyncParsableCommand {
