@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// A 32-byte SHA-256 digest naming a blob, pack, index, snapshot, key or lock.
 ///

@@ -25,8 +25,10 @@ public enum ProcessRunner {
 
     /// Runs `executable` with `arguments`; `environment` entries are added to (or, when nil,
     /// removed from) the current environment.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String?] = [:],
-                           stdin: Data? = nil, currentDirectory: String? = nil) throws -> Result {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String?] = [:],
+        stdin: Data? = nil, currentDirectory: String? = nil
+    ) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
@@ -43,7 +45,9 @@ public enum ProcessRunner {
         try? input.fileHandleForWriting.close()
         // Read both pipes concurrently so a full stderr pipe cannot block the child.
         let errData = ErrCollector()
-        let errThread = Thread { errData.data = err.fileHandleForReading.readDataToEndOfFile(); errData.done.signal() }
+        let errThread = Thread {
+            errData.data = err.fileHandleForReading.readDataToEndOfFile(); errData.done.signal()
+        }
         errThread.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         errData.done.wait()
@@ -68,10 +72,13 @@ public enum Restic {
 
     /// Runs restic against `repo` with `password`, in UTC, without a cache.
     public static func run(_ args: [String], repo: String, password: String, cwd: String? = nil) throws -> ProcessRunner.Result {
-        try ProcessRunner.run(try path(), ["-r", repo, "--no-cache"] + args,
-                              environment: ["RESTIC_PASSWORD": password, "TZ": "UTC", "RESTIC_REPOSITORY": nil,
-                                            "RESTIC_PASSWORD_FILE": nil, "RESTIC_PASSWORD_COMMAND": nil],
-                              currentDirectory: cwd)
+        try ProcessRunner.run(
+            try path(), ["-r", repo, "--no-cache"] + args,
+            environment: [
+                "RESTIC_PASSWORD": password, "TZ": "UTC", "RESTIC_REPOSITORY": nil,
+                "RESTIC_PASSWORD_FILE": nil, "RESTIC_PASSWORD_COMMAND": nil,
+            ],
+            currentDirectory: cwd)
     }
 }
 
@@ -85,13 +92,18 @@ public enum OffsiteBinary {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        throw ProcessRunner.NotFound(description: "offsite binary not found next to \(CommandLine.arguments[0]); run `swift build` first or set OFFSITE_BIN")
+        throw ProcessRunner.NotFound(
+            description: "offsite binary not found next to \(CommandLine.arguments[0]); run `swift build` first or set OFFSITE_BIN")
     }
 
-    public static func run(_ args: [String], password: String? = nil, environment: [String: String?] = [:],
-                           cwd: String? = nil) throws -> ProcessRunner.Result {
-        var env: [String: String?] = ["TZ": "UTC", "RESTIC_REPOSITORY": nil, "RESTIC_PASSWORD_FILE": nil,
-                                      "RESTIC_PASSWORD_COMMAND": nil, "RESTIC_PASSWORD": password]
+    public static func run(
+        _ args: [String], password: String? = nil, environment: [String: String?] = [:],
+        cwd: String? = nil
+    ) throws -> ProcessRunner.Result {
+        var env: [String: String?] = [
+            "TZ": "UTC", "RESTIC_REPOSITORY": nil, "RESTIC_PASSWORD_FILE": nil,
+            "RESTIC_PASSWORD_COMMAND": nil, "RESTIC_PASSWORD": password,
+        ]
         for (k, v) in environment { env[k] = v }
         return try ProcessRunner.run(try path(), args, environment: env, currentDirectory: cwd)
     }

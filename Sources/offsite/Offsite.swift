@@ -33,8 +33,10 @@ struct Offsite: AsyncParsableCommand {
     /// before the command are moved after it.
     static func reorder(_ args: [String]) -> [String] {
         let commands: Set<String> = ["init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "help"]
-        let valued: Set<String> = ["-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
-                                   "--compression", "--pack-size", "--cache-dir", "-o", "--option"]
+        let valued: Set<String> = [
+            "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
+            "--compression", "--pack-size", "--cache-dir", "-o", "--option",
+        ]
         var moved: [String] = []
         var i = 0
         while i < args.count {

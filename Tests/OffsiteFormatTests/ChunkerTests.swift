@@ -36,8 +36,9 @@ import Testing
             #expect(Polynomial.gcd(b, a) == g)
         }
         #expect(Polynomial.mulMod(Polynomial(0x1230), Polynomial(0x230), Polynomial(0x55)) == Polynomial(0x22))
-        #expect(Polynomial.mulMod(Polynomial(0x0eae8c07dbbb3026), Polynomial(0xd5d6db9de04771de), Polynomial(0xdd2bda3b77c9))
-            == Polynomial(0x425ae8595b7a))
+        #expect(
+            Polynomial.mulMod(Polynomial(0x0eae8c07dbbb3026), Polynomial(0xd5d6db9de04771de), Polynomial(0xdd2bda3b77c9))
+                == Polynomial(0x425ae8595b7a))
     }
 
     @Test func randomPolynomialsAreIrreducibleDegree53() throws {
@@ -78,8 +79,9 @@ import Testing
     }
 
     @Test func zerosCutEvery512KiB() {
-        let chunks = Self.split([UInt8](repeating: 0, count: 4 * 512 * 1024), polynomial: Polynomial(0x3DA3358B4DC173),
-                                readSize: 1 << 20)
+        let chunks = Self.split(
+            [UInt8](repeating: 0, count: 4 * 512 * 1024), polynomial: Polynomial(0x3DA3358B4DC173),
+            readSize: 1 << 20)
         #expect(chunks.count == 4)
         for c in chunks {
             #expect(c.0 == 524_288)
@@ -143,8 +145,9 @@ import Testing
     @Test func maxSizeForcesCut() {
         // Data whose digest never has 20 low zero bits is unlikely; a constant 0xff stream
         // cuts at the first position with a zero mask, or at 8 MiB at the latest.
-        let chunks = Self.split([UInt8](repeating: 0xAB, count: 20 << 20), polynomial: Polynomial(0x3da3358b4dc173),
-                                readSize: 1 << 20)
+        let chunks = Self.split(
+            [UInt8](repeating: 0xAB, count: 20 << 20), polynomial: Polynomial(0x3da3358b4dc173),
+            readSize: 1 << 20)
         #expect(chunks.dropLast().allSatisfy { $0.0 >= Chunker.minSize && $0.0 <= Chunker.maxSize })
         #expect(chunks.reduce(0) { $0 + $1.0 } == 20 << 20)
     }

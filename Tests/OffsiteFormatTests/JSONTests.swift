@@ -33,8 +33,9 @@ import Testing
     @Test func goJSONStringEscaping() {
         var out: [UInt8] = []
         GoJSONWriter.appendString(Array("<a&b>\"\\\n\r\t\u{08}\u{0c}\u{1f}é\u{2029}".utf8) + [0xff], to: &out)
-        #expect(String(decoding: out, as: UTF8.self)
-            == #""\u003ca\u0026b\u003e\"\\\n\r\t\u0008\u000c\u001fé\u2029\ufffd""#)
+        #expect(
+            String(decoding: out, as: UTF8.self)
+                == #""\u003ca\u0026b\u003e\"\\\n\r\t\u0008\u000c\u001fé\u2029\ufffd""#)
     }
 
     @Test(arguments: [
@@ -93,7 +94,9 @@ import Testing
         dir.subtree = ID(hex: String(repeating: "ab", count: 32))
         let tree = try Tree(nodes: [link, dir, file])
         let t = "2024-05-06T07:08:09.123456789+02:00"
-        let expected = #"{"nodes":[{"name":"d","type":"dir","mode":2147484141,"mtime":"\#(t)","atime":"\#(t)","ctime":"\#(t)","uid":0,"gid":0,"content":null,"subtree":"\#(String(repeating: "ab", count: 32))"},{"name":"l","type":"symlink","mode":134218239,"mtime":"\#(t)","atime":"\#(t)","ctime":"\#(t)","uid":1000,"gid":1000,"links":1,"linktarget":"../t\u003cx\u003e","content":null},{"name":"we\\\"ird","type":"file","mode":420,"mtime":"\#(t)","atime":"\#(t)","ctime":"\#(t)","uid":0,"gid":0,"user":"root","group":"root","inode":12,"device_id":34,"links":1,"content":[]}]}"# + "\n"
+        let expected =
+            #"{"nodes":[{"name":"d","type":"dir","mode":2147484141,"mtime":"\#(t)","atime":"\#(t)","ctime":"\#(t)","uid":0,"gid":0,"content":null,"subtree":"\#(String(repeating: "ab", count: 32))"},{"name":"l","type":"symlink","mode":134218239,"mtime":"\#(t)","atime":"\#(t)","ctime":"\#(t)","uid":1000,"gid":1000,"links":1,"linktarget":"../t\u003cx\u003e","content":null},{"name":"we\\\"ird","type":"file","mode":420,"mtime":"\#(t)","atime":"\#(t)","ctime":"\#(t)","uid":0,"gid":0,"user":"root","group":"root","inode":12,"device_id":34,"links":1,"content":[]}]}"#
+            + "\n"
         #expect(String(decoding: tree.json, as: UTF8.self) == expected)
         let decoded = try Tree(json: tree.json)
         #expect(decoded == tree)
@@ -115,10 +118,14 @@ import Testing
 
     @Test func snapshotJSON() throws {
         let tree = ID(hex: String(repeating: "0f", count: 32))!
-        let s = Snapshot(time: Self.time, tree: tree, paths: ["/tmp/src"], hostname: "h1", username: "root",
-                         tags: ["t1"])
+        let s = Snapshot(
+            time: Self.time, tree: tree, paths: ["/tmp/src"], hostname: "h1", username: "root",
+            tags: ["t1"])
         let json = String(decoding: s.json, as: UTF8.self)
-        #expect(json == #"{"time":"2024-05-06T07:08:09.123456789+02:00","tree":"\#(tree.hex)","paths":["/tmp/src"],"hostname":"h1","username":"root","tags":["t1"]}"#)
+        #expect(
+            json
+                == #"{"time":"2024-05-06T07:08:09.123456789+02:00","tree":"\#(tree.hex)","paths":["/tmp/src"],"hostname":"h1","username":"root","tags":["t1"]}"#
+        )
         #expect(try Snapshot(json: s.json) == s)
         #expect(throws: FormatError.self) { try Snapshot(json: Data("{\"time\":\"x\"}".utf8)) }
     }
@@ -127,12 +134,19 @@ import Testing
         let pack = ID(hex: String(repeating: "11", count: 32))!
         let b1 = ID(hex: String(repeating: "22", count: 32))!
         let b2 = ID(hex: String(repeating: "33", count: 32))!
-        let index = IndexFile(packs: [.init(id: pack, blobs: [
-            PackBlob(type: .data, id: b1, offset: 0, length: 47, uncompressedLength: 6),
-            PackBlob(type: .tree, id: b2, offset: 47, length: 637),
-        ])])
+        let index = IndexFile(packs: [
+            .init(
+                id: pack,
+                blobs: [
+                    PackBlob(type: .data, id: b1, offset: 0, length: 47, uncompressedLength: 6),
+                    PackBlob(type: .tree, id: b2, offset: 47, length: 637),
+                ])
+        ])
         let json = String(decoding: index.json, as: UTF8.self)
-        #expect(json == #"{"packs":[{"id":"\#(pack.hex)","blobs":[{"id":"\#(b1.hex)","type":"data","offset":0,"length":47,"uncompressed_length":6},{"id":"\#(b2.hex)","type":"tree","offset":47,"length":637}]}]}"# + "\n")
+        #expect(
+            json
+                == #"{"packs":[{"id":"\#(pack.hex)","blobs":[{"id":"\#(b1.hex)","type":"data","offset":0,"length":47,"uncompressed_length":6},{"id":"\#(b2.hex)","type":"tree","offset":47,"length":637}]}]}"#
+                + "\n")
         #expect(try IndexFile(json: index.json) == index)
         // The old array format and `supersedes` are read too.
         let old = #"[{"id":"\#(pack.hex)","blobs":[{"id":"\#(b2.hex)","type":"tree","offset":47,"length":637}]}]"#

@@ -45,11 +45,19 @@ import Testing
             let repo = try makeRepo(dir)
             try Data((password + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/pw"))
             expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--password-file", dir + "/pw"]), 0, "--password-file")
-            expectStatus(try OffsiteBinary.run(["snapshots"], environment: ["RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD_FILE": dir + "/pw"]), 0, "env file")
-            expectStatus(try OffsiteBinary.run(["snapshots"], environment: ["RESTIC_REPOSITORY": "local:" + repo, "RESTIC_PASSWORD_COMMAND": "cat \(dir)/pw"]), 0, "env command")
+            expectStatus(
+                try OffsiteBinary.run(["snapshots"], environment: ["RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD_FILE": dir + "/pw"]), 0,
+                "env file")
+            expectStatus(
+                try OffsiteBinary.run(
+                    ["snapshots"], environment: ["RESTIC_REPOSITORY": "local:" + repo, "RESTIC_PASSWORD_COMMAND": "cat \(dir)/pw"]), 0,
+                "env command")
             try Data(repo.utf8).write(to: URL(fileURLWithPath: dir + "/repofile"))
-            expectStatus(try OffsiteBinary.run(["--repository-file", dir + "/repofile", "snapshots"], password: password), 0, "--repository-file")
-            expectStatus(try OffsiteBinary.run(["snapshots", "--password-file", dir + "/pw", "--password-command", "true", "-r", repo]), 1, "both sources")
+            expectStatus(
+                try OffsiteBinary.run(["--repository-file", dir + "/repofile", "snapshots"], password: password), 0, "--repository-file")
+            expectStatus(
+                try OffsiteBinary.run(["snapshots", "--password-file", dir + "/pw", "--password-command", "true", "-r", repo]), 1,
+                "both sources")
         }
     }
 
@@ -66,7 +74,8 @@ import Testing
             try bytes.write(to: URL(fileURLWithPath: path))
             let packID = String(pack.split(separator: "/").last!)
 
-            let r = expectStatus(try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 3, "restore")
+            let r = expectStatus(
+                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 3, "restore")
             #expect(r.stderr.contains(packID))
             #expect(r.stderr.contains("data blob"))
             // The damaged file is not left behind with wrong bytes; the intact one is restored.
@@ -105,11 +114,13 @@ import Testing
         try await withScratchDirectory { dir in
             let repo = try makeRepo(dir)
             let before = try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots")
-            let r = expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/does-not-exist"], password: password), 1, "missing path")
+            let r = expectStatus(
+                try OffsiteBinary.run(["-r", repo, "backup", dir + "/does-not-exist"], password: password), 1, "missing path")
             #expect(r.stderr.contains("do not exist"))
             #expect(try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots") == before)
             // One missing path among existing ones: saved, warned, exit 3.
-            let partial = expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", dir + "/nope"], password: password), 3, "partial")
+            let partial = expectStatus(
+                try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", dir + "/nope"], password: password), 3, "partial")
             #expect(partial.stderr.contains("nope does not exist, skipping"))
         }
     }
@@ -129,23 +140,32 @@ import Testing
     @Test func catAndKeyListAgreeWithRestic() async throws {
         try await withScratchDirectory { dir in
             let repo = try makeRepo(dir)
-            let snapshotID = try #require(try Restic.run(["list", "snapshots"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
+            let snapshotID = try #require(
+                try Restic.run(["list", "snapshots"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
             for args in [["cat", "config"], ["cat", "snapshot", String(snapshotID)], ["cat", "snapshot", String(snapshotID.prefix(8))]] {
                 let ours = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 0, args.joined(separator: " "))
                 let theirs = try Restic.run(args, repo: repo, password: password)
                 // restic 0.14 predates `program_version` (0.16+) and drops it when it prints.
-                let oursComparable = ours.stdoutString.replacingOccurrences(of: ",\n  \"program_version\": \"offsite \(OffsiteVersion.current)\"", with: "")
+                let oursComparable = ours.stdoutString.replacingOccurrences(
+                    of: ",\n  \"program_version\": \"offsite \(OffsiteVersion.current)\"", with: "")
                 #expect(oursComparable == theirs.stdoutString, "\(args)")
             }
             // restic 0.14 prints mac.r clamped; offsite prints it as stored (as newer restic does).
-            let ourKey = try JSONSerialization.jsonObject(with: try OffsiteBinary.run(["-r", repo, "cat", "masterkey"], password: password).stdout) as? [String: Any]
-            let theirKey = try JSONSerialization.jsonObject(with: try Restic.run(["cat", "masterkey"], repo: repo, password: password).stdout) as? [String: Any]
+            let ourKey =
+                try JSONSerialization.jsonObject(with: try OffsiteBinary.run(["-r", repo, "cat", "masterkey"], password: password).stdout)
+                as? [String: Any]
+            let theirKey =
+                try JSONSerialization.jsonObject(with: try Restic.run(["cat", "masterkey"], repo: repo, password: password).stdout)
+                as? [String: Any]
             #expect(ourKey?["encrypt"] as? String == theirKey?["encrypt"] as? String)
             #expect((ourKey?["mac"] as? [String: String])?["k"] == (theirKey?["mac"] as? [String: String])?["k"])
-            let index = try #require(try Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
-            #expect(try OffsiteBinary.run(["-r", repo, "cat", "index", String(index)], password: password).stdout
-                == (try Restic.run(["cat", "index", String(index)], repo: repo, password: password).stdout))
-            let keys = try jsonArray(expectStatus(try OffsiteBinary.run(["-r", repo, "key", "list", "--json"], password: password), 0, "key list").stdout)
+            let index = try #require(
+                try Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
+            #expect(
+                try OffsiteBinary.run(["-r", repo, "cat", "index", String(index)], password: password).stdout
+                    == (try Restic.run(["cat", "index", String(index)], repo: repo, password: password).stdout))
+            let keys = try jsonArray(
+                expectStatus(try OffsiteBinary.run(["-r", repo, "key", "list", "--json"], password: password), 0, "key list").stdout)
             let resticKeys = try jsonArray(try Restic.run(["key", "list", "--json"], repo: repo, password: password).stdout)
             #expect(keys.map { $0["id"] as? String } == resticKeys.map { $0["id"] as? String })
             #expect(keys.first?["current"] as? Bool == true)

@@ -18,10 +18,13 @@ import Testing
             let repo = dir + "/repo"
             expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
             expectStatus(try Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
-            let resticSnap = try #require(try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).first)
+            let resticSnap = try #require(
+                try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).first)
             let packsBefore = try Restic.run(["list", "packs"], repo: repo, password: password).stdoutString
 
-            let first = try summary(expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup"))
+            let first = try summary(
+                expectStatus(
+                    try OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup"))
             #expect(first["data_blobs"] as? Int == 0)
             #expect(first["data_added"] as? Int == 0)
             // Byte-identical trees: same root tree ID as restic's snapshot of the same files.
@@ -31,7 +34,9 @@ import Testing
             #expect(first["tree_blobs"] as? Int == 0)
             #expect(try Restic.run(["list", "packs"], repo: repo, password: password).stdoutString == packsBefore)
 
-            let second = try summary(expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup 2"))
+            let second = try summary(
+                expectStatus(
+                    try OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup 2"))
             #expect(second["data_blobs"] as? Int == 0)
             #expect(second["tree_blobs"] as? Int == 0)
             let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
@@ -44,9 +49,11 @@ import Testing
             try InteropFixture.build(at: dir + "/src", large: false)
             let repo = dir + "/repo"
             expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
-            let first = try summary(expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 1"))
+            let first = try summary(
+                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 1"))
             #expect((first["data_blobs"] as? Int ?? 0) > 10)
-            let second = try summary(expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 2"))
+            let second = try summary(
+                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 2"))
             #expect(second["data_blobs"] as? Int == 0)
             #expect(second["data_added"] as? Int == 0)
         }

@@ -14,10 +14,13 @@ func jsonArray(_ data: Data) throws -> [[String: Any]] {
 
 /// Fails the test with the command's output when it did not exit with `status`.
 @discardableResult
-func expectStatus(_ r: ProcessRunner.Result, _ status: Int32, _ what: String,
-                  sourceLocation: SourceLocation = #_sourceLocation) -> ProcessRunner.Result {
-    #expect(r.status == status, "\(what): exit \(r.status)\nstdout: \(r.stdoutString.prefix(2000))\nstderr: \(r.stderr.prefix(2000))",
-            sourceLocation: sourceLocation)
+func expectStatus(
+    _ r: ProcessRunner.Result, _ status: Int32, _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> ProcessRunner.Result {
+    #expect(
+        r.status == status, "\(what): exit \(r.status)\nstdout: \(r.stdoutString.prefix(2000))\nstderr: \(r.stderr.prefix(2000))",
+        sourceLocation: sourceLocation)
     return r
 }
 

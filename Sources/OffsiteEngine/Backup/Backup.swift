@@ -1,5 +1,6 @@
 import Foundation
 public import OffsiteFormat
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,9 +83,11 @@ public struct Backup: Sendable {
             if FileSystem.exists(FSPath(resolved)) { existing.append(p) } else { skipped.append(p) }
         }
         guard !existing.isEmpty else {
-            throw EngineError(.invalidArgument, options.paths.isEmpty
-                ? "nothing to back up, please specify files or directories"
-                : "all target directories/files do not exist: \(options.paths.joined(separator: ", "))")
+            throw EngineError(
+                .invalidArgument,
+                options.paths.isEmpty
+                    ? "nothing to back up, please specify files or directories"
+                    : "all target directories/files do not exist: \(options.paths.joined(separator: ", "))")
         }
         // Relative targets are read relative to the working directory.
         let targets = existing.map { p in

@@ -1,9 +1,10 @@
+import CPosix
 import Foundation
 public import OffsiteFormat
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CPosix
 
 /// What `lstat` says about a file, with nanosecond times.
 public struct FileStat: Sendable {
@@ -40,10 +41,11 @@ public enum FileSystem {
         var st = stat()
         let r = path.withCString { Glibc.lstat($0, &st) }
         guard r == 0 else { throw ioError("cannot stat", path) }
-        return FileStat(mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size),
-                        inode: UInt64(st.st_ino), device: UInt64(st.st_dev), rdev: UInt64(st.st_rdev),
-                        links: UInt64(st.st_nlink), atime: time(st.st_atim), mtime: time(st.st_mtim),
-                        ctime: time(st.st_ctim))
+        return FileStat(
+            mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size),
+            inode: UInt64(st.st_ino), device: UInt64(st.st_dev), rdev: UInt64(st.st_rdev),
+            links: UInt64(st.st_nlink), atime: time(st.st_atim), mtime: time(st.st_mtim),
+            ctime: time(st.st_ctim))
     }
 
     public static func exists(_ path: FSPath) -> Bool {
@@ -74,7 +76,9 @@ public enum FileSystem {
     public static func readLink(_ path: FSPath) throws -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = path.withCString { p in buf.withUnsafeMutableBytes { readlink(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) } }
+            let n = path.withCString { p in
+                buf.withUnsafeMutableBytes { readlink(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+            }
             guard n >= 0 else { throw ioError("cannot read link", path) }
             if n < buf.count { return Array(buf[0..<n]) }
             buf = [UInt8](repeating: 0, count: buf.count * 2)
@@ -91,7 +95,9 @@ public enum FileSystem {
         }
         if size == 0 { return [] }
         var list = [UInt8](repeating: 0, count: size)
-        let n = path.withCString { p in list.withUnsafeMutableBytes { llistxattr(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) } }
+        let n = path.withCString { p in
+            list.withUnsafeMutableBytes { llistxattr(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        }
         guard n >= 0 else { throw ioError("cannot list extended attributes of", path) }
         var out: [Node.ExtendedAttribute] = []
         for nameBytes in list[0..<n].split(separator: 0) {

@@ -16,8 +16,9 @@ extension Repository {
         var failures: [String] = []
         for loc in locations {
             do {
-                let raw = try await backend.load(Handle(.data, loc.packID.hex), offset: Int(loc.blob.offset),
-                                                 length: Int(loc.blob.length))
+                let raw = try await backend.load(
+                    Handle(.data, loc.packID.hex), offset: Int(loc.blob.offset),
+                    length: Int(loc.blob.length))
                 return try decodeBlob(raw, loc.blob)
             } catch let e as StorageError {
                 failures.append("pack \(loc.packID.hex): \(e.message)")

@@ -10,7 +10,8 @@ extension Repository {
         let handle = Handle(type, id.hex)
         let bytes = try await storage("loading \(handle)") { try await backend.load(handle) }
         guard ID.hash(bytes) == id else {
-            throw EngineError(.invalidData, "\(handle) is damaged: its content does not match its name (SHA-256 mismatch, \(bytes.count) bytes)")
+            throw EngineError(
+                .invalidData, "\(handle) is damaged: its content does not match its name (SHA-256 mismatch, \(bytes.count) bytes)")
         }
         do {
             return try UnpackedFile.decode(try key.open(bytes), repositoryVersion: version)

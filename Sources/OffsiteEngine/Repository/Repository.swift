@@ -45,7 +45,9 @@ public final class Repository: Sendable {
 
     /// Creates a new repository at `backend`: directory structure, key file, config.
     /// Throws `.alreadyInitialized` if a config already exists there.
-    public static func initialize(backend: any StorageBackend, password: String, options: InitOptions = InitOptions()) async throws -> Repository {
+    public static func initialize(
+        backend: any StorageBackend, password: String, options: InitOptions = InitOptions()
+    ) async throws -> Repository {
         guard !password.isEmpty else { throw EngineError(.invalidArgument, "an empty password is not allowed") }
         if try await storage("checking for an existing repository at \(backend.location)", { try await backend.exists(.config) }) {
             throw EngineError(.alreadyInitialized, "config file already exists at \(backend.location): a repository is already there")
@@ -53,8 +55,9 @@ public final class Repository: Sendable {
         var config = try Config.new(version: options.version)
         if let pol = options.chunkerPolynomial { config.chunkerPolynomial = pol }
         let master = CryptoKey.random()
-        let keyFile = try KeyFile.make(masterKey: master, password: password, username: options.username,
-                                       hostname: options.hostname, n: options.scryptN, r: options.scryptR, p: options.scryptP)
+        let keyFile = try KeyFile.make(
+            masterKey: master, password: password, username: options.username,
+            hostname: options.hostname, n: options.scryptN, r: options.scryptR, p: options.scryptP)
         let keyBytes = keyFile.json
         let keyID = ID.hash(keyBytes)
         try await storage("creating the repository at \(backend.location)") {
@@ -76,8 +79,10 @@ public final class Repository: Sendable {
             try await backend.exists(.config)
         }
         guard hasConfig else {
-            throw EngineError(.repositoryNotFound,
-                              "unable to open config file: \(backend.location)/config does not exist. Is there a repository at this location? (create one with `offsite init`)")
+            throw EngineError(
+                .repositoryNotFound,
+                "unable to open config file: \(backend.location)/config does not exist. Is there a repository at this location? (create one with `offsite init`)"
+            )
         }
         let (master, keyID) = try await findKey(backend: backend, password: password, keyHint: keyHint)
         let sealedConfig = try await storage("loading config") { try await backend.load(.config) }

@@ -54,7 +54,8 @@ extension Repository {
     public func findSnapshot(_ ref: String, filter: SnapshotFilter = SnapshotFilter()) async throws -> (id: ID, snapshot: Snapshot) {
         if ref == "latest" {
             guard let newest = try await loadSnapshots(filter: filter).last else {
-                throw EngineError(.notFound, filter.isEmpty ? "no snapshot found" : "no snapshot matched the given filter (--host/--tag/--path)")
+                throw EngineError(
+                    .notFound, filter.isEmpty ? "no snapshot found" : "no snapshot matched the given filter (--host/--tag/--path)")
             }
             return newest
         }

@@ -1,5 +1,6 @@
-public import OffsiteFormat
 import Foundation
+public import OffsiteFormat
+
 #if canImport(Glibc)
 import Glibc
 #endif

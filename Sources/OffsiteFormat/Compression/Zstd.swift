@@ -1,5 +1,5 @@
-public import Foundation
 import CZstd
+public import Foundation
 
 /// zstd framing for blobs and unpacked files (FORMAT.md §5), over the system libzstd.
 ///

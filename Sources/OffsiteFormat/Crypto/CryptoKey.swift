@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 import _CryptoExtras
 
 /// A restic key: 32 bytes of AES-256-CTR key plus a Poly1305-AES MAC key (`k`, `r`).

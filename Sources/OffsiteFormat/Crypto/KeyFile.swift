@@ -20,8 +20,10 @@ public struct KeyFile: Sendable, Equatable {
     public static let defaultR = 8
     public static let defaultP = 1
 
-    public init(created: GoTime, username: String, hostname: String, kdf: String = "scrypt",
-                n: Int, r: Int, p: Int, salt: [UInt8], data: [UInt8]) {
+    public init(
+        created: GoTime, username: String, hostname: String, kdf: String = "scrypt",
+        n: Int, r: Int, p: Int, salt: [UInt8], data: [UInt8]
+    ) {
         self.created = created
         self.username = username
         self.hostname = hostname
@@ -42,8 +44,9 @@ public struct KeyFile: Sendable, Equatable {
         let salt = (0..<64).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let userKey = try deriveUserKey(password: password, salt: salt, n: n, r: r, p: p)
         let sealed = userKey.seal(masterKey.json)
-        return KeyFile(created: created, username: username, hostname: hostname, n: n, r: r, p: p,
-                       salt: salt, data: Array(sealed))
+        return KeyFile(
+            created: created, username: username, hostname: hostname, n: n, r: r, p: p,
+            salt: salt, data: Array(sealed))
     }
 
     /// Checks the scrypt parameters as restic does before running the KDF.
@@ -62,8 +65,9 @@ public struct KeyFile: Sendable, Equatable {
     public static func deriveUserKey(password: String, salt: [UInt8], n: Int, r: Int, p: Int) throws -> CryptoKey {
         guard !password.isEmpty else { throw FormatError(.invalidArgument, "an empty password is not allowed") }
         try checkParameters(n: n, r: r, p: p, saltCount: salt.count)
-        let key = try KDF.Scrypt.deriveKey(from: Array(password.utf8), salt: salt, outputByteCount: 64,
-                                           rounds: n, blockSize: r, parallelism: p)
+        let key = try KDF.Scrypt.deriveKey(
+            from: Array(password.utf8), salt: salt, outputByteCount: 64,
+            rounds: n, blockSize: r, parallelism: p)
         return try CryptoKey(derived: key.withUnsafeBytes { Array($0) })
     }
 
@@ -116,7 +120,8 @@ public struct KeyFile: Sendable, Equatable {
         } catch {
             throw FormatError(.invalidData, "key file is not valid JSON of the expected shape (\(error))")
         }
-        self.init(created: f.created ?? GoTime(seconds: 0), username: f.username ?? "", hostname: f.hostname ?? "",
-                  kdf: f.kdf, n: f.N, r: f.r, p: f.p, salt: Array(f.salt), data: Array(f.data))
+        self.init(
+            created: f.created ?? GoTime(seconds: 0), username: f.username ?? "", hostname: f.hostname ?? "",
+            kdf: f.kdf, n: f.N, r: f.r, p: f.p, salt: Array(f.salt), data: Array(f.data))
     }
 }

@@ -78,10 +78,13 @@ public struct IndexFile: Sendable, Equatable {
             throw FormatError(.invalidData, "index cannot be decoded (\(error))")
         }
         self.packs = packs.map { p in
-            PackEntry(id: p.id, blobs: (p.blobs ?? []).map {
-                PackBlob(type: $0.type, id: $0.id, offset: $0.offset, length: $0.length,
-                         uncompressedLength: $0.uncompressed_length ?? 0)
-            })
+            PackEntry(
+                id: p.id,
+                blobs: (p.blobs ?? []).map {
+                    PackBlob(
+                        type: $0.type, id: $0.id, offset: $0.offset, length: $0.length,
+                        uncompressedLength: $0.uncompressed_length ?? 0)
+                })
         }
     }
 }

@@ -16,9 +16,11 @@ public struct Snapshot: Sendable, Equatable {
     public var original: ID?
     public var programVersion: String
 
-    public init(time: GoTime, parent: ID? = nil, tree: ID, paths: [String], hostname: String = "",
-                username: String = "", uid: UInt32 = 0, gid: UInt32 = 0, excludes: [String] = [],
-                tags: [String] = [], original: ID? = nil, programVersion: String = "") {
+    public init(
+        time: GoTime, parent: ID? = nil, tree: ID, paths: [String], hostname: String = "",
+        username: String = "", uid: UInt32 = 0, gid: UInt32 = 0, excludes: [String] = [],
+        tags: [String] = [], original: ID? = nil, programVersion: String = ""
+    ) {
         self.time = time
         self.parent = parent
         self.tree = tree
@@ -81,8 +83,9 @@ public struct Snapshot: Sendable, Equatable {
             throw FormatError(.invalidData, "snapshot cannot be decoded (\(error))")
         }
         guard let tree = f.tree else { throw FormatError(.invalidData, "snapshot has no tree") }
-        self.init(time: f.time, parent: f.parent, tree: tree, paths: f.paths ?? [], hostname: f.hostname ?? "",
-                  username: f.username ?? "", uid: f.uid ?? 0, gid: f.gid ?? 0, excludes: f.excludes ?? [],
-                  tags: f.tags ?? [], original: f.original, programVersion: f.program_version ?? "")
+        self.init(
+            time: f.time, parent: f.parent, tree: tree, paths: f.paths ?? [], hostname: f.hostname ?? "",
+            username: f.username ?? "", uid: f.uid ?? 0, gid: f.gid ?? 0, excludes: f.excludes ?? [],
+            tags: f.tags ?? [], original: f.original, programVersion: f.program_version ?? "")
     }
 }

@@ -115,7 +115,8 @@ public struct GoTime: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// restic's human format for tables: "2006-01-02 15:04:05" in local wall time.
     public var displayString: String {
         let c = civil
-        return pad(c.year, 4) + "-" + pad(c.month, 2) + "-" + pad(c.day, 2) + " " + pad(c.hour, 2) + ":" + pad(c.minute, 2) + ":" + pad(c.second, 2)
+        return pad(c.year, 4) + "-" + pad(c.month, 2) + "-" + pad(c.day, 2) + " " + pad(c.hour, 2) + ":" + pad(c.minute, 2) + ":"
+            + pad(c.second, 2)
     }
 
     public var description: String { rfc3339 }
@@ -178,8 +179,9 @@ public struct GoTime: Hashable, Comparable, Sendable, CustomStringConvertible {
             return nil
         }
         guard i == b.count else { return nil }
-        self.init(year: Int64(year), month: month, day: day, hour: hour, minute: minute, second: second,
-                  nanoseconds: Int32(nanos), utcOffset: Int32(offset))
+        self.init(
+            year: Int64(year), month: month, day: day, hour: hour, minute: minute, second: second,
+            nanoseconds: Int32(nanos), utcOffset: Int32(offset))
     }
 }
 

@@ -61,8 +61,10 @@ public enum Pack {
             if compressed && ulen == 0 {
                 throw FormatError(.invalidData, "pack header entry \(blobs.count) is compressed with length 0")
             }
-            blobs.append(PackBlob(type: t & 1 == 0 ? .data : .tree, id: id, offset: UInt32(offset),
-                                  length: length, uncompressedLength: ulen))
+            blobs.append(
+                PackBlob(
+                    type: t & 1 == 0 ? .data : .tree, id: id, offset: UInt32(offset),
+                    length: length, uncompressedLength: ulen))
             offset += UInt64(length)
             i += size
         }

@@ -24,8 +24,10 @@ public struct PackBuilder: Sendable {
         guard bytes.count + sealed.count < Int(UInt32.max) - Pack.maxHeaderSize else {
             throw FormatError(.invalidArgument, "pack would exceed 4 GiB")
         }
-        blobs.append(PackBlob(type: type, id: id, offset: UInt32(bytes.count), length: UInt32(sealed.count),
-                              uncompressedLength: UInt32(uncompressedLength)))
+        blobs.append(
+            PackBlob(
+                type: type, id: id, offset: UInt32(bytes.count), length: UInt32(sealed.count),
+                uncompressedLength: UInt32(uncompressedLength)))
         bytes.append(sealed)
     }
 
@@ -35,8 +37,10 @@ public struct PackBuilder: Sendable {
         let header = key.seal(Pack.encodeHeader(blobs))
         out.append(header)
         let h = UInt32(header.count)
-        out.append(contentsOf: [UInt8(truncatingIfNeeded: h), UInt8(truncatingIfNeeded: h >> 8),
-                                UInt8(truncatingIfNeeded: h >> 16), UInt8(truncatingIfNeeded: h >> 24)])
+        out.append(contentsOf: [
+            UInt8(truncatingIfNeeded: h), UInt8(truncatingIfNeeded: h >> 8),
+            UInt8(truncatingIfNeeded: h >> 16), UInt8(truncatingIfNeeded: h >> 24),
+        ])
         return (ID.hash(out), out, blobs)
     }
 }

@@ -83,7 +83,8 @@ struct BackupCommand: AsyncParsableCommand {
                 Console.out(String(decoding: w.bytes, as: UTF8.self))
             } else if !global.quiet {
                 func pad(_ n: Int) -> String { String(repeating: " ", count: max(0, 5 - String(n).count)) + String(n) }
-                Console.out("""
+                Console.out(
+                    """
 
                     Files:       \(pad(report.filesNew)) new, \(pad(report.filesChanged)) changed, \(pad(report.filesUnmodified)) unmodified
                     Dirs:        \(pad(report.dirsNew)) new, \(pad(report.dirsChanged)) changed, \(pad(report.dirsUnmodified)) unmodified
@@ -105,11 +106,14 @@ struct BackupCommand: AsyncParsableCommand {
         let parts = s.split(whereSeparator: { $0 == " " || $0 == "-" || $0 == ":" }).compactMap { Int($0) }
         guard parts.count == 6 else { return nil }
         // Resolve the local offset for that wall time (two passes cover DST edges).
-        var t = GoTime(year: Int64(parts[0]), month: parts[1], day: parts[2], hour: parts[3], minute: parts[4], second: parts[5], utcOffset: 0)
+        var t = GoTime(
+            year: Int64(parts[0]), month: parts[1], day: parts[2], hour: parts[3], minute: parts[4], second: parts[5], utcOffset: 0)
         let guess = GoTime.localOffset(at: t.seconds)
-        t = GoTime(year: Int64(parts[0]), month: parts[1], day: parts[2], hour: parts[3], minute: parts[4], second: parts[5], utcOffset: guess)
+        t = GoTime(
+            year: Int64(parts[0]), month: parts[1], day: parts[2], hour: parts[3], minute: parts[4], second: parts[5], utcOffset: guess)
         let offset = GoTime.localOffset(at: t.seconds)
-        return GoTime(year: Int64(parts[0]), month: parts[1], day: parts[2], hour: parts[3], minute: parts[4], second: parts[5], utcOffset: offset)
+        return GoTime(
+            year: Int64(parts[0]), month: parts[1], day: parts[2], hour: parts[3], minute: parts[4], second: parts[5], utcOffset: offset)
     }
 }
 

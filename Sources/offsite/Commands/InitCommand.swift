@@ -43,7 +43,8 @@ struct InitCommand: AsyncParsableCommand {
                 w.endObject()
                 Console.out(String(decoding: w.bytes, as: UTF8.self))
             } else if !global.quiet {
-                Console.out("""
+                Console.out(
+                    """
                     created restic repository \(repo.config.id.prefix(10)) at \(location)
 
                     Please note that knowledge of your password is required to access

@@ -66,7 +66,8 @@ struct LsCommand: AsyncParsableCommand {
             func right(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
             let user = node.user.isEmpty ? String(node.uid) : node.user
             let group = node.group.isEmpty ? String(node.gid) : node.group
-            var line = "\(GoFileMode.string(node.mode)) \(right(user, 5)) \(right(group, 5)) \(right(String(node.size), 6)) \(node.mtime.displayString) \(path)"
+            var line =
+                "\(GoFileMode.string(node.mode)) \(right(user, 5)) \(right(group, 5)) \(right(String(node.size), 6)) \(node.mtime.displayString) \(path)"
             if node.type == .symlink { line += " -> \(node.linkTargetString)" }
             Console.out(line)
         } else {

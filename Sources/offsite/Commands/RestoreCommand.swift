@@ -33,7 +33,9 @@ struct RestoreCommand: AsyncParsableCommand {
             let found = try await repo.findSnapshot(ref, filter: filterOptions.filter)
             if !global.json && !global.quiet {
                 let s = found.snapshot
-                Console.out("restoring <Snapshot \(found.id.shortHex) of [\(s.paths.joined(separator: " "))] at \(goTimeString(s.time)) by \(s.username)@\(s.hostname)> to \(target)")
+                Console.out(
+                    "restoring <Snapshot \(found.id.shortHex) of [\(s.paths.joined(separator: " "))] at \(goTimeString(s.time)) by \(s.username)@\(s.hostname)> to \(target)"
+                )
             }
             var options = Restore.Options(snapshotID: found.id, target: target)
             options.subpath = subpath

@@ -29,7 +29,10 @@ struct SnapshotsCommand: AsyncParsableCommand {
             }
             if let latest {
                 var groups: [String: [(id: ID, snapshot: Snapshot)]] = [:]
-                for item in list { groups[item.snapshot.hostname + "\u{0}" + item.snapshot.paths.sorted().joined(separator: "\u{0}"), default: []].append(item) }
+                for item in list {
+                    groups[item.snapshot.hostname + "\u{0}" + item.snapshot.paths.sorted().joined(separator: "\u{0}"), default: []].append(
+                        item)
+                }
                 list = groups.values.flatMap { $0.suffix(latest) }.sorted { ($0.snapshot.time, $0.id) < ($1.snapshot.time, $1.id) }
             }
             if global.json {
@@ -54,9 +57,10 @@ struct SnapshotsCommand: AsyncParsableCommand {
             let rows = max(1, s.tags.count, s.paths.count)
             for r in 0..<rows {
                 let first = r == 0
-                lines.append(pad(first ? item.id.shortHex : "", 8) + "  " + pad(first ? s.time.displayString : "", 19) + "  "
-                    + pad(first ? s.hostname : "", hostWidth) + "  " + pad(r < s.tags.count ? s.tags[r] : "", tagWidth) + "  "
-                    + (r < s.paths.count ? s.paths[r] : ""))
+                lines.append(
+                    pad(first ? item.id.shortHex : "", 8) + "  " + pad(first ? s.time.displayString : "", 19) + "  "
+                        + pad(first ? s.hostname : "", hostWidth) + "  " + pad(r < s.tags.count ? s.tags[r] : "", tagWidth) + "  "
+                        + (r < s.paths.count ? s.paths[r] : ""))
             }
         }
         let header = pad("ID", 8) + "  " + pad("Time", 19) + "  " + pad("Host", hostWidth) + "  " + pad("Tags", tagWidth) + "  Paths"

@@ -3,16 +3,24 @@ import Foundation
 
 /// The global flags of restic, accepted by every command (before or after the command name).
 struct GlobalOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("repo")], help: ArgumentHelp("Repository to back up to or restore from (default: $RESTIC_REPOSITORY).", valueName: "repository"))
+    @Option(
+        name: [.short, .customLong("repo")],
+        help: ArgumentHelp("Repository to back up to or restore from (default: $RESTIC_REPOSITORY).", valueName: "repository"))
     var repo: String?
 
-    @Option(name: .customLong("repository-file"), help: ArgumentHelp("File to read the repository location from (default: $RESTIC_REPOSITORY_FILE).", valueName: "file"))
+    @Option(
+        name: .customLong("repository-file"),
+        help: ArgumentHelp("File to read the repository location from (default: $RESTIC_REPOSITORY_FILE).", valueName: "file"))
     var repositoryFile: String?
 
-    @Option(name: .customLong("password-file"), help: ArgumentHelp("File to read the repository password from (default: $RESTIC_PASSWORD_FILE).", valueName: "file"))
+    @Option(
+        name: .customLong("password-file"),
+        help: ArgumentHelp("File to read the repository password from (default: $RESTIC_PASSWORD_FILE).", valueName: "file"))
     var passwordFile: String?
 
-    @Option(name: .customLong("password-command"), help: ArgumentHelp("Shell command that prints the password (default: $RESTIC_PASSWORD_COMMAND).", valueName: "command"))
+    @Option(
+        name: .customLong("password-command"),
+        help: ArgumentHelp("Shell command that prints the password (default: $RESTIC_PASSWORD_COMMAND).", valueName: "command"))
     var passwordCommand: String?
 
     @Option(name: .customLong("key-hint"), help: ArgumentHelp("Key ID to try first (default: $RESTIC_KEY_HINT).", valueName: "key"))
@@ -27,10 +35,14 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print machine-readable JSON instead of text.")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("Compression: auto, off, max, fastest or better (default: $RESTIC_COMPRESSION or auto).", valueName: "mode"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Compression: auto, off, max, fastest or better (default: $RESTIC_COMPRESSION or auto).", valueName: "mode"))
     var compression: String?
 
-    @Option(name: .customLong("pack-size"), help: ArgumentHelp("Target pack size in MiB, 4 to 128 (default: $RESTIC_PACK_SIZE or 16).", valueName: "MiB"))
+    @Option(
+        name: .customLong("pack-size"),
+        help: ArgumentHelp("Target pack size in MiB, 4 to 128 (default: $RESTIC_PACK_SIZE or 16).", valueName: "MiB"))
     var packSize: Int?
 
     @Flag(name: .customLong("no-cache"), help: "Accepted for restic compatibility (offsite keeps no local cache yet).")
@@ -42,7 +54,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Accepted for restic compatibility.", valueName: "dir"))
     var cacheDir: String?
 
-    @Option(name: [.short, .customLong("option")], help: ArgumentHelp("Extended backend option key=value (accepted for restic compatibility).", valueName: "key=value"))
+    @Option(
+        name: [.short, .customLong("option")],
+        help: ArgumentHelp("Extended backend option key=value (accepted for restic compatibility).", valueName: "key=value"))
     var options: [String] = []
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }

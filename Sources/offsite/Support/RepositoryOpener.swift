@@ -20,12 +20,15 @@ enum RepositoryOpener {
         let backend = try backend(for: location)
         // Fail fast on a missing repository before asking for a password.
         if !(try await backend.exists(.config)) {
-            throw EngineError(.repositoryNotFound,
-                              "unable to open config file: \(backend.location)/config does not exist. Is there a repository at the following location?\n\(location)")
+            throw EngineError(
+                .repositoryNotFound,
+                "unable to open config file: \(backend.location)/config does not exist. Is there a repository at the following location?\n\(location)"
+            )
         }
         let password = try Password.resolve(g)
-        let repo = try await Repository.open(backend: backend, password: password,
-                                             keyHint: g.keyHint ?? g.environment["RESTIC_KEY_HINT"])
+        let repo = try await Repository.open(
+            backend: backend, password: password,
+            keyHint: g.keyHint ?? g.environment["RESTIC_KEY_HINT"])
         if loadIndex { try await repo.loadIndex() }
         return repo
     }
