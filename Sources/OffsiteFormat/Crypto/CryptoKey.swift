@@ -126,12 +126,7 @@ extension CryptoKey {
 
     /// Decodes the master key JSON and checks the key is usable.
     public init(json: Data) throws {
-        let form: JSONForm
-        do {
-            form = try JSONDecoder().decode(JSONForm.self, from: json)
-        } catch {
-            throw FormatError(.invalidData, "master key JSON cannot be decoded: \(error)")
-        }
+        let form = try decodeDocument(JSONForm.self, from: json, what: "master key JSON")
         try self.init(encrypt: Array(form.encrypt), macK: Array(form.mac.k), macR: Array(form.mac.r))
         guard isValid else { throw FormatError(.invalidData, "master key has an all-zero part") }
     }

@@ -114,12 +114,7 @@ public struct KeyFile: Sendable, Equatable {
 
     /// Parses a key file. Throws `.invalidData` naming what is wrong.
     public init(json: Data) throws {
-        let f: JSONForm
-        do {
-            f = try JSONDecoder().decode(JSONForm.self, from: json)
-        } catch {
-            throw FormatError(.invalidData, "key file is not valid JSON of the expected shape (\(error))")
-        }
+        let f = try decodeDocument(JSONForm.self, from: json, what: "key file")
         self.init(
             created: f.created ?? GoTime(seconds: 0), username: f.username ?? "", hostname: f.hostname ?? "",
             kdf: f.kdf, n: f.N, r: f.r, p: f.p, salt: Array(f.salt), data: Array(f.data))

@@ -41,12 +41,7 @@ public struct Config: Sendable, Equatable {
 
     /// Parses and validates a config: version 1 or 2, a non-empty ID, an irreducible polynomial.
     public init(json: Data) throws {
-        let f: JSONForm
-        do {
-            f = try JSONDecoder().decode(JSONForm.self, from: json)
-        } catch {
-            throw FormatError(.invalidData, "config is not valid JSON of the expected shape (\(error))")
-        }
+        let f = try decodeDocument(JSONForm.self, from: json, what: "config")
         guard (1...2).contains(f.version) else {
             throw FormatError(.unsupported, "repository version \(f.version) is not supported (1 and 2 are)")
         }

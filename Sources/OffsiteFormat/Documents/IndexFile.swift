@@ -68,14 +68,11 @@ public struct IndexFile: Sendable, Equatable {
 
     public init(json: Data) throws {
         let packs: [PackJSON]
-        do {
-            if json.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "[") {
-                packs = try JSONDecoder().decode([PackJSON].self, from: json)
-            } else {
-                packs = try JSONDecoder().decode(JSONForm.self, from: json).packs ?? []
-            }
-        } catch {
-            throw FormatError(.invalidData, "index cannot be decoded (\(error))")
+        let first = json.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
+        if first == UInt8(ascii: "[") {
+            packs = try decodeDocument([PackJSON].self, from: json, what: "index")
+        } else {
+            packs = try decodeDocument(JSONForm.self, from: json, what: "index").packs ?? []
         }
         self.packs = packs.map { p in
             PackEntry(

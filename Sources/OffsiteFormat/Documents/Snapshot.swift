@@ -76,12 +76,7 @@ public struct Snapshot: Sendable, Equatable {
     }
 
     public init(json: Data) throws {
-        let f: JSONForm
-        do {
-            f = try JSONDecoder().decode(JSONForm.self, from: json)
-        } catch {
-            throw FormatError(.invalidData, "snapshot cannot be decoded (\(error))")
-        }
+        let f = try decodeDocument(JSONForm.self, from: json, what: "snapshot")
         guard let tree = f.tree else { throw FormatError(.invalidData, "snapshot has no tree") }
         self.init(
             time: f.time, parent: f.parent, tree: tree, paths: f.paths ?? [], hostname: f.hostname ?? "",

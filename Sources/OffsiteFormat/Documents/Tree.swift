@@ -50,10 +50,6 @@ public struct Tree: Sendable, Equatable {
 
     /// Decodes a tree blob. Node order is kept as stored (restic's trees are sorted).
     public init(json: Data) throws {
-        do {
-            nodes = try JSONDecoder().decode(JSONForm.self, from: json).nodes ?? []
-        } catch {
-            throw FormatError(.invalidData, "tree cannot be decoded (\(error))")
-        }
+        nodes = try decodeDocument(JSONForm.self, from: json, what: "tree").nodes ?? []
     }
 }
