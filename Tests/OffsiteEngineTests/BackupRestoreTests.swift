@@ -33,10 +33,12 @@ import Testing
             let report = try await Backup(repository: repo, options: options).run()
             #expect(report.isComplete)
             #expect(report.snapshot.paths == [dir + "/src"])
-            #expect(report.filesNew == 5)
-            #expect(report.dataBlobs >= 4)
+            #expect(report.summary.filesNew == 5)
+            #expect(report.summary.dataBlobs >= 4)
 
-            let restored = try await Restore(repository: repo, options: .init(snapshotID: report.snapshotID, target: dir + "/out")).run()
+            let restored = try await Restore(
+                repository: repo, options: .init(snapshotID: try #require(report.snapshotID), target: dir + "/out")
+            ).run()
             #expect(restored.errors.isEmpty)
             let original = try TreeFixture.describe(dir + "/src")
             let copy = try TreeFixture.describe(dir + "/out" + dir + "/src")
@@ -44,8 +46,8 @@ import Testing
 
             // A second backup of unchanged data adds no data blobs.
             let second = try await Backup(repository: repo, options: options).run()
-            #expect(second.dataBlobs == 0)
-            #expect(second.snapshot.tree == report.snapshot.tree || second.treeBlobs > 0)
+            #expect(second.summary.dataBlobs == 0)
+            #expect(second.snapshot.tree == report.snapshot.tree || second.summary.treeBlobs > 0)
         }
     }
 
@@ -61,7 +63,7 @@ import Testing
             let root = try await repo.loadTree(report.snapshot.tree)
             #expect(root.nodes.map(\.nameString) == ["src"])
 
-            var ropts = Restore.Options(snapshotID: report.snapshotID, target: dir + "/sub")
+            var ropts = Restore.Options(snapshotID: try #require(report.snapshotID), target: dir + "/sub")
             ropts.subpath = "src/nested"
             _ = try await Restore(repository: repo, options: ropts).run()
             #expect(FileManager.default.contents(atPath: dir + "/sub/deeper/small.txt") == Data("hello\n".utf8))

@@ -142,13 +142,19 @@ import Testing
             let repo = try makeRepo(dir)
             let snapshotID = try #require(
                 try Restic.run(["list", "snapshots"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
-            for args in [["cat", "config"], ["cat", "snapshot", String(snapshotID)], ["cat", "snapshot", String(snapshotID.prefix(8))]] {
+            let config = expectStatus(try OffsiteBinary.run(["-r", repo, "cat", "config"], password: password), 0, "cat config")
+            #expect(config.stdoutString == (try Restic.run(["cat", "config"], repo: repo, password: password)).stdoutString)
+            for args in [["cat", "snapshot", String(snapshotID)], ["cat", "snapshot", String(snapshotID.prefix(8))]] {
                 let ours = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 0, args.joined(separator: " "))
                 let theirs = try Restic.run(args, repo: repo, password: password)
-                // restic 0.14 predates `program_version` (0.16+) and drops it when it prints.
-                let oursComparable = ours.stdoutString.replacingOccurrences(
-                    of: ",\n  \"program_version\": \"offsite \(OffsiteVersion.current)\"", with: "")
-                #expect(oursComparable == theirs.stdoutString, "\(args)")
+                // restic 0.14 predates `program_version` (0.16) and `summary` (0.17) and drops them
+                // when it prints; everything else must be the same.
+                var ourObject = try #require(try JSONSerialization.jsonObject(with: ours.stdout) as? [String: Any])
+                #expect(ourObject.removeValue(forKey: "program_version") as? String == "offsite \(OffsiteVersion.current)")
+                #expect(ourObject.removeValue(forKey: "summary") != nil)
+                let theirObject = try #require(try JSONSerialization.jsonObject(with: theirs.stdout) as? [String: Any])
+                #expect(NSDictionary(dictionary: ourObject).isEqual(to: theirObject), "\(args)")
+                #expect(ours.stdoutString.hasPrefix("{\n  \"time\": "))
             }
             // restic 0.14 prints mac.r clamped; offsite prints it as stored (as newer restic does).
             let ourKey =

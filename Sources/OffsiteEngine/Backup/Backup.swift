@@ -1,16 +1,15 @@
-import Foundation
+public import Foundation
 public import OffsiteFormat
+import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Backs up files and directories into a new snapshot.
+/// Backs up files and directories (or a stream) into a new snapshot.
 ///
-/// This is the simple, sequential engine: walk each target depth-first, chunk every regular file
-/// with the repository's chunker, store new blobs through the pack uploader, save a tree per
-/// directory, then the index, then the snapshot. Items that cannot be read are reported in
-/// `Report.errors` and left out; the snapshot is still written (restic's exit code 3).
+/// Finds the parent snapshot as restic does (the latest one with the same host that covers the
+/// same paths, or `Options.parent`), reuses the content of files that did not change since it,
+/// reads and stores the rest concurrently (`Archiver`), then writes the index and last the
+/// snapshot. Items that cannot be read are reported in `Report.errors` and left out; the snapshot
+/// is still written (restic's exit code 3). Cancelling the task leaves the repository valid:
+/// packs already stored are unreferenced until a later backup or prune, and no snapshot appears.
 public struct Backup: Sendable {
     public struct Options: Sendable {
         /// Files and directories to back up, as given (relative paths are kept relative in the
@@ -24,30 +23,52 @@ public struct Backup: Sendable {
         public var compression: Zstd.Level = .auto
         public var withAtime = false
         public var packSize = Pack.defaultTargetSize
+        /// Use this snapshot as the parent instead of looking for one.
+        public var parent: ID? = nil
+        /// Read every file, using no parent snapshot (restic's `--force`).
+        public var forceRead = false
+        public var ignoreCtime = false
+        public var ignoreInode = false
+        /// Compute everything, write nothing.
+        public var dryRun = false
+        /// Patterns recorded in the snapshot's `excludes`.
+        public var excludePatterns: [String] = []
+        /// Decides whether an item (after `lstat`) is left out, with restic's selection rules.
+        public var exclude: @Sendable (FSPath, FileStat) throws -> Bool = { _, _ in false }
+        /// Back up this stream as one file instead of `paths`.
+        public var stdin: StreamSource? = nil
+        /// Files read at once. Each holds up to `chunksPerFile` chunks (≤ 8 MiB each) in memory.
+        /// Default: one per core plus one, so a core is never idle while another file is opened.
+        public var fileConcurrency = ProcessInfo.processInfo.activeProcessorCount + 1
+        /// Chunks of one file hashed, compressed and encrypted at once (lets one large file use
+        /// every core).
+        public var chunksPerFile = max(2, ProcessInfo.processInfo.activeProcessorCount)
         /// Working directory for resolving relative paths (tests set it).
         public var workingDirectory = FileManager.default.currentDirectoryPath
 
         public init(paths: [String]) { self.paths = paths }
     }
 
-    /// Counts in restic's summary shape.
+    /// A stream to back up as a single file (restic's `--stdin`, `--stdin-from-command`).
+    public struct StreamSource: Sendable {
+        /// The file name in the snapshot.
+        public var filename: String
+        /// Reads the stream; returns when it ends. Throws (and no snapshot is written) when the
+        /// producer failed.
+        public var read: @Sendable (_ save: @Sendable (Int32) async throws -> Void) async throws -> Void
+
+        public init(filename: String, read: @escaping @Sendable (_ save: @Sendable (Int32) async throws -> Void) async throws -> Void) {
+            self.filename = filename
+            self.read = read
+        }
+    }
+
+    /// The result, in restic's summary shape.
     public struct Report: Sendable {
-        public var snapshotID: ID
+        public var snapshotID: ID?
         public var snapshot: Snapshot
-        public var filesNew = 0
-        public var filesChanged = 0
-        public var filesUnmodified = 0
-        public var dirsNew = 0
-        public var dirsChanged = 0
-        public var dirsUnmodified = 0
-        public var dataBlobs = 0
-        public var treeBlobs = 0
-        public var dataAdded = 0
-        public var dataAddedPacked = 0
-        public var totalFilesProcessed = 0
-        public var totalBytesProcessed = 0
-        public var backupStart: GoTime
-        public var backupEnd: GoTime
+        public var summary: SnapshotSummary
+        public var parent: ID?
         /// Targets that did not exist and were skipped.
         public var skippedTargets: [String] = []
         /// Items that could not be read (left out of the snapshot).
@@ -56,12 +77,15 @@ public struct Backup: Sendable {
         public var isComplete: Bool { errors.isEmpty && skippedTargets.isEmpty }
     }
 
-    /// Progress after each file.
+    /// Progress, reported as files complete and bytes are read.
     public struct Progress: Sendable {
         public var files = 0
         public var directories = 0
+        /// Bytes of the files done (read or reused).
         public var bytes = 0
-        public var currentPath = ""
+        /// Bytes actually read from disk so far.
+        public var bytesRead = 0
+        public var errors = 0
     }
 
     public let repository: Repository
@@ -76,193 +100,118 @@ public struct Backup: Sendable {
 
     public func run() async throws -> Report {
         let start = GoTime.now()
-        var existing: [String] = []
+        let time = options.time ?? start
+        let hostname = options.hostname ?? SystemInfo.hostname
         var skipped: [String] = []
-        for p in options.paths {
-            let resolved = p.hasPrefix("/") ? p : options.workingDirectory + "/" + p
-            if FileSystem.exists(FSPath(resolved)) { existing.append(p) } else { skipped.append(p) }
-        }
-        guard !existing.isEmpty else {
-            throw EngineError(
-                .invalidArgument,
-                options.paths.isEmpty
-                    ? "nothing to back up, please specify files or directories"
-                    : "all target directories/files do not exist: \(options.paths.joined(separator: ", "))")
-        }
-        // Relative targets are read relative to the working directory.
-        let targets = existing.map { p in
-            p.hasPrefix("/") ? p : PathName.clean(options.workingDirectory + "/" + p)
-        }
-        let tree = try TargetTree.build(targets: existing.map(PathName.clean), cwd: options.workingDirectory)
-        let walker = Walker(repository: repository, options: options, onProgress: onProgress)
-        let ((rootID, walk), stats) = try await repository.withPackUploader(
-            compression: options.compression, targetPackSize: options.packSize
-        ) { uploader in
-            var w = walker
-            let id = try await w.saveTargetTree(tree, uploader: uploader)
-            return (id, w.counts)
+        var absolutePaths: [String] = []
+        var parent: ID? = nil
+        var tree: TargetTree? = nil
+        if let stream = options.stdin {
+            absolutePaths = ["/" + stream.filename]
+        } else {
+            var existing: [String] = []
+            for p in options.paths {
+                let resolved = p.hasPrefix("/") ? p : options.workingDirectory + "/" + p
+                if FileSystem.exists(FSPath(resolved)) { existing.append(p) } else { skipped.append(p) }
+            }
+            guard !existing.isEmpty else {
+                throw EngineError(
+                    .invalidArgument,
+                    options.paths.isEmpty
+                        ? "nothing to back up, please specify files or directories"
+                        : "all target directories/files do not exist: \(options.paths.joined(separator: ", "))")
+            }
+            absolutePaths = existing.map { PathName.absolute($0, cwd: options.workingDirectory) }
+            tree = try TargetTree.build(targets: existing.map(PathName.clean), cwd: options.workingDirectory)
+            parent = try await findParent(paths: absolutePaths, hostname: hostname, before: time)
         }
 
+        let parentTree = try await parent.asyncMap { try await repository.loadSnapshot($0).tree }
+        let ((rootID, counts), stats) = try await repository.withPackUploader(
+            compression: options.compression, targetPackSize: options.packSize, dryRun: options.dryRun
+        ) { uploader in
+            let archiver = Archiver(repository: repository, options: options, uploader: uploader, onProgress: onProgress)
+            let id: ID
+            if let stream = options.stdin {
+                id = try await saveStream(stream, uploader: uploader)
+            } else {
+                id = try await archiver.run(tree!, parentRoot: parentTree)
+            }
+            return (id, archiver.result)
+        }
+
+        var summary = SnapshotSummary(backupStart: start, backupEnd: GoTime.now())
+        summary.filesNew = UInt64(counts.filesNew + (options.stdin == nil ? 0 : 1))
+        summary.filesChanged = UInt64(counts.filesChanged)
+        summary.filesUnmodified = UInt64(counts.filesUnmodified)
+        summary.dirsNew = UInt64(counts.dirsNew)
+        summary.dirsChanged = UInt64(counts.dirsChanged)
+        summary.dirsUnmodified = UInt64(counts.dirsUnmodified)
+        summary.dataBlobs = UInt64(stats.dataBlobs)
+        summary.treeBlobs = UInt64(stats.treeBlobs)
+        summary.dataAdded = UInt64(stats.bytesAdded)
+        summary.dataAddedPacked = UInt64(stats.bytesStored)
+        summary.totalFilesProcessed = UInt64(counts.files + (options.stdin == nil ? 0 : 1))
+        summary.totalBytesProcessed = UInt64(counts.bytes + (options.stdin == nil ? 0 : counts.bytesRead))
+
         let snapshot = Snapshot(
-            time: options.time ?? start, tree: rootID,
-            paths: targets.map { PathName.absolute($0, cwd: options.workingDirectory) },
-            hostname: options.hostname ?? SystemInfo.hostname, username: SystemInfo.currentUsername,
-            uid: SystemInfo.uid, gid: SystemInfo.gid, tags: options.tags,
-            programVersion: "offsite \(OffsiteVersion.current)")
-        let snapshotID = try await repository.saveJSON(.snapshots, snapshot.json)
-        var report = Report(snapshotID: snapshotID, snapshot: snapshot, backupStart: start, backupEnd: GoTime.now())
-        report.filesNew = walk.files
-        report.dirsNew = walk.dirs
-        report.dataBlobs = stats.dataBlobs
-        report.treeBlobs = stats.treeBlobs
-        report.dataAdded = stats.bytesAdded
-        report.dataAddedPacked = stats.bytesStored
-        report.totalFilesProcessed = walk.files
-        report.totalBytesProcessed = walk.bytes
-        report.skippedTargets = skipped
-        report.errors = walk.errors
-        return report
+            time: time, parent: parent, tree: rootID, paths: absolutePaths, hostname: hostname,
+            username: SystemInfo.currentUsername, uid: SystemInfo.uid, gid: SystemInfo.gid,
+            excludes: options.excludePatterns, tags: options.tags,
+            programVersion: "offsite \(OffsiteVersion.current)", summary: summary)
+        let snapshotID = options.dryRun ? nil : try await repository.saveJSON(.snapshots, snapshot.json)
+        return Report(
+            snapshotID: snapshotID, snapshot: snapshot, summary: summary, parent: parent,
+            skippedTargets: skipped, errors: counts.errors)
+    }
+
+    /// restic's parent choice: the newest snapshot not newer than `before`, from the same host,
+    /// whose paths include all of `paths`. `Options.parent` wins; `forceRead` means none.
+    func findParent(paths: [String], hostname: String, before: GoTime) async throws -> ID? {
+        if options.forceRead { return nil }
+        if let parent = options.parent { return parent }
+        var best: (ID, GoTime)? = nil
+        for (id, s) in try await repository.loadSnapshots(filter: SnapshotFilter(hosts: [hostname])) {
+            guard !(before < s.time), paths.allSatisfy(s.paths.contains) else { continue }
+            if best == nil || !(s.time < best!.1) { best = (id, s.time) }
+        }
+        return best?.0
+    }
+
+    /// Stores a stream as a one-file snapshot tree, as restic's `--stdin` does.
+    func saveStream(_ stream: StreamSource, uploader: PackUploader) async throws -> ID {
+        let saver = FileSaver(repository: repository, uploader: uploader, chunksInFlight: options.chunksPerFile) { _ in }
+        let result = Mutex<FileSaver.Result?>(nil)
+        try await stream.read { fd in
+            let r = try await saver.save(fd: fd, name: stream.filename)
+            result.withLock { $0 = r }
+        }
+        guard let r = result.withLock({ $0 }) else { throw EngineError(.io, "the stream \(stream.filename) was never read") }
+        let now = GoTime.now()
+        var node = Node(name: stream.filename, type: .file)
+        node.mode = 0o644
+        node.mtime = now
+        node.atime = now
+        node.ctime = now
+        node.uid = SystemInfo.uid
+        node.gid = SystemInfo.gid
+        node.size = UInt64(r.size)
+        node.content = r.content
+        let json = try Tree(nodes: [node]).json
+        let id = ID.hash(json)
+        try await uploader.save(.tree, json, id: id)
+        return id
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }
 
 /// The program version written into snapshots and printed by `version`.
 public enum OffsiteVersion {
-    public static let current = "0.1.0"
-}
-
-/// Depth-first walk that turns targets into blobs and trees.
-struct Walker {
-    struct Counts: Sendable {
-        var files = 0
-        var dirs = 0
-        var bytes = 0
-        var errors: [String] = []
-    }
-
-    let repository: Repository
-    let options: Backup.Options
-    let onProgress: (@Sendable (Backup.Progress) -> Void)?
-    var counts = Counts()
-    static let readSize = 1 << 20
-
-    init(repository: Repository, options: Backup.Options, onProgress: (@Sendable (Backup.Progress) -> Void)?) {
-        self.repository = repository
-        self.options = options
-        self.onProgress = onProgress
-    }
-
-    /// Resolves a target path (relative ones against the working directory).
-    func fsPath(_ p: FSPath) -> FSPath {
-        p.bytes.first == UInt8(ascii: "/") ? p : FSPath(options.workingDirectory).appending(p.bytes)
-    }
-
-    mutating func saveTargetTree(_ t: TargetTree, uploader: PackUploader) async throws -> ID {
-        var nodes: [Node] = []
-        for name in t.sortedNames {
-            let child = t.children[name]!
-            if let path = child.path {
-                if let node = try await saveItem(name: path.lastComponent, path: fsPath(path), uploader: uploader) {
-                    nodes.append(node)
-                }
-            } else {
-                let info = fsPath(child.infoPath!)
-                let st = try FileSystem.lstat(info)
-                guard st.isDirectory else {
-                    throw EngineError(.io, "\(info) is not a directory")
-                }
-                var node = try NodeFactory.node(name: name, path: info, stat: st, withAtime: options.withAtime)
-                node.subtree = try await saveTargetTree(child, uploader: uploader)
-                counts.dirs += 1
-                nodes.append(node)
-            }
-        }
-        guard !nodes.isEmpty else { throw EngineError(.invalidArgument, "snapshot is empty") }
-        return try await saveTree(nodes, uploader: uploader)
-    }
-
-    func saveTree(_ nodes: [Node], uploader: PackUploader) async throws -> ID {
-        let tree = try Tree(nodes: nodes)
-        let json = tree.json
-        let id = ID.hash(json)
-        try await uploader.save(.tree, json, id: id)
-        return id
-    }
-
-    /// Saves one filesystem item; returns nil (and records an error) if it cannot be read.
-    mutating func saveItem(name: [UInt8], path: FSPath, uploader: PackUploader) async throws -> Node? {
-        do {
-            let st = try FileSystem.lstat(path)
-            var node = try NodeFactory.node(name: name, path: path, stat: st, withAtime: options.withAtime)
-            switch node.type {
-            case .dir:
-                var children: [Node] = []
-                let names = try FileSystem.readDirectory(path).sorted { $0.lexicographicallyPrecedes($1) }
-                for childName in names {
-                    if let child = try await saveItem(name: childName, path: path.appending(childName), uploader: uploader) {
-                        children.append(child)
-                    }
-                }
-                node.subtree = try await saveTree(children, uploader: uploader)
-                counts.dirs += 1
-            case .file:
-                let (content, size) = try await saveFileContent(path, uploader: uploader)
-                node.content = content
-                node.size = UInt64(size)
-                counts.files += 1
-                counts.bytes += size
-            default:
-                break
-            }
-            onProgress?(Backup.Progress(files: counts.files, directories: counts.dirs, bytes: counts.bytes, currentPath: path.string))
-            return node
-        } catch let e as EngineError where e.code == .io {
-            counts.errors.append(e.message)
-            return nil
-        }
-    }
-
-    /// Reads a regular file, chunks it and stores new chunks. Returns the chunk IDs and the size read.
-    func saveFileContent(_ path: FSPath, uploader: PackUploader) async throws -> ([ID], Int) {
-        var fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME) }
-        if fd < 0 && errno == EPERM {  // O_NOATIME needs ownership
-            fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-        }
-        guard fd >= 0 else { throw FileSystem.ioError("cannot open", path) }
-        defer { close(fd) }
-        var chunker = Chunker(tables: repository.chunkerTables)
-        var buffer = [UInt8](repeating: 0, count: Self.readSize)
-        var chunk = Data()
-        var content: [ID] = []
-        var total = 0
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileSystem.ioError("cannot read", path)
-            }
-            if n == 0 { break }
-            total += n
-            var offset = 0
-            while offset < n {
-                let cut: Int? = buffer.withUnsafeBytes { raw in
-                    chunker.findCut(in: UnsafeRawBufferPointer(rebasing: raw[offset..<n]))
-                }
-                let end = cut.map { offset + $0 } ?? n
-                chunk.append(contentsOf: buffer[offset..<end])
-                offset = end
-                if cut != nil {
-                    content.append(try await storeChunk(chunk, uploader: uploader))
-                    chunk = Data()
-                }
-            }
-        }
-        if !chunk.isEmpty { content.append(try await storeChunk(chunk, uploader: uploader)) }
-        return (content, total)
-    }
-
-    func storeChunk(_ chunk: Data, uploader: PackUploader) async throws -> ID {
-        let id = ID.hash(chunk)
-        try await uploader.save(.data, chunk, id: id)
-        return id
-    }
+    public static let current = "0.2.0"
 }

@@ -1,46 +1,65 @@
 public import Foundation
 public import OffsiteFormat
 import OffsiteStorage
+import Synchronization
 
 /// Collects new blobs into packs (~16 MiB, one open pack per blob type), uploads each finished
 /// pack, and writes index files for the uploaded packs.
 ///
+/// Safe to call from many tasks at once: hashing, compression and encryption run in the calling
+/// task, outside any lock; only appending to the open pack is serialised. A blob is stored once
+/// even when several tasks offer it at the same time (the first one claims it).
+///
 /// Ordering keeps the repository valid at every point: a pack is stored before any index names
 /// it, and `flush` (called by `Repository.withPackUploader`) stores the index before the caller
 /// saves a snapshot that needs it. A crash leaves at most unreferenced packs, which `prune`
-/// removes.
-public actor PackUploader {
+/// removes. With `dryRun`, nothing is written but the statistics are the same.
+public final class PackUploader: Sendable {
     public struct Stats: Sendable, Equatable {
         public var dataBlobs = 0
         public var treeBlobs = 0
         /// Plaintext bytes of new blobs.
         public var bytesAdded = 0
-        /// Bytes added to the repository (packs, headers and index files).
+        /// Bytes of new blobs as stored (compressed and encrypted).
         public var bytesStored = 0
+        /// Bytes of pack files and index files written.
+        public var bytesWritten = 0
         public var packs = 0
+    }
+
+    private struct State {
+        var builders: [BlobType: PackBuilder] = [:]
+        /// Blobs accepted but not yet in an uploaded pack.
+        var claimed: Set<BlobHandle> = []
+        var unindexed: [IndexFile.PackEntry] = []
+        var unindexedBlobs = 0
+        var stats = Stats()
     }
 
     let repository: Repository
     let compression: Zstd.Level
     let targetPackSize: Int
+    let dryRun: Bool
     /// Write an index file once this many blobs are waiting for one.
     let indexBlobLimit: Int
-    private var builders: [BlobType: PackBuilder] = [:]
-    private var pending: Set<BlobHandle> = []
-    private var unindexed: [IndexFile.PackEntry] = []
-    private var unindexedBlobs = 0
-    public private(set) var stats = Stats()
+    private let state = Mutex(State())
 
-    init(repository: Repository, compression: Zstd.Level, targetPackSize: Int, indexBlobLimit: Int = 50_000) {
+    init(
+        repository: Repository, compression: Zstd.Level, targetPackSize: Int, dryRun: Bool = false,
+        indexBlobLimit: Int = 50_000
+    ) {
         self.repository = repository
         self.compression = compression
         self.targetPackSize = targetPackSize
+        self.dryRun = dryRun
         self.indexBlobLimit = indexBlobLimit
     }
 
-    /// True if the blob is already stored or queued.
+    public var stats: Stats { state.withLock { $0.stats } }
+
+    /// True if the blob is already stored or being stored.
     public func has(_ handle: BlobHandle) -> Bool {
-        pending.contains(handle) || repository.index.has(handle)
+        repository.index.has(handle) || state.withLock { $0.claimed.contains(handle) }
     }
 
     /// Stores a blob unless the repository already has it. Returns true when it was new.
@@ -48,58 +67,73 @@ public actor PackUploader {
     public func save(_ type: BlobType, _ plaintext: Data, id knownID: ID? = nil) async throws -> Bool {
         let id = knownID ?? ID.hash(plaintext)
         let handle = BlobHandle(id: id, type: type)
-        if has(handle) { return false }
+        if repository.index.has(handle) { return false }
+        let fresh = state.withLock { $0.claimed.insert(handle).inserted }
+        guard fresh else { return false }
+
         let compress = repository.version >= 2 && !plaintext.isEmpty && (type == .tree || compression != .off)
         let payload = compress ? Zstd.compress(plaintext, level: compression.zstdLevel) : plaintext
         let sealed = repository.key.seal(payload)
-        var builder = builders[type] ?? PackBuilder(reserve: targetPackSize + 1 << 20)
-        try builder.add(type: type, id: id, sealed: sealed, uncompressedLength: compress ? plaintext.count : 0)
-        pending.insert(handle)
-        stats.bytesAdded += plaintext.count
-        if type == .data { stats.dataBlobs += 1 } else { stats.treeBlobs += 1 }
-        if builder.projectedSize >= targetPackSize {
-            builders[type] = nil
-            try await upload(builder)
-        } else {
-            builders[type] = builder
+        let full = try state.withLock { s -> PackBuilder? in
+            // Take the builder out of the dictionary so appending does not copy the pack.
+            var builder = s.builders.removeValue(forKey: type) ?? PackBuilder(reserve: targetPackSize + (1 << 20))
+            try builder.add(type: type, id: id, sealed: sealed, uncompressedLength: compress ? plaintext.count : 0)
+            s.stats.bytesAdded += plaintext.count
+            s.stats.bytesStored += sealed.count
+            if type == .data { s.stats.dataBlobs += 1 } else { s.stats.treeBlobs += 1 }
+            if builder.projectedSize >= targetPackSize { return builder }
+            s.builders[type] = builder
+            return nil
         }
+        if let full { try await upload(full) }
         return true
     }
 
     private func upload(_ builder: PackBuilder) async throws {
         let (id, bytes, blobs) = builder.finish(key: repository.key)
-        try await storage("saving pack data/\(id.hex)") {
-            try await repository.backend.save(Handle(.data, id.hex), data: bytes)
+        if !dryRun {
+            try await storage("saving pack data/\(id.hex)") {
+                try await repository.backend.save(Handle(.data, id.hex), data: bytes)
+            }
+            repository.index.add(pack: id, blobs: blobs)
         }
-        repository.index.add(pack: id, blobs: blobs)
-        for b in blobs { pending.remove(b.handle) }
-        unindexed.append(.init(id: id, blobs: blobs))
-        unindexedBlobs += blobs.count
-        stats.bytesStored += bytes.count
-        stats.packs += 1
-        if unindexedBlobs >= indexBlobLimit { try await writeIndex() }
+        let indexDue = state.withLock { s -> [IndexFile.PackEntry]? in
+            // In a dry run nothing enters the index, so the claims keep deduplicating.
+            if !dryRun { for b in blobs { s.claimed.remove(b.handle) } }
+            s.stats.bytesWritten += bytes.count
+            s.stats.packs += 1
+            s.unindexed.append(.init(id: id, blobs: blobs))
+            s.unindexedBlobs += blobs.count
+            guard s.unindexedBlobs >= indexBlobLimit else { return nil }
+            defer { s.unindexed = []; s.unindexedBlobs = 0 }
+            return s.unindexed
+        }
+        if let indexDue { try await writeIndex(indexDue) }
     }
 
-    private func writeIndex() async throws {
-        guard !unindexed.isEmpty else { return }
-        let json = IndexFile(packs: unindexed).json
+    private func writeIndex(_ packs: [IndexFile.PackEntry]) async throws {
+        guard !packs.isEmpty, !dryRun else { return }
+        let json = IndexFile(packs: packs).json
         let id = try await repository.saveJSON(.index, json)
-        stats.bytesStored += try await storage("checking index/\(id.hex)") {
+        let size = try await storage("checking index/\(id.hex)") {
             try await repository.backend.size(Handle(.index, id.hex))
         }
-        unindexed = []
-        unindexedBlobs = 0
+        state.withLock { $0.stats.bytesWritten += size }
     }
 
-    /// Uploads the open packs and writes the index for everything uploaded.
+    /// Uploads the open packs and writes the index for everything uploaded. Call once, after
+    /// every `save` has returned.
     public func flush() async throws {
-        for type in [BlobType.data, .tree] {
-            if let b = builders[type], !b.isEmpty {
-                builders[type] = nil
-                try await upload(b)
-            }
+        let open = state.withLock { s -> [PackBuilder] in
+            defer { s.builders = [:] }
+            return [BlobType.data, .tree].compactMap { s.builders[$0] }.filter { !$0.isEmpty }
         }
-        try await writeIndex()
+        for b in open { try await upload(b) }
+        let rest = state.withLock { s -> [IndexFile.PackEntry] in
+            defer { s.unindexed = []; s.unindexedBlobs = 0 }
+            return s.unindexed
+        }
+        try await writeIndex(rest)
     }
 }
 
@@ -108,12 +142,12 @@ extension Repository {
     /// stored pack and an index file when this returns. If `body` throws, packs already uploaded
     /// stay (unreferenced, harmless) and no index is written for the unfinished ones.
     public func withPackUploader<T: Sendable>(
-        compression: Zstd.Level = .auto, targetPackSize: Int = Pack.defaultTargetSize,
+        compression: Zstd.Level = .auto, targetPackSize: Int = Pack.defaultTargetSize, dryRun: Bool = false,
         _ body: (PackUploader) async throws -> T
     ) async throws -> (T, PackUploader.Stats) {
-        let uploader = PackUploader(repository: self, compression: compression, targetPackSize: targetPackSize)
+        let uploader = PackUploader(repository: self, compression: compression, targetPackSize: targetPackSize, dryRun: dryRun)
         let result = try await body(uploader)
         try await uploader.flush()
-        return (result, await uploader.stats)
+        return (result, uploader.stats)
     }
 }

@@ -1,3 +1,4 @@
+import CPosix
 import Foundation
 public import OffsiteFormat
 
@@ -64,6 +65,13 @@ public struct Restore: Sendable {
 struct RestoreState {
     let repository: Repository
     var report = Restore.Report()
+    /// First restored path of each hard-linked file, by (device, inode) in the snapshot.
+    var hardlinks: [HardlinkKey: FSPath] = [:]
+
+    struct HardlinkKey: Hashable {
+        var device: UInt64
+        var inode: UInt64
+    }
 
     init(repository: Repository) { self.repository = repository }
 
@@ -97,7 +105,17 @@ struct RestoreState {
                 if let sub = node.subtree { try await restoreTree(sub, into: path) }
                 report.directories += 1
             case .file:
+                let key = HardlinkKey(device: node.deviceID, inode: node.inode)
+                if node.links > 1, node.inode != 0, let first = hardlinks[key] {
+                    // Another name of a file already restored: link it, as restic does.
+                    try removeExisting(path)
+                    let r = first.withCString { from in path.withCString { link(from, $0) } }
+                    guard r == 0 else { throw FileSystem.ioError("cannot create hard link", path) }
+                    report.files += 1
+                    return
+                }
                 try await restoreFile(node, at: path)
+                if node.links > 1, node.inode != 0 { hardlinks[key] = path }
                 report.files += 1
             case .symlink:
                 try removeExisting(path)
@@ -175,7 +193,8 @@ struct RestoreState {
         }
     }
 
-    /// Owner (as root), mode (not for symlinks), then access and modification times.
+    /// Owner (as root), mode (not for symlinks), extended attributes, then access and
+    /// modification times (last, because the others change ctime and some change mtime).
     static func restoreMetadata(_ node: Node, at path: FSPath) throws {
         if SystemInfo.isRoot {
             guard path.withCString({ lchown($0, node.uid, node.gid) }) == 0 else {
@@ -185,6 +204,16 @@ struct RestoreState {
         if node.type != .symlink {
             let mode = mode_t(GoFileMode.posixPermissions(node.mode))
             guard path.withCString({ chmod($0, mode) }) == 0 else { throw FileSystem.ioError("cannot change mode of", path) }
+        }
+        for x in node.extendedAttributes {
+            let r = path.withCString { p in x.value.withUnsafeBytes { lsetxattr(p, x.name, $0.baseAddress, $0.count, 0) } }
+            if r != 0 {
+                let err = errno
+                // Without root, some namespaces (trusted.*, security.*) and symlinks refuse
+                // extended attributes, as for cp -a; everything else is an error.
+                if !SystemInfo.isRoot && (err == EPERM || err == EACCES) { continue }
+                throw FileSystem.ioError("cannot set extended attribute \(x.name) of", path, err)
+            }
         }
         var times = [
             timespec(tv_sec: Int(node.atime.seconds), tv_nsec: Int(node.atime.nanoseconds)),

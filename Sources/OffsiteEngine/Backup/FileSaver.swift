@@ -1,0 +1,94 @@
+import Foundation
+import OffsiteFormat
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a stream (a file, stdin, a command's output), cuts it into chunks with the repository's
+/// chunker and stores the new ones. Up to `chunksInFlight` chunks of one stream are hashed,
+/// compressed and encrypted at once, so a single large file uses every core; memory stays
+/// bounded at about `chunksInFlight` × 8 MiB per stream.
+struct FileSaver: Sendable {
+    let repository: Repository
+    let uploader: PackUploader
+    let chunksInFlight: Int
+    /// Called with the number of bytes read, as they are read.
+    let onBytes: @Sendable (Int) -> Void
+
+    static let readSize = 1 << 20
+
+    struct Result: Sendable {
+        var content: [ID]
+        var size: Int
+    }
+
+    /// Opens `path` (never following a symlink) and saves its content.
+    func save(path: FSPath, sizeHint: Int) async throws -> Result {
+        var fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME) }
+        if fd < 0 && errno == EPERM {  // O_NOATIME needs ownership of the file
+            fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        }
+        guard fd >= 0 else { throw FileSystem.ioError("cannot open", path) }
+        defer { close(fd) }
+        return try await save(fd: fd, name: path.string, sizeHint: sizeHint)
+    }
+
+    /// Saves everything readable from `fd` until end of file. Does not close `fd`.
+    func save(fd: Int32, name: String, sizeHint: Int = Int.max) async throws -> Result {
+        var chunker = Chunker(tables: repository.chunkerTables)
+        var buffer = [UInt8](repeating: 0, count: max(1, min(Self.readSize, sizeHint + 1)))
+        var chunk = Data()
+        var total = 0
+        let uploader = self.uploader
+        return try await withThrowingTaskGroup(of: (Int, ID).self) { group in
+            var ids: [ID] = []
+            var inFlight = 0
+            func submit(_ data: Data) async throws {
+                if inFlight >= chunksInFlight, let (i, id) = try await group.next() {
+                    ids[i] = id
+                    inFlight -= 1
+                }
+                let index = ids.count
+                ids.append(.zero)
+                inFlight += 1
+                group.addTask {
+                    let id = ID.hash(data)
+                    try await uploader.save(.data, data, id: id)
+                    return (index, id)
+                }
+            }
+            while true {
+                try Task.checkCancellation()
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw EngineError(.io, "cannot read \(name): \(String(cString: strerror(errno)))")
+                }
+                if n == 0 { break }
+                total += n
+                onBytes(n)
+                var offset = 0
+                while offset < n {
+                    let cut: Int? = buffer.withUnsafeBytes { raw in
+                        chunker.findCut(in: UnsafeRawBufferPointer(rebasing: raw[offset..<n]))
+                    }
+                    let end = cut.map { offset + $0 } ?? n
+                    buffer.withUnsafeBytes { raw in chunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[offset..<end])) }
+                    offset = end
+                    if cut != nil {
+                        try await submit(chunk)
+                        chunk = Data()
+                    }
+                }
+                if buffer.count < Self.readSize && n == buffer.count {
+                    // The file is larger than its size said: read on with full-size buffers.
+                    buffer = [UInt8](repeating: 0, count: Self.readSize)
+                }
+            }
+            if !chunk.isEmpty { try await submit(chunk) }
+            for try await (i, id) in group { ids[i] = id }
+            return Result(content: ids, size: total)
+        }
+    }
+}
