@@ -55,7 +55,7 @@ let package = Package(
         ),
         .target(
             name: "OffsiteTesting",
-            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage"],
+            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "CPosix"],
             swiftSettings: sharedSettings
         ),
         .testTarget(

@@ -64,3 +64,45 @@ public enum InteropFixture {
         f.setTimes("empty-dir", seconds: 1_300_000_000, nanoseconds: 13)
     }
 }
+
+/// A tree that exercises every piece of metadata restic records: extended attributes, hard
+/// links, setuid/setgid/sticky bits, FIFOs, device nodes and foreign ownership (the last two
+/// need root, which CI has; without root they are left out and the rest is still checked).
+public enum MetadataFixture {
+    public static var canMakeDevicesAndOwners: Bool { getuid() == 0 }
+
+    public static func build(at root: String) throws {
+        let f = TreeFixture(root: root)
+        try f.dir("")
+        try f.dir("attrs")
+        try f.dir("links")
+        try f.dir("modes")
+        try f.file("attrs/with-xattrs", Array("x".utf8))
+        try f.xattr("attrs/with-xattrs", "user.comment", Array("hello".utf8))
+        try f.xattr("attrs/with-xattrs", "user.binary", [0, 1, 2, 255])
+        try f.xattr("attrs", "user.dir-attr", Array("on a directory".utf8))
+        try f.file("links/original", Array("linked content\n".utf8))
+        try FileManager.default.createDirectory(atPath: root + "/links/sub", withIntermediateDirectories: true)
+        guard link(root + "/links/original", root + "/links/second") == 0,
+            link(root + "/links/original", root + "/links/sub/third") == 0
+        else { throw FixtureError(message: "cannot create hard links in \(root)") }
+        try f.file("modes/setuid", Array("#!/bin/sh\n".utf8), mode: 0o4755)
+        try f.file("modes/setgid", Array("#!/bin/sh\n".utf8), mode: 0o2750)
+        try f.dir("modes/sticky-dir", mode: 0o1777)
+        try f.dir("modes/private-dir", mode: 0o700)
+        guard mkfifo(root + "/special-fifo", 0o640) == 0 else { throw FixtureError(message: "cannot make a fifo") }
+        if canMakeDevicesAndOwners {
+            // A character device with the numbers of /dev/null (1, 3).
+            guard mknod(root + "/special-chardev", S_IFCHR | 0o600, dev_t((1 << 8) | 3)) == 0 else {
+                throw FixtureError(message: "cannot make a device node")
+            }
+            try f.file("owned-by-1234", Array("owner".utf8))
+            guard lchown(root + "/owned-by-1234", 1234, 5678) == 0, lchown(root + "/modes/private-dir", 4321, 8765) == 0 else {
+                throw FixtureError(message: "cannot change owners")
+            }
+        }
+        f.setTimes("special-fifo", seconds: 1_111_111_111, nanoseconds: 111)
+        f.setTimes("links/original", seconds: 1_222_222_222, nanoseconds: 222)
+        f.setTimes("modes/sticky-dir", seconds: 1_333_333_333, nanoseconds: 333)
+    }
+}

@@ -29,6 +29,8 @@ public enum ProcessRunner {
         _ executable: String, _ arguments: [String], environment: [String: String?] = [:],
         stdin: Data? = nil, currentDirectory: String? = nil
     ) throws -> Result {
+        // A child that exits before reading all its input must not kill the test process.
+        signal(SIGPIPE, SIG_IGN)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
@@ -41,7 +43,7 @@ public enum ProcessRunner {
         p.standardError = err
         p.standardInput = input
         try p.run()
-        if let stdin { input.fileHandleForWriting.write(stdin) }
+        if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
         try? input.fileHandleForWriting.close()
         // Read both pipes concurrently so a full stderr pipe cannot block the child.
         let errData = ErrCollector()

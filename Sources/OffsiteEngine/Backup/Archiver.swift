@@ -146,8 +146,11 @@ final class Archiver: Sendable {
         let st: FileStat
         var node: Node
         do {
+            if let filter = options.filter, filter.excludedByName(path) { return }
             st = try FileSystem.lstat(path)
-            if try options.exclude(path, st) { return }
+            // Sockets cannot be backed up meaningfully; restic leaves them out too.
+            if st.fileType == 0o140000 { return }
+            if let filter = options.filter, filter.excludedByStat(path, stat: st) { return }
             node = try NodeFactory.node(name: name, path: path, stat: st, withAtime: options.withAtime)
         } catch let e as EngineError where e.code == .io {
             fail(e.message)

@@ -33,8 +33,8 @@ public struct Backup: Sendable {
         public var dryRun = false
         /// Patterns recorded in the snapshot's `excludes`.
         public var excludePatterns: [String] = []
-        /// Decides whether an item (after `lstat`) is left out, with restic's selection rules.
-        public var exclude: @Sendable (FSPath, FileStat) throws -> Bool = { _, _ in false }
+        /// restic's selection rules (excludes, tag files, size, one file system); nil: everything.
+        public var filter: SelectionFilter? = nil
         /// Back up this stream as one file instead of `paths`.
         public var stdin: StreamSource? = nil
         /// Files read at once. Each holds up to `chunksPerFile` chunks (≤ 8 MiB each) in memory.

@@ -11,14 +11,16 @@ public enum BackupScanner {
     /// totals every 1000 items and once at the end. Stops early when the task is cancelled.
     public static func scan(
         paths: [String], workingDirectory: String,
-        exclude: @Sendable (FSPath, FileStat) throws -> Bool,
+        filter: SelectionFilter?,
         update: @Sendable (Totals, _ done: Bool) -> Void
     ) async {
         var totals = Totals()
         var seen = 0
         func visit(_ path: FSPath) async {
             if Task.isCancelled { return }
-            guard let st = try? FileSystem.lstat(path), !((try? exclude(path, st)) ?? false) else { return }
+            if let filter, filter.excludedByName(path) { return }
+            guard let st = try? FileSystem.lstat(path) else { return }
+            if let filter, filter.excludedByStat(path, stat: st) { return }
             seen += 1
             if seen % 1000 == 0 {
                 update(totals, false)

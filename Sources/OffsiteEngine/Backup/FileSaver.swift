@@ -37,7 +37,10 @@ struct FileSaver: Sendable {
     /// Saves everything readable from `fd` until end of file. Does not close `fd`.
     func save(fd: Int32, name: String, sizeHint: Int = Int.max) async throws -> Result {
         var chunker = Chunker(tables: repository.chunkerTables)
-        var buffer = [UInt8](repeating: 0, count: max(1, min(Self.readSize, sizeHint + 1)))
+        var buffer = [UInt8](repeating: 0, count: sizeHint < Self.readSize ? sizeHint + 1 : Self.readSize)
+        // Pipes and terminals can stall: wait for data in short polls so cancellation is seen.
+        var st = stat()
+        let isStream = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG
         var chunk = Data()
         var total = 0
         let uploader = self.uploader
@@ -60,6 +63,13 @@ struct FileSaver: Sendable {
             }
             while true {
                 try Task.checkCancellation()
+                if isStream {
+                    var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    if poll(&pfd, 1, 100) == 0 {
+                        await Task.yield()
+                        continue
+                    }
+                }
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }

@@ -81,6 +81,7 @@ struct BackupCommand: AsyncParsableCommand {
         var args = paths
         if args.first == "--" { args.removeFirst() }
         var options = Backup.Options(paths: args)
+        var missingTargets: [String] = []
         if stdin || stdinFromCommand {
             guard !(stdin && stdinFromCommand) else { throw CLIError.fatal("--stdin and --stdin-from-command cannot be used together") }
             guard selection.filesFrom.isEmpty && selection.filesFromVerbatim.isEmpty && selection.filesFromRaw.isEmpty else {
@@ -95,11 +96,12 @@ struct BackupCommand: AsyncParsableCommand {
             }
             options.paths = []
         } else {
-            options.paths = try selection.targets(arguments: args)
+            let (targets, missing) = try selection.targets(arguments: args)
+            missingTargets = missing
+            options.paths = targets
             guard !options.paths.isEmpty else { throw CLIError.fatal("nothing to backup, please specify target files/dirs") }
-            let filter = try selection.makeFilter()
-            options.exclude = filter.exclude
-            options.excludePatterns = filter.patterns
+            options.filter = try selection.makeFilter(targets: targets)
+            options.excludePatterns = selection.exclude
         }
         options.tags = tag.flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty }
         options.hostname = host
@@ -128,11 +130,11 @@ struct BackupCommand: AsyncParsableCommand {
         let started = Date()
         let progress = BackupProgress(json: global.json, enabled: !global.quiet)
         if options.stdin == nil {
-            progress.startScan(paths: options.paths, workingDirectory: options.workingDirectory, exclude: options.exclude)
+            progress.startScan(paths: options.paths, workingDirectory: options.workingDirectory, filter: options.filter)
         }
         let report = try await Backup(repository: repo, options: options) { p in progress.update(p) }.run()
         progress.finish()
-        for p in report.skippedTargets { Console.error("\(p) does not exist, skipping") }
+        for p in missingTargets + report.skippedTargets { Console.error("\(p) does not exist, skipping") }
         for e in report.errors {
             if global.json { progress.error(e) } else { Console.error("error: \(e)") }
         }
@@ -142,7 +144,7 @@ struct BackupCommand: AsyncParsableCommand {
         } else if !global.quiet {
             Console.out(BackupOutput.textSummary(report, elapsed: elapsed, dryRun: dryRun))
         }
-        if !report.isComplete {
+        if !report.isComplete || !missingTargets.isEmpty {
             if !report.errors.isEmpty { Console.error("Warning: at least one source file could not be read") }
             throw ExitCode(ExitStatus.partial)
         }

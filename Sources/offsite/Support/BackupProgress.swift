@@ -26,10 +26,10 @@ final class BackupProgress: Sendable {
     }
 
     /// Starts counting the targets in the background, for percent and ETA.
-    func startScan(paths: [String], workingDirectory: String, exclude: @escaping @Sendable (FSPath, FileStat) throws -> Bool) {
+    func startScan(paths: [String], workingDirectory: String, filter: SelectionFilter?) {
         guard enabled else { return }
         let task = Task.detached(priority: .low) { [self] in
-            await BackupScanner.scan(paths: paths, workingDirectory: workingDirectory, exclude: exclude) { totals, done in
+            await BackupScanner.scan(paths: paths, workingDirectory: workingDirectory, filter: filter) { totals, done in
                 self.state.withLock { s in
                     s.totals = totals
                     s.scanDone = done

@@ -10,8 +10,10 @@ import Glibc
 /// at its next cancellation point, nothing half-written becomes visible, and the command exits
 /// with 130 as restic does.
 func runCancellable(_ body: @escaping @Sendable () async throws -> Void) async throws {
-    signal(SIGINT, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
+    // A handler that does nothing (not SIG_IGN: ignored signals stay ignored in the commands we
+    // start, which then could not be stopped); the dispatch sources below do the work.
+    signal(SIGINT) { _ in }
+    signal(SIGTERM) { _ in }
     let work = Task { try await body() }
     let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
         let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())

@@ -47,17 +47,43 @@ struct SelectionOptions: ParsableArguments {
     @Option(name: .customLong("files-from-raw"), help: ArgumentHelp("Read NUL-separated targets from a file.", valueName: "file"))
     var filesFromRaw: [String] = []
 
-    /// The targets: those read from files, then the arguments.
-    func targets(arguments: [String]) throws -> [String] {
-        arguments
+    /// The targets: those read from `--files-from*` lists (with restic's globbing and comment
+    /// rules), then the arguments. Returns the targets and the ones that did not exist
+    /// (`--files-from*` entries only: missing arguments are reported by the backup itself).
+    func targets(arguments: [String]) throws -> (targets: [String], missing: [String]) {
+        guard !(filesFrom.isEmpty && filesFromVerbatim.isEmpty && filesFromRaw.isEmpty) else { return (arguments, []) }
+        let warnings = WarningCollector()
+        let targets = try Selection.targets(
+            filesFrom: filesFrom, filesFromVerbatim: filesFromVerbatim, filesFromRaw: filesFromRaw,
+            arguments: arguments, warn: { warnings.add($0) })
+        var missing: [String] = []
+        for w in warnings.all {
+            if w.hasSuffix(" does not exist, skipping") {
+                missing.append(String(w.dropLast(" does not exist, skipping".count)))
+            } else {
+                Console.error(w)
+            }
+        }
+        return (targets, missing)
     }
 
-    struct Filter {
-        var exclude: @Sendable (FSPath, FileStat) throws -> Bool
-        var patterns: [String]
+    /// The selection filter for these targets (nil when no selection flag is given); restic's
+    /// warnings go to stderr.
+    func makeFilter(targets: [String]) throws -> SelectionFilter? {
+        let selection = Selection(
+            excludes: exclude, insensitiveExcludes: iexclude, excludeFiles: excludeFile,
+            insensitiveExcludeFiles: iexcludeFile, excludeCaches: excludeCaches, excludeIfPresent: excludeIfPresent,
+            excludeLargerThan: excludeLargerThan, oneFileSystem: oneFileSystem)
+        guard selection != Selection() else { return nil }
+        // Missing targets are skipped (and reported) by the backup; only existing ones matter here.
+        return try selection.makeFilter(targets: targets.filter { FileSystem.exists(FSPath($0)) }, warn: { Console.error($0) })
     }
+}
 
-    func makeFilter() throws -> Filter {
-        Filter(exclude: { _, _ in false }, patterns: exclude + iexclude)
-    }
+/// Collects warnings from a callback.
+final class WarningCollector: @unchecked Sendable {
+    private var items: [String] = []
+    private let lock = NSLock()
+    func add(_ w: String) { lock.withLock { items.append(w) } }
+    var all: [String] { lock.withLock { items } }
 }
