@@ -12,10 +12,11 @@ import Testing
         try builder.add(type: .data, id: ID.hash(plain1), sealed: key.seal(frame), uncompressedLength: plain1.count)
         let plain2 = Data("raw blob".utf8)
         try builder.add(type: .data, id: ID.hash(plain2), sealed: key.seal(plain2), uncompressedLength: 0)
+        let projected = builder.projectedSize
         let (id, bytes, blobs) = builder.finish(key: key)
         #expect(id == ID.hash(bytes))
         #expect(bytes.count == Pack.size(of: blobs))
-        #expect(bytes.count == builder.projectedSize)
+        #expect(bytes.count == projected)
         let header = try Pack.readHeader(tail: bytes, packSize: bytes.count, key: key)
         #expect(header == blobs)
         #expect(header[0].headerEntrySize == 41 && header[1].headerEntrySize == 37)

@@ -29,6 +29,7 @@ final class Archiver: Sendable {
     let onProgress: (@Sendable (Backup.Progress) -> Void)?
     private let counts = Mutex(Counts())
     private let fileSlots: AsyncSemaphore
+    private let chunkSlots: AsyncSemaphore
     private let changes: ChangeDetection
 
     init(
@@ -40,6 +41,7 @@ final class Archiver: Sendable {
         self.uploader = uploader
         self.onProgress = onProgress
         self.fileSlots = AsyncSemaphore(permits: max(1, options.fileConcurrency))
+        self.chunkSlots = AsyncSemaphore(permits: max(1, options.chunksInFlight))
         self.changes = ChangeDetection(ignoreCtime: options.ignoreCtime, ignoreInode: options.ignoreInode)
     }
 
@@ -66,7 +68,7 @@ final class Archiver: Sendable {
     }
 
     private func saver() -> FileSaver {
-        FileSaver(repository: repository, uploader: uploader, chunksInFlight: options.chunksPerFile) { [weak self] n in
+        FileSaver(repository: repository, uploader: uploader, chunksInFlight: options.chunksPerFile, chunkSlots: chunkSlots) { [weak self] n in
             self?.record { $0.bytesRead += n }
         }
     }

@@ -43,6 +43,9 @@ public struct Backup: Sendable {
         /// Chunks of one file hashed, compressed and encrypted at once (lets one large file use
         /// every core).
         public var chunksPerFile = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        /// Chunks hashed, compressed and encrypted at once over all files: one per core plus one.
+        /// Each holds up to 8 MiB (and its compressed and encrypted copies) while in flight.
+        public var chunksInFlight = ProcessInfo.processInfo.activeProcessorCount + 1
         /// Working directory for resolving relative paths (tests set it).
         public var workingDirectory = FileManager.default.currentDirectoryPath
 
@@ -180,7 +183,10 @@ public struct Backup: Sendable {
 
     /// Stores a stream as a one-file snapshot tree, as restic's `--stdin` does.
     func saveStream(_ stream: StreamSource, uploader: PackUploader) async throws -> ID {
-        let saver = FileSaver(repository: repository, uploader: uploader, chunksInFlight: options.chunksPerFile) { _ in }
+        let saver = FileSaver(
+            repository: repository, uploader: uploader, chunksInFlight: options.chunksPerFile,
+            chunkSlots: AsyncSemaphore(permits: max(1, options.chunksInFlight))
+        ) { _ in }
         let result = Mutex<FileSaver.Result?>(nil)
         try await stream.read { fd in
             let r = try await saver.save(fd: fd, name: stream.filename)

@@ -13,6 +13,9 @@ struct FileSaver: Sendable {
     let repository: Repository
     let uploader: PackUploader
     let chunksInFlight: Int
+    /// Shared by every stream of a backup: caps the chunks being processed at once, which
+    /// bounds memory whatever the number of files in flight.
+    let chunkSlots: AsyncSemaphore
     /// Called with the number of bytes read, as they are read.
     let onBytes: @Sendable (Int) -> Void
 
@@ -44,6 +47,15 @@ struct FileSaver: Sendable {
         var chunk = Data()
         var total = 0
         let uploader = self.uploader
+        let chunkSlots = self.chunkSlots
+        // Room for the whole chunk up front (the file's size when it is smaller than a chunk
+        // can be), so appending never reallocates.
+        func newChunk() -> Data {
+            var d = Data()
+            d.reserveCapacity(max(0, min(Chunker.maxSize, sizeHint - total)))
+            return d
+        }
+        chunk = newChunk()
         return try await withThrowingTaskGroup(of: (Int, ID).self) { group in
             var ids: [ID] = []
             var inFlight = 0
@@ -55,7 +67,9 @@ struct FileSaver: Sendable {
                 let index = ids.count
                 ids.append(.zero)
                 inFlight += 1
+                await chunkSlots.acquire()
                 group.addTask {
+                    defer { chunkSlots.release() }
                     let id = ID.hash(data)
                     try await uploader.save(.data, data, id: id)
                     return (index, id)
@@ -88,7 +102,7 @@ struct FileSaver: Sendable {
                     offset = end
                     if cut != nil {
                         try await submit(chunk)
-                        chunk = Data()
+                        chunk = newChunk()
                     }
                 }
                 if buffer.count < Self.readSize && n == buffer.count {

@@ -43,6 +43,8 @@ public final class PackUploader: Sendable {
     /// Write an index file once this many blobs are waiting for one.
     let indexBlobLimit: Int
     private let state = Mutex(State())
+    /// Compression contexts and buffers, reused from blob to blob (one per blob in flight).
+    private let compressors = Mutex<[Zstd.Compressor]>([])
 
     init(
         repository: Repository, compression: Zstd.Level, targetPackSize: Int, dryRun: Bool = false,
@@ -72,14 +74,20 @@ public final class PackUploader: Sendable {
         guard fresh else { return false }
 
         let compress = repository.version >= 2 && !plaintext.isEmpty && (type == .tree || compression != .off)
-        let payload = compress ? Zstd.compress(plaintext, level: compression.zstdLevel) : plaintext
-        let sealed = repository.key.seal(payload)
+        let key = repository.key
+        let parts: CryptoKey.SealedParts = plaintext.withUnsafeBytes { raw in
+            guard compress else { return key.sealParts(raw) }
+            let compressor = compressors.withLock { $0.popLast() } ?? Zstd.Compressor(level: compression.zstdLevel)
+            defer { compressors.withLock { $0.append(compressor) } }
+            return compressor.compress(raw) { key.sealParts($0) }
+        }
         let full = try state.withLock { s -> PackBuilder? in
             // Take the builder out of the dictionary so appending does not copy the pack.
-            var builder = s.builders.removeValue(forKey: type) ?? PackBuilder(reserve: targetPackSize + (1 << 20))
-            try builder.add(type: type, id: id, sealed: sealed, uncompressedLength: compress ? plaintext.count : 0)
+            // Data packs fill up to the target size; tree packs are usually small.
+            var builder = s.builders.removeValue(forKey: type) ?? PackBuilder(reserve: type == .data ? targetPackSize + (1 << 20) : 0)
+            try builder.add(type: type, id: id, parts: parts, uncompressedLength: compress ? plaintext.count : 0)
             s.stats.bytesAdded += plaintext.count
-            s.stats.bytesStored += sealed.count
+            s.stats.bytesStored += parts.count
             if type == .data { s.stats.dataBlobs += 1 } else { s.stats.treeBlobs += 1 }
             if builder.projectedSize >= targetPackSize { return builder }
             s.builders[type] = builder
@@ -89,7 +97,8 @@ public final class PackUploader: Sendable {
         return true
     }
 
-    private func upload(_ builder: PackBuilder) async throws {
+    private func upload(_ builder: consuming PackBuilder) async throws {
+        var builder = builder
         let (id, bytes, blobs) = builder.finish(key: repository.key)
         if !dryRun {
             try await storage("saving pack data/\(id.hex)") {

@@ -26,18 +26,17 @@ public enum Zstd {
     public static func compress(_ data: some ContiguousBytes, level: Int32) -> Data {
         data.withUnsafeBytes { src -> Data in
             let bound = ZSTD_compressBound(src.count)
-            var out = Data(count: bound)
-            let written = out.withUnsafeMutableBytes { dst -> Int in
-                let cctx = ZSTD_createCCtx()
-                defer { ZSTD_freeCCtx(cctx) }
-                ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
-                ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
-                return ZSTD_compress2(cctx, dst.baseAddress, bound, src.baseAddress, src.count)
-            }
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: bound, alignment: 16)
+            defer { scratch.deallocate() }
+            let cctx = ZSTD_createCCtx()
+            defer { ZSTD_freeCCtx(cctx) }
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
+            let written = ZSTD_compress2(cctx, scratch.baseAddress, bound, src.baseAddress, src.count)
             // Compressing into a buffer of ZSTD_compressBound cannot fail except on out-of-memory.
             precondition(ZSTD_isError(written) == 0, "zstd compression failed: \(String(cString: ZSTD_getErrorName(written)))")
-            out.count = written
-            return out
+            // An exact-size copy, so a well-compressed chunk does not keep its full-size buffer.
+            return Data(UnsafeRawBufferPointer(rebasing: scratch[0..<written]))
         }
     }
 
@@ -87,5 +86,41 @@ public enum Zstd {
             if lastResult != 0 { throw FormatError(.invalidData, "zstd: truncated frame") }
         }
         return out
+    }
+}
+
+extension Zstd {
+    /// A reusable compression context and output buffer, for compressing many blobs without
+    /// allocating per blob. Not thread-safe: one task uses it at a time (keep them in a pool).
+    public final class Compressor: @unchecked Sendable {
+        private let cctx: OpaquePointer
+        private var scratch: UnsafeMutableRawBufferPointer
+        public let level: Int32
+
+        public init(level: Int32) {
+            self.level = level
+            cctx = ZSTD_createCCtx()
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
+            scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 16)
+        }
+
+        deinit {
+            ZSTD_freeCCtx(cctx)
+            scratch.deallocate()
+        }
+
+        /// Compresses `src` into one frame and passes the frame to `body`. The bytes are valid
+        /// only inside `body`.
+        public func compress<T>(_ src: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+            let bound = ZSTD_compressBound(src.count)
+            if scratch.count < bound {
+                scratch.deallocate()
+                scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: bound, alignment: 16)
+            }
+            let written = ZSTD_compress2(cctx, scratch.baseAddress, bound, src.baseAddress, src.count)
+            precondition(ZSTD_isError(written) == 0, "zstd compression failed: \(String(cString: ZSTD_getErrorName(written)))")
+            return try body(UnsafeRawBufferPointer(rebasing: scratch[0..<written]))
+        }
     }
 }

@@ -75,6 +75,28 @@ public struct CryptoKey: Sendable, Equatable {
         return out
     }
 
+    /// The three parts of a sealed message, for callers that write them straight into a
+    /// larger buffer (a pack) instead of assembling `IV ‖ ciphertext ‖ MAC` first.
+    public struct SealedParts: Sendable {
+        public var iv: [UInt8]
+        public var ciphertext: Data
+        public var tag: [UInt8]
+        public var count: Int { iv.count + ciphertext.count + tag.count }
+    }
+
+    /// Encrypts and authenticates `plaintext` with a fresh random IV, returning the parts.
+    public func sealParts(_ plaintext: UnsafeRawBufferPointer) -> SealedParts {
+        var iv = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        repeat {
+            for i in 0..<16 { iv[i] = UInt8.random(in: 0...255, using: &rng) }
+        } while iv.allSatisfy { $0 == 0 }
+        // The key lengths are checked at init, and the nonce is 16 bytes, so this cannot throw.
+        let ciphertext = try! AES._CTR.encrypt(plaintext, using: aesKey, nonce: .init(nonceBytes: iv))
+        let tag = ciphertext.withUnsafeBytes { authenticationTag(ciphertext: $0, iv: iv) }
+        return SealedParts(iv: iv, ciphertext: ciphertext, tag: tag)
+    }
+
     /// Checks the MAC of `IV ‖ ciphertext ‖ MAC` and returns the plaintext.
     /// Throws `.authenticationFailed` when the MAC does not match (wrong key or changed bytes)
     /// and `.invalidData` when the input is shorter than 32 bytes or its IV is all zero.

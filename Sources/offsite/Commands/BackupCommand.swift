@@ -110,6 +110,9 @@ struct BackupCommand: AsyncParsableCommand {
         options.ignoreCtime = ignoreCtime
         options.ignoreInode = ignoreInode
         options.dryRun = dryRun
+        // Tuning knobs for benchmarks and small machines (not restic flags).
+        if let v = global.environment["OFFSITE_FILE_CONCURRENCY"].flatMap(Int.init), v > 0 { options.fileConcurrency = v }
+        if let v = global.environment["OFFSITE_CHUNKS_IN_FLIGHT"].flatMap(Int.init), v > 0 { options.chunksInFlight = v }
         options.compression = Zstd.Level(rawValue: try global.compressionLevel().rawValue) ?? .auto
         options.packSize = try global.packSizeBytes()
         if let time {

@@ -1,0 +1,16 @@
+import CPosix
+
+/// Keeps the resident memory of a long backup flat.
+///
+/// glibc raises its mmap threshold every time a large block is freed, after which 8–16 MiB
+/// chunk and pack buffers come from per-thread arenas that keep their pages after `free`; over
+/// a long backup the arenas hold many such buffers and RSS grows with the amount of data read.
+/// A fixed threshold keeps large buffers in mmap, returned to the system as soon as they are
+/// freed (measured: peak RSS 178 MB → 108 MB on a 400 MB backup, for some 0.2 s of page faults).
+public enum MemoryTuning {
+    public static func apply() {
+        #if canImport(Glibc)
+        _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
+        #endif
+    }
+}
