@@ -24,7 +24,7 @@ struct Offsite: AsyncParsableCommand {
         version: "offsite \(OffsiteVersion.current)",
         subcommands: [
             InitCommand.self, BackupCommand.self, SnapshotsCommand.self, RestoreCommand.self, LsCommand.self,
-            CatCommand.self, ListCommand.self, KeyCommand.self, VersionCommand.self,
+            CatCommand.self, ListCommand.self, KeyCommand.self, VersionCommand.self, DebugCommand.self,
         ]
     )
 
@@ -32,7 +32,7 @@ struct Offsite: AsyncParsableCommand {
     /// ArgumentParser reads options where the command declares them, so global flags found
     /// before the command are moved after it.
     static func reorder(_ args: [String]) -> [String] {
-        let commands: Set<String> = ["init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "help"]
+        let commands: Set<String> = ["init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "debug", "help"]
         let valued: Set<String> = [
             "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
             "--compression", "--pack-size", "--cache-dir", "-o", "--option",
@@ -45,7 +45,7 @@ struct Offsite: AsyncParsableCommand {
                 // Commands with their own subcommands (`key list`) take the flags after those.
                 var head = [a]
                 var rest = Array(args[(i + 1)...])
-                if a == "key", let sub = rest.first, !sub.hasPrefix("-") {
+                if a == "key" || a == "debug", let sub = rest.first, !sub.hasPrefix("-") {
                     head.append(sub)
                     rest.removeFirst()
                 }

@@ -49,39 +49,76 @@ public struct IndexFile: Sendable, Equatable {
         return Data(out)
     }
 
-    private struct BlobJSON: Decodable {
-        var id: ID
-        var type: BlobType
-        var offset: UInt32
-        var length: UInt32
-        var uncompressed_length: UInt32?
-    }
-
-    private struct PackJSON: Decodable {
-        var id: ID
-        var blobs: [BlobJSON]?
-    }
-
-    private struct JSONForm: Decodable {
-        var packs: [PackJSON]?
-    }
-
+    /// Parses an index document: the current format (`{"packs":[…]}`, `supersedes` and unknown
+    /// keys ignored) or the old top-level array. Uses a streaming scanner: index files can list
+    /// hundreds of thousands of blobs.
     public init(json: Data) throws {
-        let packs: [PackJSON]
-        let first = json.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
-        if first == UInt8(ascii: "[") {
-            packs = try decodeDocument([PackJSON].self, from: json, what: "index")
-        } else {
-            packs = try decodeDocument(JSONForm.self, from: json, what: "index").packs ?? []
+        self.packs = try json.withUnsafeBytes { raw in
+            var scanner = JSONScanner(raw)
+            var packs: [PackEntry] = []
+            do {
+                if scanner.peek() == UInt8(ascii: "[") {
+                    try scanner.array { s in packs.append(try Self.pack(&s)) }
+                } else {
+                    try scanner.object { s, key in
+                        if key == Array("packs".utf8) {
+                            if try !s.null() { try s.array { s in packs.append(try Self.pack(&s)) } }
+                        } else {
+                            try s.skipValue()
+                        }
+                    }
+                }
+                try scanner.expectEnd()
+            } catch let e as FormatError {
+                throw FormatError(.invalidData, "index cannot be decoded (\(e.message))")
+            }
+            return packs
         }
-        self.packs = packs.map { p in
-            PackEntry(
-                id: p.id,
-                blobs: (p.blobs ?? []).map {
-                    PackBlob(
-                        type: $0.type, id: $0.id, offset: $0.offset, length: $0.length,
-                        uncompressedLength: $0.uncompressed_length ?? 0)
-                })
+    }
+
+    private static let keyID = Array("id".utf8), keyBlobs = Array("blobs".utf8), keyType = Array("type".utf8)
+    private static let keyOffset = Array("offset".utf8), keyLength = Array("length".utf8)
+    private static let keyUncompressed = Array("uncompressed_length".utf8)
+
+    private static func pack(_ s: inout JSONScanner) throws -> PackEntry {
+        var id: ID?
+        var blobs: [PackBlob] = []
+        try s.object { s, key in
+            if key == keyID {
+                id = try s.id()
+            } else if key == keyBlobs {
+                if try !s.null() { try s.array { s in blobs.append(try blob(&s)) } }
+            } else {
+                try s.skipValue()
+            }
         }
+        guard let id else { throw FormatError(.invalidData, "a pack entry has no id") }
+        return PackEntry(id: id, blobs: blobs)
+    }
+
+    private static func blob(_ s: inout JSONScanner) throws -> PackBlob {
+        var id: ID?
+        var type: BlobType?
+        var offset: UInt64 = 0, length: UInt64 = 0, uncompressed: UInt64 = 0
+        try s.object { s, key in
+            switch key {
+            case keyID: id = try s.id()
+            case keyType:
+                let t = try s.string()
+                guard let bt = BlobType(rawValue: String(decoding: t, as: UTF8.self)) else {
+                    throw FormatError(.invalidData, "invalid blob type \"\(String(decoding: t, as: UTF8.self))\"")
+                }
+                type = bt
+            case keyOffset: offset = try s.unsigned()
+            case keyLength: length = try s.unsigned()
+            case keyUncompressed: uncompressed = try s.null() ? 0 : s.unsigned()
+            default: try s.skipValue()
+            }
+        }
+        guard let id, let type else { throw FormatError(.invalidData, "a blob entry has no id or type") }
+        guard offset <= UInt32.max, length <= UInt32.max, uncompressed <= UInt32.max else {
+            throw FormatError(.invalidData, "blob \(id.hex) has an offset or length beyond 4 GiB")
+        }
+        return PackBlob(type: type, id: id, offset: UInt32(offset), length: UInt32(length), uncompressedLength: UInt32(uncompressed))
     }
 }
