@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test clean
+.PHONY: deps build demo test bench bench-quick clean
 
 deps:
 	./scripts/deps.sh
@@ -14,5 +14,13 @@ test: deps
 	swift build --build-tests
 	swift test
 
+# offsite vs restic on a ~1 GB dataset; rewrites the table in docs/PERFORMANCE.md.
+bench: deps
+	./scripts/bench
+
+# The short form CI runs: a ~20 MB dataset, correctness of every restore, no timing targets.
+bench-quick: deps
+	./scripts/bench --quick
+
 clean:
-	rm -rf .build demo-work
+	rm -rf .build .build-bench demo-work

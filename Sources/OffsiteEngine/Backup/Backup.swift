@@ -185,7 +185,8 @@ public struct Backup: Sendable {
     func saveStream(_ stream: StreamSource, uploader: PackUploader) async throws -> ID {
         let saver = FileSaver(
             repository: repository, uploader: uploader, chunksInFlight: options.chunksPerFile,
-            chunkSlots: AsyncSemaphore(permits: max(1, options.chunksInFlight))
+            chunkSlots: AsyncSemaphore(permits: max(1, options.chunksInFlight)),
+            buffers: BufferPool(limit: max(1, options.chunksInFlight) + 1)
         ) { _ in }
         let result = Mutex<FileSaver.Result?>(nil)
         try await stream.read { fd in

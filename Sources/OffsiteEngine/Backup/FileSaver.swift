@@ -16,6 +16,8 @@ struct FileSaver: Sendable {
     /// Shared by every stream of a backup: caps the chunks being processed at once, which
     /// bounds memory whatever the number of files in flight.
     let chunkSlots: AsyncSemaphore
+    /// Chunk buffers, reused from chunk to chunk.
+    let buffers: BufferPool
     /// Called with the number of bytes read, as they are read.
     let onBytes: @Sendable (Int) -> Void
 
@@ -44,22 +46,21 @@ struct FileSaver: Sendable {
         // Pipes and terminals can stall: wait for data in short polls so cancellation is seen.
         var st = stat()
         let isStream = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG
-        var chunk = Data()
+        var chunk: ByteBuffer
         var total = 0
         let uploader = self.uploader
         let chunkSlots = self.chunkSlots
+        let buffers = self.buffers
         // Room for the whole chunk up front (the file's size when it is smaller than a chunk
         // can be), so appending never reallocates.
-        func newChunk() -> Data {
-            var d = Data()
-            d.reserveCapacity(max(0, min(Chunker.maxSize, sizeHint - total)))
-            return d
+        func newChunk() -> ByteBuffer {
+            buffers.take(capacity: max(0, min(Chunker.maxSize, sizeHint - total)))
         }
         chunk = newChunk()
         return try await withThrowingTaskGroup(of: (Int, ID).self) { group in
             var ids: [ID] = []
             var inFlight = 0
-            func submit(_ data: Data) async throws {
+            func submit(_ data: ByteBuffer) async throws {
                 if inFlight >= chunksInFlight, let (i, id) = try await group.next() {
                     ids[i] = id
                     inFlight -= 1
@@ -70,8 +71,9 @@ struct FileSaver: Sendable {
                 await chunkSlots.acquire()
                 group.addTask {
                     defer { chunkSlots.release() }
-                    let id = ID.hash(data)
+                    let id = data.withUnsafeBytes { ID.hash($0) }
                     try await uploader.save(.data, data, id: id)
+                    buffers.give(data)
                     return (index, id)
                 }
             }
@@ -98,7 +100,7 @@ struct FileSaver: Sendable {
                         chunker.findCut(in: UnsafeRawBufferPointer(rebasing: raw[offset..<n]))
                     }
                     let end = cut.map { offset + $0 } ?? n
-                    buffer.withUnsafeBytes { raw in chunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[offset..<end])) }
+                    buffer.withUnsafeBytes { raw in chunk.append(UnsafeRawBufferPointer(rebasing: raw[offset..<end])) }
                     offset = end
                     if cut != nil {
                         try await submit(chunk)
@@ -110,7 +112,7 @@ struct FileSaver: Sendable {
                     buffer = [UInt8](repeating: 0, count: Self.readSize)
                 }
             }
-            if !chunk.isEmpty { try await submit(chunk) }
+            if chunk.count > 0 { try await submit(chunk) } else { buffers.give(chunk) }
             for try await (i, id) in group { ids[i] = id }
             return Result(content: ids, size: total)
         }

@@ -43,6 +43,12 @@ public final class PackUploader: Sendable {
     /// Write an index file once this many blobs are waiting for one.
     let indexBlobLimit: Int
     private let state = Mutex(State())
+    /// Data pack buffers, reused from pack to pack.
+    private let packBuffers = BufferPool(limit: 1)
+
+    private func takePackBuffer() -> ByteBuffer {
+        packBuffers.take(capacity: targetPackSize + (1 << 20))
+    }
     /// Compression contexts and buffers, reused from blob to blob (one per blob in flight).
     private let compressors = Mutex<[Zstd.Compressor]>([])
 
@@ -66,14 +72,15 @@ public final class PackUploader: Sendable {
 
     /// Stores a blob unless the repository already has it. Returns true when it was new.
     @discardableResult
-    public func save(_ type: BlobType, _ plaintext: Data, id knownID: ID? = nil) async throws -> Bool {
-        let id = knownID ?? ID.hash(plaintext)
+    public func save(_ type: BlobType, _ plaintext: some ContiguousBytes & Sendable, id knownID: ID? = nil) async throws -> Bool {
+        let id = knownID ?? plaintext.withUnsafeBytes { ID.hash($0) }
+        let length = plaintext.withUnsafeBytes { $0.count }
         let handle = BlobHandle(id: id, type: type)
         if repository.index.has(handle) { return false }
         let fresh = state.withLock { $0.claimed.insert(handle).inserted }
         guard fresh else { return false }
 
-        let compress = repository.version >= 2 && !plaintext.isEmpty && (type == .tree || compression != .off)
+        let compress = repository.version >= 2 && length > 0 && (type == .tree || compression != .off)
         let key = repository.key
         let parts: CryptoKey.SealedParts = plaintext.withUnsafeBytes { raw in
             guard compress else { return key.sealParts(raw) }
@@ -81,25 +88,30 @@ public final class PackUploader: Sendable {
             defer { compressors.withLock { $0.append(compressor) } }
             return compressor.compress(raw) { key.sealParts($0) }
         }
-        let full = try state.withLock { s -> PackBuilder? in
+        var full = try state.withLock { s -> PackBuilder? in
             // Take the builder out of the dictionary so appending does not copy the pack.
             // Data packs fill up to the target size; tree packs are usually small.
-            var builder = s.builders.removeValue(forKey: type) ?? PackBuilder(reserve: type == .data ? targetPackSize + (1 << 20) : 0)
-            try builder.add(type: type, id: id, parts: parts, uncompressedLength: compress ? plaintext.count : 0)
-            s.stats.bytesAdded += plaintext.count
+            var builder =
+                s.builders.removeValue(forKey: type)
+                ?? (type == .data ? PackBuilder(buffer: takePackBuffer()) : PackBuilder())
+            try builder.add(type: type, id: id, parts: parts, uncompressedLength: compress ? length : 0)
+            s.stats.bytesAdded += length
             s.stats.bytesStored += parts.count
             if type == .data { s.stats.dataBlobs += 1 } else { s.stats.treeBlobs += 1 }
             if builder.projectedSize >= targetPackSize { return builder }
             s.builders[type] = builder
             return nil
         }
-        if let full { try await upload(full) }
+        // `take()` moves the builder out, so finishing it appends in place instead of copying.
+        if var builder = full.take() { try await upload(&builder) }
         return true
     }
 
-    private func upload(_ builder: consuming PackBuilder) async throws {
-        var builder = builder
-        let (id, bytes, blobs) = builder.finish(key: repository.key)
+    private func upload(_ builder: inout PackBuilder) async throws {
+        let pool = builder.blobs.first?.type == .data ? packBuffers : nil
+        // The buffer goes back to the pool once the backend has let go of the bytes.
+        let (id, bytes, blobs) = builder.finish(key: repository.key) { pool?.give($0) }
+        let size = bytes.count
         if !dryRun {
             try await storage("saving pack data/\(id.hex)") {
                 try await repository.backend.save(Handle(.data, id.hex), data: bytes)
@@ -109,7 +121,7 @@ public final class PackUploader: Sendable {
         let indexDue = state.withLock { s -> [IndexFile.PackEntry]? in
             // In a dry run nothing enters the index, so the claims keep deduplicating.
             if !dryRun { for b in blobs { s.claimed.remove(b.handle) } }
-            s.stats.bytesWritten += bytes.count
+            s.stats.bytesWritten += size
             s.stats.packs += 1
             s.unindexed.append(.init(id: id, blobs: blobs))
             s.unindexedBlobs += blobs.count
@@ -137,7 +149,7 @@ public final class PackUploader: Sendable {
             defer { s.builders = [:] }
             return [BlobType.data, .tree].compactMap { s.builders[$0] }.filter { !$0.isEmpty }
         }
-        for b in open { try await upload(b) }
+        for var b in open { try await upload(&b) }
         let rest = state.withLock { s -> [IndexFile.PackEntry] in
             defer { s.unindexed = []; s.unindexedBlobs = 0 }
             return s.unindexed

@@ -12,12 +12,18 @@ public enum Zstd {
         case auto, off, max, fastest, better
 
         /// The libzstd level (`off` still compresses trees and unpacked files, at `auto`'s level).
+        ///
+        /// restic's levels come from the Go zstd port (`SpeedDefault`, `SpeedBestCompression`, …),
+        /// which are faster than libzstd's levels of similar ratio. On the benchmark dataset
+        /// (docs/PERFORMANCE.md) libzstd level 2 gives a repository the size of restic's `auto`
+        /// at 1.3–1.6× the speed of level 3, so `auto` is level 2; `max` is level 11, which
+        /// compresses like restic's `max` at a usable speed (level 19 runs at a few MB/s).
         public var zstdLevel: Int32 {
             switch self {
-            case .auto, .off: return 3
+            case .auto, .off: return 2
             case .fastest: return 1
-            case .better: return 7
-            case .max: return 19
+            case .better: return 6
+            case .max: return 11
             }
         }
     }

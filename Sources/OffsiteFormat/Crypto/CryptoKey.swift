@@ -52,14 +52,19 @@ public struct CryptoKey: Sendable, Equatable {
 
     // MARK: - Seal and open
 
+    /// 16 random bytes, never all zero (two reads of the system CSPRNG).
+    static func randomIV() -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        while true {
+            let a: UInt64 = rng.next(), b: UInt64 = rng.next()
+            guard a != 0 || b != 0 else { continue }
+            return withUnsafeBytes(of: (a, b)) { Array($0) }
+        }
+    }
+
     /// Encrypts and authenticates `plaintext` with a fresh random IV.
     public func seal<D: DataProtocol>(_ plaintext: D) -> Data {
-        var iv = [UInt8](repeating: 0, count: 16)
-        var rng = SystemRandomNumberGenerator()
-        repeat {
-            for i in 0..<16 { iv[i] = UInt8.random(in: 0...255, using: &rng) }
-        } while iv.allSatisfy { $0 == 0 }
-        return seal(plaintext, iv: iv)
+        return seal(plaintext, iv: Self.randomIV())
     }
 
     /// Encrypts with a given IV. Only for test vectors: reusing an IV destroys confidentiality.
@@ -86,11 +91,7 @@ public struct CryptoKey: Sendable, Equatable {
 
     /// Encrypts and authenticates `plaintext` with a fresh random IV, returning the parts.
     public func sealParts(_ plaintext: UnsafeRawBufferPointer) -> SealedParts {
-        var iv = [UInt8](repeating: 0, count: 16)
-        var rng = SystemRandomNumberGenerator()
-        repeat {
-            for i in 0..<16 { iv[i] = UInt8.random(in: 0...255, using: &rng) }
-        } while iv.allSatisfy { $0 == 0 }
+        let iv = Self.randomIV()
         // The key lengths are checked at init, and the nonce is 16 bytes, so this cannot throw.
         let ciphertext = try! AES._CTR.encrypt(plaintext, using: aesKey, nonce: .init(nonceBytes: iv))
         let tag = ciphertext.withUnsafeBytes { authenticationTag(ciphertext: $0, iv: iv) }

@@ -7,11 +7,18 @@ public import Foundation
 /// share a pack.
 public struct PackBuilder: Sendable {
     public private(set) var blobs: [PackBlob] = []
-    public private(set) var bytes = Data()
+    /// The pack's bytes so far. A reference: copies of a builder share it.
+    public private(set) var bytes: ByteBuffer
     private var headerSize = 0
 
     public init(reserve: Int = 0) {
-        bytes.reserveCapacity(reserve)
+        bytes = ByteBuffer(capacity: reserve)
+    }
+
+    /// A builder that appends to `buffer`, which must be empty (its capacity is reused).
+    public init(buffer: ByteBuffer) {
+        precondition(buffer.count == 0, "a pack buffer must be empty")
+        bytes = buffer
     }
 
     /// Bytes the pack file will have once finished.
@@ -30,7 +37,7 @@ public struct PackBuilder: Sendable {
             uncompressedLength: UInt32(uncompressedLength))
         blobs.append(blob)
         headerSize += blob.headerEntrySize
-        bytes.append(sealed)
+        sealed.withUnsafeBytes { bytes.append($0) }
     }
 
     /// Appends a blob sealed in parts (see `CryptoKey.sealParts`), without assembling it first.
@@ -43,21 +50,27 @@ public struct PackBuilder: Sendable {
             uncompressedLength: UInt32(uncompressedLength))
         blobs.append(blob)
         headerSize += blob.headerEntrySize
-        bytes.append(contentsOf: parts.iv)
+        bytes.append(parts.iv)
         bytes.append(parts.ciphertext)
-        bytes.append(contentsOf: parts.tag)
+        bytes.append(parts.tag)
     }
 
     /// The finished pack: blobs, sealed header, header length, appended in place (no copy of
-    /// the blobs). Discard the builder after use.
-    public mutating func finish(key: CryptoKey) -> (id: ID, bytes: Data, blobs: [PackBlob]) {
+    /// the blobs). The `Data` shares the builder's buffer; `onRelease` gets the buffer back when
+    /// that `Data` is released. Discard the builder after use.
+    public mutating func finish(
+        key: CryptoKey, onRelease: @escaping @Sendable (ByteBuffer) -> Void = { _ in }
+    )
+        -> (id: ID, bytes: Data, blobs: [PackBlob])
+    {
         let header = key.seal(Pack.encodeHeader(blobs))
         bytes.append(header)
         let h = UInt32(header.count)
-        bytes.append(contentsOf: [
+        bytes.append([
             UInt8(truncatingIfNeeded: h), UInt8(truncatingIfNeeded: h >> 8),
             UInt8(truncatingIfNeeded: h >> 16), UInt8(truncatingIfNeeded: h >> 24),
         ])
-        return (ID.hash(bytes), bytes, blobs)
+        let id = bytes.withUnsafeBytes { ID.hash($0) }
+        return (id, bytes.data(onRelease: onRelease), blobs)
     }
 }
