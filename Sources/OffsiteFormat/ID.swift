@@ -67,7 +67,21 @@ public struct ID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// 64 lowercase hex characters.
-    public var hex: String { Hex.encode(bytes) }
+    public var hex: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        appendHex(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the 64 hex characters to `out`.
+    public func appendHex(to out: inout [UInt8]) {
+        for w in [w0, w1, w2, w3] {
+            for shift in stride(from: 60, through: 0, by: -4) {
+                out.append(Hex.digits[Int((w >> UInt64(shift)) & 0xF)])
+            }
+        }
+    }
 
     /// The first 8 hex characters, as restic prints them.
     public var shortHex: String { String(hex.prefix(8)) }

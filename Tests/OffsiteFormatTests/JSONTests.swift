@@ -155,4 +155,21 @@ import Testing
         #expect(try IndexFile(json: Data(sup.utf8)).packs.isEmpty)
         #expect(throws: FormatError.self) { try IndexFile(json: Data("{\"packs\":[{\"id\":\"zz\"}]}".utf8)) }
     }
+
+    @Test func treeDecodingToleratesWhatResticMayWrite() throws {
+        let id = String(repeating: "0f", count: 32)
+        let json =
+            #"{"nodes":[{"name":"a\\\\b\\\"c\\n","type":"file","mode":420,"mtime":"2020-01-02T03:04:05.5+01:00","atime":"2020-01-02T03:04:05.5+01:00","ctime":"2020-01-02T03:04:05Z","uid":1000,"gid":100,"user":"u","size":3,"links":2,"extended_attributes":[{"name":"user.x","value":"AAH/"}],"generic_attributes":{"windows.creation_time":"abc"},"future_key":[1,{"x":null}],"content":["\#(id)"]},{"name":"d","type":"dir","mtime":"2020-01-02T03:04:05Z","atime":"2020-01-02T03:04:05Z","ctime":"2020-01-02T03:04:05Z","uid":0,"gid":0,"content":null,"subtree":"\#(id)"}],"unknown":true}"#
+        let tree = try Tree(json: Data(json.utf8))
+        #expect(tree.nodes.count == 2)
+        let f = tree.nodes[0]
+        #expect(f.name == Array("a\\b\"c\n".utf8))
+        #expect(f.extendedAttributes == [Node.ExtendedAttribute(name: "user.x", value: [0, 1, 255])])
+        #expect(f.content == [ID(hex: id)!] && f.size == 3 && f.links == 2 && f.mode == 420)
+        #expect(f.mtime.nanoseconds == 500_000_000 && f.mtime.utcOffset == 3600)
+        #expect(tree.nodes[1].content == nil && tree.nodes[1].subtree == ID(hex: id))
+        #expect(throws: FormatError.self) { try Tree(json: Data(#"{"nodes":[{"type":"file"}]}"#.utf8)) }
+        #expect(throws: FormatError.self) { try Tree(json: Data(#"{"nodes":[{"name":"x","type":"weird"}]}"#.utf8)) }
+        #expect(throws: FormatError.self) { try Tree(json: Data(#"{"nodes":[{"name":"x","type":"file","mtime":"yesterday"}]}"#.utf8)) }
+    }
 }

@@ -44,12 +44,24 @@ public struct Tree: Sendable, Equatable {
         return Data(out)
     }
 
-    private struct JSONForm: Decodable {
-        var nodes: [Node]?
-    }
-
     /// Decodes a tree blob. Node order is kept as stored (restic's trees are sorted).
     public init(json: Data) throws {
-        nodes = try decodeDocument(JSONForm.self, from: json, what: "tree").nodes ?? []
+        nodes = try json.withUnsafeBytes { raw in
+            var scanner = JSONScanner(raw)
+            var nodes: [Node] = []
+            do {
+                try scanner.object { s, key in
+                    if key == Array("nodes".utf8) {
+                        if try !s.null() { try s.array { nodes.append(try Node.parse(&$0)) } }
+                    } else {
+                        try s.skipValue()
+                    }
+                }
+                try scanner.expectEnd()
+            } catch let e as FormatError {
+                throw FormatError(.invalidData, "tree cannot be decoded (\(e.message))")
+            }
+            return nodes
+        }
     }
 }

@@ -37,11 +37,35 @@ public struct GoJSONWriter: Sendable {
 
     public mutating func string(_ s: String) { valuePrefix(); Self.appendString(Array(s.utf8), to: &bytes) }
     public mutating func string(bytes s: [UInt8]) { valuePrefix(); Self.appendString(s, to: &bytes) }
-    public mutating func int<I: BinaryInteger>(_ v: I) { valuePrefix(); bytes += Array(String(v).utf8) }
+    public mutating func int<I: BinaryInteger>(_ v: I) {
+        valuePrefix()
+        if v < 0 { bytes.append(UInt8(ascii: "-")) }
+        var x = UInt64(v.magnitude)
+        // Digits right to left in a stack buffer: no String per number.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
+            var n = 0
+            repeat {
+                buf[19 - n] = 48 + UInt8(x % 10)
+                x /= 10
+                n += 1
+            } while x > 0
+            bytes.append(contentsOf: buf[(20 - n)...])
+        }
+    }
     public mutating func bool(_ v: Bool) { valuePrefix(); bytes += Array((v ? "true" : "false").utf8) }
     public mutating func null() { valuePrefix(); bytes += Array("null".utf8) }
-    public mutating func time(_ t: GoTime) { string(t.rfc3339) }
-    public mutating func id(_ id: ID) { string(id.hex) }
+    public mutating func time(_ t: GoTime) {
+        valuePrefix()
+        bytes.append(UInt8(ascii: "\""))
+        bytes += t.rfc3339Bytes
+        bytes.append(UInt8(ascii: "\""))
+    }
+    public mutating func id(_ id: ID) {
+        valuePrefix()
+        bytes.append(UInt8(ascii: "\""))
+        id.appendHex(to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
     /// A Go `[]byte`: standard base64 with padding.
     public mutating func base64(_ b: [UInt8]) { string(Data(b).base64EncodedString()) }
     /// Bytes that are already valid JSON (for copying fields through unchanged).

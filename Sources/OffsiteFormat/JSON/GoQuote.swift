@@ -8,6 +8,8 @@ public enum GoQuote {
 
     /// `strconv.Quote(name)` without the surrounding quotes.
     public static func quote(_ name: [UInt8]) -> [UInt8] {
+        // Fast path: printable ASCII without quote or backslash is its own quoting.
+        if name.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) { return name }
         var out = [UInt8]()
         out.reserveCapacity(name.count + 2)
         name.withUnsafeBufferPointer { b in

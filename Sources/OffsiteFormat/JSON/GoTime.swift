@@ -94,22 +94,55 @@ public struct GoTime: Hashable, Comparable, Sendable, CustomStringConvertible {
     // MARK: Formatting
 
     /// Go's `time.RFC3339Nano` layout, as `json.Marshal` writes it.
-    public var rfc3339: String {
+    public var rfc3339: String { String(decoding: rfc3339Bytes, as: UTF8.self) }
+
+    /// `rfc3339` as UTF-8 bytes, written without intermediate strings (trees hold three
+    /// times per node, so this is on the backup's hot path).
+    public var rfc3339Bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(36)
+        func digits(_ v: Int, _ width: Int) {
+            var buf: [UInt8] = []
+            var x = v
+            repeat {
+                buf.append(UInt8(48 + x % 10))
+                x /= 10
+            } while x > 0
+            for _ in buf.count..<max(width, buf.count) { out.append(48) }
+            out += buf.reversed()
+        }
         let c = civil
-        var s = pad(c.year, 4) + "-" + pad(c.month, 2) + "-" + pad(c.day, 2)
-        s += "T" + pad(c.hour, 2) + ":" + pad(c.minute, 2) + ":" + pad(c.second, 2)
+        digits(Int(c.year), 4)
+        out.append(UInt8(ascii: "-"))
+        digits(c.month, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(c.day, 2)
+        out.append(UInt8(ascii: "T"))
+        digits(c.hour, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(c.minute, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(c.second, 2)
         if nanoseconds != 0 {
-            var frac = pad(Int(nanoseconds), 9)
-            while frac.hasSuffix("0") { frac.removeLast() }
-            s += "." + frac
+            var ns = Int(nanoseconds)
+            var width = 9
+            while ns % 10 == 0 {
+                ns /= 10
+                width -= 1
+            }
+            out.append(UInt8(ascii: "."))
+            digits(ns, width)
         }
         if utcOffset == 0 {
-            s += "Z"
+            out.append(UInt8(ascii: "Z"))
         } else {
             let off = abs(Int(utcOffset)) / 60
-            s += (utcOffset < 0 ? "-" : "+") + pad(off / 60, 2) + ":" + pad(off % 60, 2)
+            out.append(utcOffset < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+            digits(off / 60, 2)
+            out.append(UInt8(ascii: ":"))
+            digits(off % 60, 2)
         }
-        return s
+        return out
     }
 
     /// restic's human format for tables: "2006-01-02 15:04:05" in local wall time.
@@ -131,7 +164,11 @@ public struct GoTime: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Parses RFC 3339 as Go's `time.Time.UnmarshalJSON` accepts it: `YYYY-MM-DDTHH:MM:SS`,
     /// an optional fraction of 1–9 digits, then `Z` or `±hh:mm`. Returns nil otherwise.
     public init?(rfc3339 text: some StringProtocol) {
-        let b = Array(text.utf8)
+        self.init(rfc3339Bytes: Array(text.utf8))
+    }
+
+    /// Parses RFC 3339 from UTF-8 bytes (see `init(rfc3339:)`).
+    public init?(rfc3339Bytes b: [UInt8]) {
         var i = 0
         func num(_ n: Int) -> Int? {
             guard i + n <= b.count else { return nil }
