@@ -152,3 +152,95 @@ import Testing
         #expect(chunks.reduce(0) { $0 + $1.0 } == 20 << 20)
     }
 }
+
+/// The optimised chunker against a direct transcription of FORMAT.md §7.5 (a ring window,
+/// one byte at a time), on inputs and read sizes chosen to hit every boundary of its phases.
+@Suite struct ChunkerOracleTests {
+    /// The cut positions of FORMAT.md §7.5, computed the obvious way.
+    static func referenceCuts(_ data: [UInt8], _ pol: Polynomial) -> [Int] {
+        let t = Chunker.Tables(polynomial: pol)
+        var cuts: [Int] = []
+        var i = 0
+        while i < data.count {
+            var window = [UInt8](repeating: 0, count: 64)
+            var wpos = 0
+            var digest: UInt64 = 0
+            func slide(_ b: UInt8) {
+                let out = window[wpos]
+                window[wpos] = b
+                wpos = (wpos + 1) % 64
+                digest ^= t.outTableForTesting[Int(out)]
+                let top = Int(digest >> t.shiftForTesting)
+                digest = ((digest << 8) | UInt64(b)) ^ t.modTableForTesting[top]
+            }
+            slide(1)
+            let chunkStart = i
+            i = min(data.count, i + Chunker.minSize - 64)
+            var cut = false
+            while i < data.count {
+                slide(data[i])
+                i += 1
+                let count = i - chunkStart
+                if count >= Chunker.minSize && ((digest & Chunker.splitMask) == 0 || count >= Chunker.maxSize) {
+                    cuts.append(i)
+                    cut = true
+                    break
+                }
+            }
+            if !cut { break }
+        }
+        return cuts
+    }
+
+    static func fastCuts(_ data: [UInt8], _ pol: Polynomial, readSizes: [Int]) -> [Int] {
+        var chunker = Chunker(polynomial: pol)
+        var cuts: [Int] = []
+        var pos = 0
+        var r = 0
+        data.withUnsafeBytes { raw in
+            while pos < data.count {
+                let end = min(data.count, pos + readSizes[r % readSizes.count])
+                r += 1
+                var at = pos
+                while at < end, let c = chunker.findCut(in: UnsafeRawBufferPointer(rebasing: raw[at..<end])) {
+                    at += c
+                    cuts.append(at)
+                }
+                pos = end
+            }
+        }
+        return cuts
+    }
+
+    static let inputs: [(String, [UInt8])] = {
+        var mixed = TreeBytes.random(3 << 20, seed: 5)
+        mixed += [UInt8](repeating: 0, count: 1 << 20)
+        mixed += TreeBytes.random(2 << 20, seed: 6)
+        // A period-3 pattern never yields 20 zero low bits here, so it cuts at MaxSize.
+        let periodic = (0..<(9 << 20)).map { UInt8(truncatingIfNeeded: $0 % 3 &* 77 &+ 1) }
+        return [("random+zeros", mixed), ("periodic", periodic)]
+    }()
+
+    @Test(arguments: [[1 << 20], [64], [63, 65, 1], [100_000, 7, 64, 4096, 333_333], [Chunker.minSize - 64, 1, 63]])
+    func matchesReference(readSizes: [Int]) {
+        let pol = Polynomial(0x3da3358b4dc173)
+        for (name, data) in Self.inputs {
+            let expected = Self.referenceCuts(data, pol)
+            #expect(!expected.isEmpty, "\(name)")
+            #expect(Self.fastCuts(data, pol, readSizes: readSizes) == expected, "\(name) with reads \(readSizes)")
+        }
+    }
+}
+
+/// Deterministic bytes for chunker tests (xorshift).
+enum TreeBytes {
+    static func random(_ count: Int, seed: UInt64) -> [UInt8] {
+        var x = seed | 1
+        return (0..<count).map { _ in
+            x ^= x << 13
+            x ^= x >> 7
+            x ^= x << 17
+            return UInt8(truncatingIfNeeded: x >> 24)
+        }
+    }
+}

@@ -40,6 +40,11 @@ public struct Chunker: Sendable {
             self.mod = mod
             self.shift = k - 8
         }
+
+        /// The tables, for tests that check the chunker against a plain transcription.
+        public var outTableForTesting: [UInt64] { out }
+        public var modTableForTesting: [UInt64] { mod }
+        public var shiftForTesting: UInt64 { shift }
     }
 
     public let tables: Tables
@@ -94,30 +99,93 @@ public struct Chunker: Sendable {
             pos = take
             if pos == n { return nil }
         }
+        // The byte leaving the 64-byte window is the byte hashed 64 steps earlier: for the first
+        // 64 bytes hashed in this call it is in `window` (a ring whose oldest byte is at `wpos`),
+        // after that it is in `buffer` itself, so the hot loop keeps no ring. A cut below MinSize
+        // is only possible among the first 64 bytes hashed after a reset (phase 1), and MaxSize
+        // bounds the hot loop, so phase 2 tests only the digest.
+        let start = pos
         var add = count
         var d = digest
-        var wp = wpos
+        var cut: Int? = nil
         let shift = tables.shift
         let minSize = Self.minSize, maxSize = Self.maxSize, mask = Self.splitMask
-        let cut: Int? = window.withUnsafeMutableBufferPointer { win in
+        let wp = wpos
+        window.withUnsafeBufferPointer { win in
             tables.out.withUnsafeBufferPointer { outT in
                 tables.mod.withUnsafeBufferPointer { modT in
-                    while pos < n {
+                    let ringEnd = min(n, start + Self.windowSize)
+                    while pos < ringEnd {
                         let b = buffer[pos]
-                        pos += 1
-                        let out = win[wp]
-                        win[wp] = b
+                        let out = win[(wp &+ (pos &- start)) & 63]
+                        pos &+= 1
                         d ^= outT[Int(out)]
-                        wp = (wp &+ 1) & 63
-                        let index = Int(truncatingIfNeeded: d >> shift) & 0xFF
-                        d = ((d << 8) | UInt64(b)) ^ modT[index]
+                        d = ((d << 8) | UInt64(b)) ^ modT[Int(truncatingIfNeeded: d >> shift)]
                         add &+= 1
-                        if add < minSize { continue }
-                        if d & mask == 0 || add >= maxSize {
-                            return pos
+                        if add >= minSize && (d & mask == 0 || add >= maxSize) {
+                            cut = pos
+                            return
                         }
                     }
-                    return nil
+                    // Phase 2. Once the initial 0x01 has left the window, the digest is the
+                    // fingerprint of the last 64 bytes alone, so the second half of the range
+                    // can be searched by an independent lane (warmed up on the 64 bytes before
+                    // it) interleaved with the first: two dependency chains instead of one.
+                    let phase2 = pos
+                    let end = min(n, pos + (maxSize - add))
+                    @inline(__always) func step(_ d: inout UInt64, _ at: Int) {
+                        d ^= outT[Int(buffer[at &- 64])]
+                        d = ((d << 8) | UInt64(buffer[at])) ^ modT[Int(truncatingIfNeeded: d >> shift)]
+                    }
+                    var found: Int? = nil
+                    if end - phase2 >= 4096 {
+                        let mid = phase2 + (end - phase2) / 2
+                        var dB: UInt64 = 0
+                        for at in (mid - 64)..<mid {
+                            dB = ((dB << 8) | UInt64(buffer[at])) ^ modT[Int(truncatingIfNeeded: dB >> shift)]
+                        }
+                        var a = phase2, b = mid
+                        var cutB: Int? = nil
+                        var dAtB: UInt64 = 0
+                        while a < mid {
+                            step(&d, a)
+                            a &+= 1
+                            if d & mask == 0 { found = a; break }
+                            if cutB == nil {
+                                step(&dB, b)
+                                b &+= 1
+                                if dB & mask == 0 {
+                                    cutB = b
+                                    dAtB = dB
+                                }
+                            }
+                        }
+                        if found == nil {
+                            if let cutB {
+                                found = cutB
+                                d = dAtB
+                            } else {
+                                while b < end {
+                                    step(&dB, b)
+                                    b &+= 1
+                                    if dB & mask == 0 { found = b; break }
+                                }
+                                d = dB
+                            }
+                        }
+                        pos = found ?? end
+                    } else {
+                        while pos < end {
+                            step(&d, pos)
+                            pos &+= 1
+                            if d & mask == 0 {
+                                found = pos
+                                break
+                            }
+                        }
+                    }
+                    add &+= pos &- phase2
+                    if found != nil || (pos > phase2 && add >= maxSize) { cut = pos }
                 }
             }
         }
@@ -126,8 +194,16 @@ public struct Chunker: Sendable {
             reset()
             return cut
         }
+        // Keep the last 64 hashed bytes for the next call.
+        let hashed = n - start
+        if hashed >= Self.windowSize {
+            for k in 0..<Self.windowSize { window[k] = buffer[n - Self.windowSize + k] }
+            wpos = 0
+        } else {
+            for k in 0..<hashed { window[(wpos + k) & 63] = buffer[start + k] }
+            wpos = (wpos + hashed) & 63
+        }
         digest = d
-        wpos = wp
         count = add
         return nil
     }
