@@ -43,6 +43,7 @@ public final class PackUploader: Sendable {
     /// Write an index file once this many blobs are waiting for one.
     let indexBlobLimit: Int
     private let state = Mutex(State())
+    private let uploadSlots: AsyncSemaphore
     /// Data pack buffers, reused from pack to pack.
     private let packBuffers = BufferPool(limit: 1)
 
@@ -54,13 +55,14 @@ public final class PackUploader: Sendable {
 
     init(
         repository: Repository, compression: Zstd.Level, targetPackSize: Int, dryRun: Bool = false,
-        indexBlobLimit: Int = 50_000
+        indexBlobLimit: Int = 50_000, uploadConcurrency: Int = 1
     ) {
         self.repository = repository
         self.compression = compression
         self.targetPackSize = targetPackSize
         self.dryRun = dryRun
         self.indexBlobLimit = indexBlobLimit
+        self.uploadSlots = AsyncSemaphore(permits: max(1, uploadConcurrency))
     }
 
     public var stats: Stats { state.withLock { $0.stats } }
@@ -108,6 +110,10 @@ public final class PackUploader: Sendable {
     }
 
     private func upload(_ builder: inout PackBuilder) async throws {
+        // At most `uploadConcurrency` packs are written at once; the task that filled the next
+        // pack waits here, which holds back new blobs and bounds the memory of full packs.
+        await uploadSlots.acquire()
+        defer { uploadSlots.release() }
         let pool = builder.blobs.first?.type == .data ? packBuffers : nil
         // The buffer goes back to the pool once the backend has let go of the bytes.
         let (id, bytes, blobs) = builder.finish(key: repository.key) { pool?.give($0) }

@@ -35,6 +35,10 @@ public struct LocalBackend: StorageBackend {
     }
 
     public func save(_ handle: Handle, data: Data) async throws {
+        try await Self.blocking { try saveNow(handle, data: data) }
+    }
+
+    func saveNow(_ handle: Handle, data: Data) throws {
         let path = fullPath(handle)
         let dir = (path as NSString).deletingLastPathComponent
         if handle.type == .data { try Self.makeDirectory(dir, allowExisting: true) }
@@ -67,6 +71,10 @@ public struct LocalBackend: StorageBackend {
     }
 
     public func load(_ handle: Handle, offset: Int, length: Int?) async throws -> Data {
+        try await Self.blocking { try loadNow(handle, offset: offset, length: length) }
+    }
+
+    func loadNow(_ handle: Handle, offset: Int, length: Int?) throws -> Data {
         let path = fullPath(handle)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Self.error(errno, "cannot open \(path)") }
@@ -126,6 +134,16 @@ public struct LocalBackend: StorageBackend {
     }
 
     // MARK: - POSIX helpers
+
+    /// Where blocking file I/O runs: its own threads, so a write waiting in fsync never holds
+    /// one of the few threads that Swift concurrency runs CPU work on.
+    static let ioQueue = DispatchQueue(label: "offsite.local-backend", attributes: .concurrent)
+
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            ioQueue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
 
     static func randomSuffix() -> String {
         var rng = SystemRandomNumberGenerator()
