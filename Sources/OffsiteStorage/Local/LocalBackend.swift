@@ -70,8 +70,10 @@ public struct LocalBackend: StorageBackend {
         try Self.syncDirectory(dir)
     }
 
+    /// Reads run on the calling thread: they come from the page cache or a short disk read,
+    /// and a hop to the I/O threads costs more than it saves for the many small reads of a restore.
     public func load(_ handle: Handle, offset: Int, length: Int?) async throws -> Data {
-        try await Self.blocking { try loadNow(handle, offset: offset, length: length) }
+        try loadNow(handle, offset: offset, length: length)
     }
 
     func loadNow(_ handle: Handle, offset: Int, length: Int?) throws -> Data {
