@@ -51,14 +51,24 @@ extension Repository {
     }
 
     /// Loads every index file into the master index. Errors name the damaged file.
+    /// Files are read, decrypted and parsed on every core at once (a 10-million-blob index is
+    /// 350 MB of encrypted JSON); at most one file per core is held in memory.
     public func loadIndex() async throws {
-        for id in try await listIDs(.index) {
-            let json = try await loadJSON(.index, id)
-            do {
-                index.add(try IndexFile(json: json), fromFile: id)
-            } catch let e as FormatError {
-                throw EngineError(.invalidData, "index/\(id.hex) is damaged: \(e.message)")
+        let ids = try await listIDs(.index)
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (n, id) in ids.enumerated() {
+                if n >= workers { try await group.next() }
+                group.addTask {
+                    let json = try await self.loadJSON(.index, id)
+                    do {
+                        self.index.add(try IndexFile(json: json), fromFile: id)
+                    } catch let e as FormatError {
+                        throw EngineError(.invalidData, "index/\(id.hex) is damaged: \(e.message)")
+                    }
+                }
             }
+            try await group.waitForAll()
         }
     }
 
