@@ -29,8 +29,7 @@ final class Archiver: Sendable {
     let onProgress: (@Sendable (Backup.Progress) -> Void)?
     private let counts = Mutex(Counts())
     private let fileSlots: AsyncSemaphore
-    private let chunkSlots: AsyncSemaphore
-    private let chunkBuffers: BufferPool
+    private let budget: ChunkBudget
     private let changes: ChangeDetection
 
     init(
@@ -42,8 +41,7 @@ final class Archiver: Sendable {
         self.uploader = uploader
         self.onProgress = onProgress
         self.fileSlots = AsyncSemaphore(permits: max(1, options.fileConcurrency))
-        self.chunkSlots = AsyncSemaphore(permits: max(1, options.chunksInFlight))
-        self.chunkBuffers = BufferPool(limit: max(1, options.chunksInFlight))
+        self.budget = ChunkBudget(chunks: options.chunksInFlight, bytes: options.chunkBytesInFlight)
         self.changes = ChangeDetection(ignoreCtime: options.ignoreCtime, ignoreInode: options.ignoreInode)
     }
 
@@ -71,7 +69,7 @@ final class Archiver: Sendable {
 
     private func saver() -> FileSaver {
         FileSaver(
-            repository: repository, uploader: uploader, chunksInFlight: options.chunksPerFile, chunkSlots: chunkSlots, buffers: chunkBuffers
+            repository: repository, uploader: uploader, chunksInFlight: options.chunksPerFile, budget: budget
         ) { [weak self] n in
             self?.record { $0.bytesRead += n }
         }

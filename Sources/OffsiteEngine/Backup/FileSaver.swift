@@ -13,11 +13,9 @@ struct FileSaver: Sendable {
     let repository: Repository
     let uploader: PackUploader
     let chunksInFlight: Int
-    /// Shared by every stream of a backup: caps the chunks being processed at once, which
-    /// bounds memory whatever the number of files in flight.
-    let chunkSlots: AsyncSemaphore
-    /// Chunk buffers, reused from chunk to chunk.
-    let buffers: BufferPool
+    /// Shared by every stream of a backup: caps the chunks being processed at once (count and
+    /// bytes), which bounds memory whatever the number of files in flight.
+    let budget: ChunkBudget
     /// Called with the number of bytes read, as they are read.
     let onBytes: @Sendable (Int) -> Void
 
@@ -49,8 +47,8 @@ struct FileSaver: Sendable {
         var chunk: ByteBuffer
         var total = 0
         let uploader = self.uploader
-        let chunkSlots = self.chunkSlots
-        let buffers = self.buffers
+        let budget = self.budget
+        let buffers = budget.buffers
         // Room for the whole chunk up front (the file's size when it is smaller than a chunk
         // can be), so appending never reallocates.
         func newChunk() -> ByteBuffer {
@@ -68,12 +66,14 @@ struct FileSaver: Sendable {
                 let index = ids.count
                 ids.append(.zero)
                 inFlight += 1
-                await chunkSlots.acquire()
+                let size = data.count
+                await budget.acquire(size: size)
                 group.addTask {
-                    defer { chunkSlots.release() }
+                    defer { budget.release(size: size) }
                     let id = data.withUnsafeBytes { ID.hash($0) }
-                    try await uploader.save(.data, data, id: id)
-                    buffers.give(data)
+                    let sealed = uploader.seal(.data, data, id: id)
+                    buffers.give(data)  // sealed: the reader may refill it while the pack is written
+                    if let sealed { try await uploader.store(sealed) }
                     return (index, id)
                 }
             }

@@ -38,9 +38,11 @@ public final class MasterIndex: Sendable {
         }
 
         func location(_ handle: BlobHandle, _ p: Packed) -> Location {
-            Location(packID: packIDs[Int(p.pack)],
-                     blob: PackBlob(type: handle.type, id: handle.id, offset: p.offset, length: p.length,
-                                    uncompressedLength: p.uncompressedLength))
+            Location(
+                packID: packIDs[Int(p.pack)],
+                blob: PackBlob(
+                    type: handle.type, id: handle.id, offset: p.offset, length: p.length,
+                    uncompressedLength: p.uncompressedLength))
         }
     }
 

@@ -75,30 +75,62 @@ public final class PackUploader: Sendable {
     /// Stores a blob unless the repository already has it. Returns true when it was new.
     @discardableResult
     public func save(_ type: BlobType, _ plaintext: some ContiguousBytes & Sendable, id knownID: ID? = nil) async throws -> Bool {
+        guard let blob = seal(type, plaintext, id: knownID) else { return false }
+        try await store(blob)
+        return true
+    }
+
+    /// A new blob, compressed and encrypted, not yet in a pack.
+    public struct SealedBlob: Sendable {
+        let type: BlobType
+        let id: ID
+        let parts: CryptoKey.SealedParts
+        let plaintextLength: Int
+        let compressed: Bool
+    }
+
+    /// First half of `save`: claims the blob and compresses and encrypts it. Returns nil when
+    /// the repository already has it (or another task is storing it). The plaintext is not
+    /// needed afterwards, so a caller can reuse its buffer before `store`.
+    public func seal(_ type: BlobType, _ plaintext: some ContiguousBytes, id knownID: ID? = nil) -> SealedBlob? {
         let id = knownID ?? plaintext.withUnsafeBytes { ID.hash($0) }
         let length = plaintext.withUnsafeBytes { $0.count }
         let handle = BlobHandle(id: id, type: type)
-        if repository.index.has(handle) { return false }
+        if repository.index.has(handle) { return nil }
         let fresh = state.withLock { $0.claimed.insert(handle).inserted }
-        guard fresh else { return false }
+        guard fresh else { return nil }
 
-        let compress = repository.version >= 2 && length > 0 && (type == .tree || compression != .off)
+        var compress = repository.version >= 2 && length > 0 && (type == .tree || compression != .off)
         let key = repository.key
         let parts: CryptoKey.SealedParts = plaintext.withUnsafeBytes { raw in
             guard compress else { return key.sealParts(raw) }
             let compressor = compressors.withLock { $0.popLast() } ?? Zstd.Compressor(level: compression.zstdLevel)
             defer { compressors.withLock { $0.append(compressor) } }
+            // Data that does not compress (media, archives, encrypted files) is stored as it is:
+            // an uncompressed blob is valid in v2 (restic writes them with --compression off),
+            // and neither the compressor's time nor a second full-size copy is spent on it.
+            if type == .data && !compressor.looksCompressible(raw) {
+                compress = false
+                return key.sealParts(raw)
+            }
             return compressor.compress(raw) { key.sealParts($0) }
         }
+        return SealedBlob(type: type, id: id, parts: parts, plaintextLength: length, compressed: compress)
+    }
+
+    /// Second half of `save`: appends a sealed blob to the open pack of its type, and uploads
+    /// the pack when it is full.
+    public func store(_ blob: SealedBlob) async throws {
+        let type = blob.type
         var full = try state.withLock { s -> PackBuilder? in
             // Take the builder out of the dictionary so appending does not copy the pack.
             // Data packs fill up to the target size; tree packs are usually small.
             var builder =
                 s.builders.removeValue(forKey: type)
                 ?? (type == .data ? PackBuilder(buffer: takePackBuffer()) : PackBuilder())
-            try builder.add(type: type, id: id, parts: parts, uncompressedLength: compress ? length : 0)
-            s.stats.bytesAdded += length
-            s.stats.bytesStored += parts.count
+            try builder.add(type: type, id: blob.id, parts: blob.parts, uncompressedLength: blob.compressed ? blob.plaintextLength : 0)
+            s.stats.bytesAdded += blob.plaintextLength
+            s.stats.bytesStored += blob.parts.count
             if type == .data { s.stats.dataBlobs += 1 } else { s.stats.treeBlobs += 1 }
             if builder.projectedSize >= targetPackSize { return builder }
             s.builders[type] = builder
@@ -106,7 +138,6 @@ public final class PackUploader: Sendable {
         }
         // `take()` moves the builder out, so finishing it appends in place instead of copying.
         if var builder = full.take() { try await upload(&builder) }
-        return true
     }
 
     private func upload(_ builder: inout PackBuilder) async throws {

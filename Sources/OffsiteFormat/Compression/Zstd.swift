@@ -116,6 +116,24 @@ extension Zstd {
             scratch.deallocate()
         }
 
+        /// Whether compressing `src` is likely to pay: compresses two 32 KiB samples (start and
+        /// middle) at level 1 and says no when neither shrinks by 3% or more. Inputs under
+        /// 64 KiB are always worth trying.
+        public func looksCompressible(_ src: UnsafeRawBufferPointer) -> Bool {
+            let sample = 32 << 10
+            guard src.count >= 2 * sample else { return true }
+            let bound = ZSTD_compressBound(sample)
+            if scratch.count < bound {
+                scratch.deallocate()
+                scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: bound, alignment: 16)
+            }
+            for start in [0, src.count / 2] {
+                let n = ZSTD_compressCCtx(cctx, scratch.baseAddress, bound, src.baseAddress! + start, sample, 1)
+                if ZSTD_isError(n) == 0 && n < sample * 97 / 100 { return true }
+            }
+            return false
+        }
+
         /// Compresses `src` into one frame and passes the frame to `body`. The bytes are valid
         /// only inside `body`.
         public func compress<T>(_ src: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
