@@ -79,4 +79,28 @@ import Testing
         let b = ID(hex: "01" + String(repeating: "00", count: 31))!
         #expect(a < b)
     }
+
+    @Test func compressibilityProbe() {
+        let compressor = Zstd.Compressor(level: 2)
+        var x: UInt64 = 88172645463325252
+        let random = (0..<(1 << 20)).map { _ -> UInt8 in
+            x ^= x << 13
+            x ^= x >> 7
+            x ^= x << 17
+            return UInt8(truncatingIfNeeded: x)
+        }
+        let text = Array(String(repeating: "GET /api/v1/items 200 12ms\n", count: 40_000).utf8)
+        let half = Array(random[0..<(1 << 19)]) + Array(text[0..<(1 << 19)])
+        random.withUnsafeBytes { #expect(!compressor.looksCompressible($0)) }
+        text.withUnsafeBytes { #expect(compressor.looksCompressible($0)) }
+        half.withUnsafeBytes { #expect(compressor.looksCompressible($0)) }
+        Array(random[0..<1000]).withUnsafeBytes { #expect(compressor.looksCompressible($0)) }  // small: always tried
+        // The probe does not disturb the compressor's own settings.
+        text.withUnsafeBytes { raw in
+            compressor.compress(raw) { frame in
+                #expect(frame.count < raw.count / 10)
+                #expect((try? Zstd.decompress(Data(frame), expectedSize: raw.count)) == Data(raw))
+            }
+        }
+    }
 }
