@@ -21,6 +21,8 @@ final class Archiver: Sendable {
         var bytes = 0
         var bytesRead = 0
         var errors: [String] = []
+        /// The file most recently started, for progress displays.
+        var currentFile = ""
     }
 
     let repository: Repository
@@ -48,14 +50,13 @@ final class Archiver: Sendable {
     var result: Counts { counts.withLock { $0 } }
 
     private func record(_ body: (inout Counts) -> Void) {
-        let snapshot = counts.withLock { c -> Counts in
+        let progress = counts.withLock { c -> Backup.Progress in
             body(&c)
-            return c
+            return Backup.Progress(
+                files: c.files, directories: c.dirsNew + c.dirsChanged + c.dirsUnmodified, bytes: c.bytes,
+                bytesRead: c.bytesRead, errors: c.errors.count, currentFile: c.currentFile)
         }
-        onProgress?(
-            Backup.Progress(
-                files: snapshot.files, directories: snapshot.dirsNew + snapshot.dirsChanged + snapshot.dirsUnmodified,
-                bytes: snapshot.bytes, bytesRead: snapshot.bytesRead, errors: snapshot.errors.count))
+        onProgress?(progress)
     }
 
     private func fail(_ message: String) {
@@ -196,6 +197,7 @@ final class Archiver: Sendable {
             await fileSlots.acquire()
             group.addTask { [self] in
                 defer { fileSlots.release() }
+                record { $0.currentFile = path.string }
                 do {
                     let r = try await saver.save(path: path, sizeHint: Int(st.size))
                     node.content = r.content

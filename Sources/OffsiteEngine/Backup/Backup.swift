@@ -93,6 +93,8 @@ public struct Backup: Sendable {
         /// Bytes actually read from disk so far.
         public var bytesRead = 0
         public var errors = 0
+        /// The file most recently started.
+        public var currentFile = ""
     }
 
     public let repository: Repository

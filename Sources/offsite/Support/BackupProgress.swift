@@ -69,6 +69,10 @@ final class BackupProgress: Sendable {
             w.field("files_done", p.files)
             w.field("bytes_done", p.bytes)
             w.field("error_count", p.errors)
+            if !p.currentFile.isEmpty {
+                w.key("current_files")
+                w.stringArray([p.currentFile])
+            }
             w.endObject()
             Console.out(String(decoding: w.bytes, as: UTF8.self))
         } else {
@@ -80,6 +84,12 @@ final class BackupProgress: Sendable {
             line += ", \(Console.bytes(Int(rate)))/s"
             if let remaining { line += " ETA \(Console.duration(remaining))" }
             if p.errors > 0 { line += ", \(p.errors) errors" }
+            // The current file, shortened from the left to fit a terminal line.
+            let room = 110 - line.count
+            if room > 12 && !p.currentFile.isEmpty {
+                let name = p.currentFile.count > room ? "…" + p.currentFile.suffix(room - 1) : p.currentFile
+                line += " " + name
+            }
             FileHandle.standardError.write(Data(("\r\u{1b}[2K" + line).utf8))
         }
     }
