@@ -5,14 +5,6 @@ import Testing
 /// The backup engine against restic: metadata both ways, incremental backups, selection,
 /// streams, dry runs and interruption.
 @Suite struct BackupFeatureTests {
-    func summary(_ r: ProcessRunner.Result) throws -> [String: Any] {
-        let last = r.stdoutString.split(separator: "\n").last.map(String.init) ?? ""
-        guard let obj = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
-            throw FixtureError(message: "no JSON summary in: \(r.stdoutString)")
-        }
-        return obj
-    }
-
     func snapshots(_ repo: String) throws -> [[String: Any]] {
         try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
     }

@@ -4,14 +4,6 @@ import Testing
 
 /// Interoperability 3: the same chunk boundaries and blob IDs in both tools.
 @Suite struct DeduplicationTests {
-    func summary(_ r: ProcessRunner.Result) throws -> [String: Any] {
-        let last = r.stdoutString.split(separator: "\n").last.map(String.init) ?? ""
-        guard let obj = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
-            throw FixtureError(message: "no JSON summary in: \(r.stdoutString)")
-        }
-        return obj
-    }
-
     @Test func offsiteBackupIntoResticRepositoryAddsNoDataBlobs() async throws {
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src")

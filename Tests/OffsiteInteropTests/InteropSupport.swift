@@ -28,3 +28,12 @@ func expectStatus(
 func makeWritable(_ path: String) {
     _ = try? ProcessRunner.run("/bin/chmod", ["-R", "u+w", path])
 }
+
+/// The last line of `backup --json` output: restic's summary object.
+func summary(_ r: ProcessRunner.Result) throws -> [String: Any] {
+    let last = r.stdoutString.split(separator: "\n").last.map(String.init) ?? ""
+    guard let obj = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
+        throw FixtureError(message: "no JSON summary in: \(r.stdoutString)")
+    }
+    return obj
+}

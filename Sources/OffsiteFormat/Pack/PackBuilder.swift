@@ -29,30 +29,28 @@ public struct PackBuilder: Sendable {
     /// Appends a sealed blob. `uncompressedLength` is the plaintext length for a compressed
     /// payload, or 0 when the payload is the plaintext itself.
     public mutating func add(type: BlobType, id: ID, sealed: Data, uncompressedLength: Int) throws {
-        guard bytes.count + sealed.count < Int(UInt32.max) - Pack.maxHeaderSize else {
-            throw FormatError(.invalidArgument, "pack would exceed 4 GiB")
-        }
-        let blob = PackBlob(
-            type: type, id: id, offset: UInt32(bytes.count), length: UInt32(sealed.count),
-            uncompressedLength: UInt32(uncompressedLength))
-        blobs.append(blob)
-        headerSize += blob.headerEntrySize
+        try addEntry(type: type, id: id, length: sealed.count, uncompressedLength: uncompressedLength)
         sealed.withUnsafeBytes { bytes.append($0) }
     }
 
     /// Appends a blob sealed in parts (see `CryptoKey.sealParts`), without assembling it first.
     public mutating func add(type: BlobType, id: ID, parts: CryptoKey.SealedParts, uncompressedLength: Int) throws {
-        guard bytes.count + parts.count < Int(UInt32.max) - Pack.maxHeaderSize else {
-            throw FormatError(.invalidArgument, "pack would exceed 4 GiB")
-        }
-        let blob = PackBlob(
-            type: type, id: id, offset: UInt32(bytes.count), length: UInt32(parts.count),
-            uncompressedLength: UInt32(uncompressedLength))
-        blobs.append(blob)
-        headerSize += blob.headerEntrySize
+        try addEntry(type: type, id: id, length: parts.count, uncompressedLength: uncompressedLength)
         bytes.append(parts.iv)
         bytes.append(parts.ciphertext)
         bytes.append(parts.tag)
+    }
+
+    /// Records the header entry of a blob of `length` sealed bytes about to be appended.
+    private mutating func addEntry(type: BlobType, id: ID, length: Int, uncompressedLength: Int) throws {
+        guard bytes.count + length < Int(UInt32.max) - Pack.maxHeaderSize else {
+            throw FormatError(.invalidArgument, "pack would exceed 4 GiB")
+        }
+        let blob = PackBlob(
+            type: type, id: id, offset: UInt32(bytes.count), length: UInt32(length),
+            uncompressedLength: UInt32(uncompressedLength))
+        blobs.append(blob)
+        headerSize += blob.headerEntrySize
     }
 
     /// The finished pack: blobs, sealed header, header length, appended in place (no copy of
