@@ -47,7 +47,8 @@ import Testing
             let second = try summary(
                 expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 2"))
             #expect(second["data_blobs"] as? Int == 0)
-            #expect(second["data_added"] as? Int == 0)
+            // Tree blobs may be new: the scratch directory's parents in /tmp change while other
+            // tests run. No file content is stored twice.
         }
     }
 }

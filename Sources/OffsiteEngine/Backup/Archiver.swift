@@ -111,13 +111,14 @@ final class Archiver: Sendable {
             let child = t.children[name]!
             let previous = old?.node(named: name)
             if let path = child.path {
-                try await item(name: path.lastComponent, path: resolve(path), previous: previous, into: pending, group: &group)
+                try await item(
+                    name: name, path: resolve(path), previous: previous, into: pending, group: &group)
                 continue
             }
             let info = resolve(child.infoPath!)
             let st = try FileSystem.lstat(info)
             guard st.isDirectory else { throw EngineError(.io, "\(info) is not a directory") }
-            let node = try NodeFactory.node(name: name, path: info, stat: st, withAtime: options.withAtime)
+            let node = try NodeFactory.node(name: name, path: info, stat: st, withAtime: options.withAtime) { fail($0) }
             let slot = pending.reserve()
             let sub = directoryTree(node: node, previous: previous, parent: pending, slot: slot)
             try await walkTarget(child, parentTree: previous?.subtree, into: sub, group: &group)
@@ -157,7 +158,7 @@ final class Archiver: Sendable {
             // Sockets cannot be backed up meaningfully; restic leaves them out too.
             if st.fileType == 0o140000 { return }
             if let filter = options.filter, filter.excludedByStat(path, stat: st) { return }
-            node = try NodeFactory.node(name: name, path: path, stat: st, withAtime: options.withAtime)
+            node = try NodeFactory.node(name: name, path: path, stat: st, withAtime: options.withAtime) { fail($0) }
         } catch let e as EngineError where e.code == .io {
             fail(e.message)
             return
@@ -198,6 +199,9 @@ final class Archiver: Sendable {
             group.addTask { [self] in
                 defer { fileSlots.release() }
                 record { $0.currentFile = path.string }
+                // A file that cannot be read is left out with a warning; anything else (the
+                // repository failing) ends the backup.
+                var saved: Node? = nil
                 do {
                     let r = try await saver.save(path: path, sizeHint: Int(st.size))
                     node.content = r.content
@@ -207,11 +211,11 @@ final class Archiver: Sendable {
                         c.files += 1
                         c.bytes += r.size
                     }
-                    try await pending.fill(slot, node)
+                    saved = node
                 } catch let e as EngineError where e.code == .io {
                     fail(e.message)
-                    try await pending.fill(slot, nil)
                 }
+                try await pending.fill(slot, saved)
             }
         default:
             try await pending.fill(slot, node)

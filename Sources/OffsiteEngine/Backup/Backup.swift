@@ -168,6 +168,9 @@ public struct Backup: Sendable {
             username: SystemInfo.currentUsername, uid: SystemInfo.uid, gid: SystemInfo.gid,
             excludes: options.excludePatterns, tags: options.tags,
             programVersion: "offsite \(OffsiteVersion.current)", summary: summary)
+        // A backup interrupted after its last read (Ctrl-C often ends a piped producer first,
+        // which looks like the end of the stream) must not be saved as if it were complete.
+        try Task.checkCancellation()
         let snapshotID = options.dryRun ? nil : try await repository.saveJSON(.snapshots, snapshot.json)
         return Report(
             snapshotID: snapshotID, snapshot: snapshot, summary: summary, parent: parent,

@@ -28,12 +28,17 @@ struct FileSaver: Sendable {
 
     /// Opens `path` (never following a symlink) and saves its content.
     func save(path: FSPath, sizeHint: Int) async throws -> Result {
-        var fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME) }
+        // O_NONBLOCK: if a FIFO took the file's place since it was stat'ed, opening must not hang.
+        var fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME | O_NONBLOCK) }
         if fd < 0 && errno == EPERM {  // O_NOATIME needs ownership of the file
-            fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+            fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
         }
         guard fd >= 0 else { throw FileSystem.ioError("cannot open", path) }
         defer { close(fd) }
+        var opened = stat()
+        guard fstat(fd, &opened) == 0, (opened.st_mode & S_IFMT) == S_IFREG else {
+            throw EngineError(.io, "\(path) is no longer a regular file (it changed during the backup)")
+        }
         return try await save(fd: fd, name: path.string, sizeHint: sizeHint)
     }
 

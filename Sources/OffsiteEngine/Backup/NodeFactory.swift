@@ -5,7 +5,11 @@ public import OffsiteFormat
 public enum NodeFactory {
     /// A node for `path` named `name`. `withAtime` keeps the real atime (restic's
     /// `--with-atime`); by default atime = mtime.
-    public static func node(name: [UInt8], path: FSPath, stat st: FileStat, withAtime: Bool = false) throws -> Node {
+    /// Extended attributes that cannot be read are reported through `warn` and the node is kept
+    /// without them, as restic does; the item itself is not lost.
+    public static func node(
+        name: [UInt8], path: FSPath, stat st: FileStat, withAtime: Bool = false, warn: (String) -> Void
+    ) throws -> Node {
         let type: Node.Kind
         switch st.fileType {
         case 0o100000: type = .file
@@ -44,7 +48,11 @@ public enum NodeFactory {
         default:
             break
         }
-        node.extendedAttributes = try FileSystem.extendedAttributes(path)
+        do {
+            node.extendedAttributes = try FileSystem.extendedAttributes(path)
+        } catch let e as EngineError where e.code == .io {
+            warn(e.message + " (extended attributes left out)")
+        }
         return node
     }
 }

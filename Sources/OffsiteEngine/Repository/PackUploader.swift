@@ -121,23 +121,51 @@ public final class PackUploader: Sendable {
     /// Second half of `save`: appends a sealed blob to the open pack of its type, and uploads
     /// the pack when it is full.
     public func store(_ blob: SealedBlob) async throws {
+        try throwIfFailed()
         let type = blob.type
-        var full = try state.withLock { s -> PackBuilder? in
-            // Take the builder out of the dictionary so appending does not copy the pack.
-            // Data packs fill up to the target size; tree packs are usually small.
-            var builder =
-                s.builders.removeValue(forKey: type)
-                ?? (type == .data ? PackBuilder(buffer: takePackBuffer()) : PackBuilder())
-            try builder.add(type: type, id: blob.id, parts: blob.parts, uncompressedLength: blob.compressed ? blob.plaintextLength : 0)
-            s.stats.bytesAdded += blob.plaintextLength
-            s.stats.bytesStored += blob.parts.count
-            if type == .data { s.stats.dataBlobs += 1 } else { s.stats.treeBlobs += 1 }
-            if builder.projectedSize >= targetPackSize { return builder }
-            s.builders[type] = builder
-            return nil
+        var full = try await failing {
+            try state.withLock { s -> PackBuilder? in
+                // Take the builder out of the dictionary so appending does not copy the pack.
+                // Data packs fill up to the target size; tree packs are usually small.
+                var builder =
+                    s.builders.removeValue(forKey: type)
+                    ?? (type == .data ? PackBuilder(buffer: takePackBuffer()) : PackBuilder())
+                try builder.add(type: type, id: blob.id, parts: blob.parts, uncompressedLength: blob.compressed ? blob.plaintextLength : 0)
+                s.stats.bytesAdded += blob.plaintextLength
+                s.stats.bytesStored += blob.parts.count
+                if type == .data { s.stats.dataBlobs += 1 } else { s.stats.treeBlobs += 1 }
+                if builder.projectedSize >= targetPackSize { return builder }
+                s.builders[type] = builder
+                return nil
+            }
         }
         // `take()` moves the builder out, so finishing it appends in place instead of copying.
-        if var builder = full.take() { try await upload(&builder) }
+        if var builder = full.take() { try await failing { try await upload(&builder) } }
+    }
+
+    // MARK: - Failure
+
+    /// The first failure to store blobs is remembered and thrown again by every later `store`
+    /// and by `flush`: the blobs of a pack that failed are lost, and the task that saw the error
+    /// may have been cancelled and its error dropped (a task group keeps only its body's error),
+    /// so only a failure that sticks guarantees that no index and no snapshot is written after it.
+    private let failure = Mutex<StoredError?>(nil)
+
+    private struct StoredError: @unchecked Sendable {
+        let error: any Error
+    }
+
+    private func throwIfFailed() throws {
+        if let f = failure.withLock({ $0 }) { throw f.error }
+    }
+
+    private func failing<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            failure.withLock { if $0 == nil { $0 = StoredError(error: error) } }
+            throw error
+        }
     }
 
     private func upload(_ builder: inout PackBuilder) async throws {
@@ -182,11 +210,12 @@ public final class PackUploader: Sendable {
     /// Uploads the open packs and writes the index for everything uploaded. Call once, after
     /// every `save` has returned.
     public func flush() async throws {
+        try throwIfFailed()
         let open = state.withLock { s -> [PackBuilder] in
             defer { s.builders = [:] }
             return [BlobType.data, .tree].compactMap { s.builders[$0] }.filter { !$0.isEmpty }
         }
-        for var b in open { try await upload(&b) }
+        for var b in open { try await failing { try await upload(&b) } }
         let rest = state.withLock { s -> [IndexFile.PackEntry] in
             defer { s.unindexed = []; s.unindexedBlobs = 0 }
             return s.unindexed

@@ -140,7 +140,7 @@ struct RestoreState {
                 return
             }
             try Self.restoreMetadata(node, at: path)
-        } catch let e as EngineError where e.code == .io || e.code == .invalidData {
+        } catch let e as EngineError where e.code == .io || e.code == .invalidData || e.code == .notFound {
             report.errors.append(e.message)
         }
     }
