@@ -203,7 +203,7 @@ import Testing
             // A stream that produces 40 MiB and then stalls, so the backup is mid-way when interrupted.
             p.arguments = [
                 "-r", repo, "backup", "--stdin-filename", "slow", "--stdin-from-command", "--",
-                "sh", "-c", "head -c 41943040 /dev/urandom; sleep 60",
+                "sh", "-c", "head -c 41943040 /dev/urandom; exec sleep 60",
             ]
             p.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password]) { $1 }
             let err = Pipe()

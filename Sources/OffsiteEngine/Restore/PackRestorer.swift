@@ -1,0 +1,234 @@
+import Foundation
+import OffsiteFormat
+import OffsiteStorage
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes the content of the planned files, reading each needed pack once.
+///
+/// Blobs are grouped by the pack that holds them; packs are processed a few at a time (in the
+/// order the files need them, so files finish early and few stay open), each read with one
+/// ranged read, every blob verified (MAC, decompression, SHA-256) and written with `pwrite` to
+/// every place it belongs. A file is written under a temporary name in its directory and
+/// renamed into place only when all its blobs are written and its metadata is set: an
+/// interrupted restore never leaves a truncated file under the real name. A blob that cannot
+/// be read from its pack is looked up in the other packs that hold it; when none works, every
+/// file that needs it is reported and removed, and the rest of the restore goes on.
+final class PackRestorer: Sendable {
+    struct Use: Sendable {
+        var file: Int
+        var offset: Int
+    }
+
+    struct Needed: Sendable {
+        var location: MasterIndex.Location
+        var uses: [Use]
+    }
+
+    private struct FileState {
+        var remaining: Int
+        var fd: Int32 = -1
+        var temporary: FSPath
+        var failure: String? = nil
+        var written = 0
+    }
+
+    private struct State {
+        var files: [FileState] = []
+        var finished: [Bool] = []
+        var errors: [String] = []
+        var filesDone = 0
+        var bytesDone = 0
+    }
+
+    let repository: Repository
+    let jobs: [RestorePlan.FileJob]
+    let sparse: Bool
+    let packsInFlight: Int
+    let onProgress: @Sendable (_ files: Int, _ bytes: Int) -> Void
+    private let state = Mutex(State())
+    /// Packs in the order their first user appears, with the blobs needed from each.
+    private let packs: [(id: ID, blobs: [Needed])]
+
+    init(
+        repository: Repository, jobs: [RestorePlan.FileJob], sparse: Bool, packsInFlight: Int,
+        onProgress: @escaping @Sendable (Int, Int) -> Void
+    ) {
+        self.repository = repository
+        self.jobs = jobs
+        self.sparse = sparse
+        self.packsInFlight = max(1, packsInFlight)
+        self.onProgress = onProgress
+        var byPack: [ID: [BlobHandle: Needed]] = [:]
+        var order: [ID] = []
+        var files: [FileState] = []
+        var missing: [(Int, String)] = []
+        for (i, job) in jobs.enumerated() {
+            var offset = 0
+            var uses = 0
+            for id in job.node.content ?? [] {
+                let handle = BlobHandle(id: id, type: .data)
+                guard let loc = repository.index.locations(of: handle).first else {
+                    missing.append((i, "\(job.path): \(handle) is not in the index (run `restic check`)"))
+                    break
+                }
+                if byPack[loc.packID] == nil { order.append(loc.packID) }
+                byPack[loc.packID, default: [:]][handle, default: Needed(location: loc, uses: [])].uses.append(Use(file: i, offset: offset))
+                offset += loc.blob.plaintextLength
+                uses += 1
+            }
+            let dir = FSPath(bytes: Array(job.path.bytes.dropLast(job.path.lastComponent.count)))
+            files.append(FileState(remaining: uses, temporary: dir.appending(RestoreMetadata.temporaryName())))
+        }
+        for (i, message) in missing { files[i].failure = message }
+        packs = order.map { id in (id, byPack[id]!.values.sorted { $0.location.blob.offset < $1.location.blob.offset }) }
+        state.withLock {
+            $0.files = files
+            $0.finished = Array(repeating: false, count: jobs.count)
+        }
+    }
+
+    /// Writes everything; returns one message per file that could not be restored.
+    func run() async throws -> [String] {
+        // Empty files and files whose blobs are missing are finished before any pack is read.
+        for i in jobs.indices where state.withLock({ $0.files[i].remaining == 0 || $0.files[i].failure != nil }) {
+            try finish(i)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (n, pack) in packs.enumerated() {
+                if n >= packsInFlight { try await group.next() }
+                group.addTask { try await self.restore(pack: pack.id, blobs: pack.blobs) }
+            }
+            try await group.waitForAll()
+        }
+        // Anything not finished yet (a failed file whose last blob never came) is cleaned up.
+        for i in jobs.indices where !state.withLock({ $0.finished[i] }) { try finish(i) }
+        return state.withLock { $0.errors }
+    }
+
+    private func restore(pack: ID, blobs: [Needed]) async throws {
+        try Task.checkCancellation()
+        let first = Int(blobs.first!.location.blob.offset)
+        let last = blobs.map { Int($0.location.blob.offset + $0.location.blob.length) }.max()!
+        var span: Data? = nil
+        var spanError = ""
+        do {
+            span = try await repository.backend.load(Handle(.data, pack.hex), offset: first, length: last - first)
+        } catch let e as StorageError {
+            spanError = "pack data/\(pack.hex): \(e.message)"
+        }
+        for needed in blobs {
+            let blob = needed.location.blob
+            var plaintext: Data? = nil
+            if let span {
+                let start = span.startIndex + Int(blob.offset) - first
+                plaintext = try? repository.decodeBlob(span[start..<start + Int(blob.length)], blob)
+            }
+            var failure = spanError.isEmpty ? "data blob \(blob.id.hex) in pack \(pack.hex) is damaged" : spanError
+            if plaintext == nil {
+                // Another copy may be intact.
+                do {
+                    plaintext = try await repository.loadBlob(blob.handle)
+                } catch let e as EngineError {
+                    failure = e.message
+                }
+            }
+            for use in needed.uses {
+                if let plaintext {
+                    try write(plaintext, to: use)
+                } else {
+                    fail(use.file, "\(jobs[use.file].path): \(failure)")
+                }
+                if state.withLock({ s in
+                    s.files[use.file].remaining -= 1; return s.files[use.file].remaining == 0
+                }) {
+                    try finish(use.file)
+                }
+            }
+        }
+    }
+
+    private func fail(_ file: Int, _ message: String) {
+        state.withLock { s in
+            if s.files[file].failure == nil { s.files[file].failure = message }
+        }
+    }
+
+    private func write(_ data: Data, to use: Use) throws {
+        let (fd, failed) = try state.withLock { s -> (Int32, Bool) in
+            if s.files[use.file].failure != nil { return (-1, true) }
+            if s.files[use.file].fd < 0 {
+                let temp = s.files[use.file].temporary
+                let fd = temp.withCString { open($0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+                guard fd >= 0 else { throw FileSystem.ioError("cannot create", temp) }
+                s.files[use.file].fd = fd
+            }
+            return (s.files[use.file].fd, false)
+        }
+        if failed { return }
+        try data.withUnsafeBytes { raw in
+            // With --sparse, runs of zeros become holes: the blob is not written at all.
+            if sparse && raw.allSatisfy({ $0 == 0 }) { return }
+            try RestoreMetadata.writeAll(fd, raw, at: use.offset, path: jobs[use.file].path)
+        }
+        state.withLock { $0.files[use.file].written += data.count }
+    }
+
+    /// Completes a file: closes it, sets its metadata and renames it into place, or removes it
+    /// if any of its blobs failed.
+    private func finish(_ i: Int) throws {
+        let job = jobs[i]
+        let f = state.withLock { s -> FileState in
+            s.finished[i] = true
+            return s.files[i]
+        }
+        var fd = f.fd
+        defer { if fd >= 0 { close(fd) } }
+        if let failure = f.failure {
+            _ = f.temporary.withCString { unlink($0) }
+            state.withLock { $0.errors.append(failure) }
+            return
+        }
+        do {
+            if fd < 0 {  // an empty file, or one made only of holes
+                fd = f.temporary.withCString { open($0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+                guard fd >= 0 else { throw FileSystem.ioError("cannot create", f.temporary) }
+            }
+            if UInt64(f.written) != job.node.size {
+                throw EngineError(.invalidData, "\(job.path): restored \(f.written) bytes but the snapshot records \(job.node.size)")
+            }
+            guard ftruncate(fd, off_t(job.node.size)) == 0 else { throw FileSystem.ioError("cannot set the size of", job.path) }
+            close(fd)
+            fd = -1
+            try RestoreMetadata.apply(job.node, at: f.temporary)
+            if let st = try? FileSystem.lstat(job.path), st.isDirectory { try RestoreMetadata.remove(job.path) }
+            let r = f.temporary.withCString { from in job.path.withCString { rename(from, $0) } }
+            guard r == 0 else { throw FileSystem.ioError("cannot rename into place", job.path) }
+        } catch let e as EngineError where e.code == .io || e.code == .invalidData {
+            _ = f.temporary.withCString { unlink($0) }
+            if e.message.contains("no space left") { throw e }  // a full disk ends the restore
+            state.withLock { $0.errors.append(e.message) }
+            return
+        }
+        let progress = state.withLock { s -> (Int, Int) in
+            s.filesDone += 1
+            s.bytesDone += f.written
+            return (s.filesDone, s.bytesDone)
+        }
+        onProgress(progress.0, progress.1)
+    }
+
+    /// Paths that were restored (for `--verify` and hard links), with their nodes.
+    var restored: [(path: FSPath, node: Node)] {
+        state.withLock { s in
+            jobs.indices.filter { s.files[$0].failure == nil && s.finished[$0] }.map { (jobs[$0].path, jobs[$0].node) }
+        }
+    }
+
+    func succeeded(_ i: Int) -> Bool {
+        state.withLock { $0.files[i].failure == nil && $0.finished[$0.files.startIndex + i] }
+    }
+}

@@ -1,0 +1,91 @@
+import CPosix
+import Foundation
+import OffsiteFormat
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Putting an item's metadata back, and the small filesystem operations restore needs.
+enum RestoreMetadata {
+    /// Owner (as root, like `cp -a`), mode (not for symlinks), extended attributes, then access
+    /// and modification times (last, because the others change ctime and some change mtime).
+    static func apply(_ node: Node, at path: FSPath) throws {
+        if SystemInfo.isRoot {
+            guard path.withCString({ lchown($0, node.uid, node.gid) }) == 0 else {
+                throw FileSystem.ioError("cannot change owner of", path)
+            }
+        }
+        if node.type != .symlink {
+            let mode = mode_t(GoFileMode.posixPermissions(node.mode))
+            guard path.withCString({ chmod($0, mode) }) == 0 else { throw FileSystem.ioError("cannot change mode of", path) }
+        }
+        for x in node.extendedAttributes {
+            let r = path.withCString { p in x.value.withUnsafeBytes { lsetxattr(p, x.name, $0.baseAddress, $0.count, 0) } }
+            if r != 0 {
+                let err = errno
+                // Without root, some namespaces (trusted.*, security.*) and symlinks refuse
+                // extended attributes, as for cp -a; everything else is an error.
+                if !SystemInfo.isRoot && (err == EPERM || err == EACCES) { continue }
+                throw FileSystem.ioError("cannot set extended attribute \(x.name) of", path, err)
+            }
+        }
+        var times = [
+            timespec(tv_sec: Int(node.atime.seconds), tv_nsec: Int(node.atime.nanoseconds)),
+            timespec(tv_sec: Int(node.mtime.seconds), tv_nsec: Int(node.mtime.nanoseconds)),
+        ]
+        let r = path.withCString { utimensat(AT_FDCWD, $0, &times, AT_SYMLINK_NOFOLLOW) }
+        guard r == 0 else { throw FileSystem.ioError("cannot set times of", path) }
+    }
+
+    /// Names that would escape the target directory are never written.
+    static func isSafeName(_ name: [UInt8]) -> Bool {
+        !name.isEmpty && name != [0x2E] && name != [0x2E, 0x2E] && !name.contains(UInt8(ascii: "/")) && !name.contains(0)
+    }
+
+    /// Removes a file, symlink or (recursively) a directory; a missing path is fine.
+    static func remove(_ path: FSPath) throws {
+        guard let st = try? FileSystem.lstat(path) else { return }
+        if st.isDirectory {
+            for name in try FileSystem.readDirectory(path) { try remove(path.appending(name)) }
+            guard path.withCString({ rmdir($0) }) == 0 else { throw FileSystem.ioError("cannot remove", path) }
+        } else {
+            guard path.withCString({ unlink($0) }) == 0 else { throw FileSystem.ioError("cannot remove", path) }
+        }
+    }
+
+    /// The prefix of the temporary names files are written under before they are complete.
+    static let temporaryPrefix = Array(".offsite-restore-".utf8)
+
+    static func isTemporaryName(_ name: [UInt8]) -> Bool {
+        name.count == temporaryPrefix.count + 16 && name.starts(with: temporaryPrefix)
+    }
+
+    static func temporaryName() -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        let value: UInt64 = rng.next()
+        var hex = Array(String(value, radix: 16).utf8)
+        while hex.count < 16 { hex.insert(UInt8(ascii: "0"), at: 0) }
+        return temporaryPrefix + hex
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: FSPath) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                let err = errno
+                if err == ENOSPC {
+                    throw EngineError(
+                        .io,
+                        "no space left on the device writing \(path): free some space and run the restore again (files already restored are kept)"
+                    )
+                }
+                throw FileSystem.ioError("cannot write", path, err)
+            }
+            done += n
+        }
+    }
+}
