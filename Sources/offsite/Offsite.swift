@@ -63,6 +63,7 @@ struct Offsite: AsyncParsableCommand {
     }
 
     static func main() async {
+        Interrupts.install()
         MemoryTuning.apply()
         await Offsite.main(reorder(Array(CommandLine.arguments.dropFirst())))
     }
