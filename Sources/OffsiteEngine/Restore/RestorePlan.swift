@@ -30,6 +30,12 @@ struct RestorePlan {
     var errors: [String] = []
 
     var totalBytes: Int { files.reduce(0) { $0 + Int($1.node.size) } }
+
+    /// Items planned so far (selected directories count; pass-through ones do not).
+    var itemCount: Int {
+        files.count + unchanged.count + skipped + others.count + links.count + selectedDirectories
+    }
+    var selectedDirectories = 0
 }
 
 struct RestorePlanner {
@@ -66,8 +72,14 @@ struct RestorePlanner {
             let path = dir.appending(node.name)
             if node.type == .dir {
                 guard selected || descend else { continue }
+                // A directory only passed through (an include matches something below it) is
+                // created only if something inside it is restored, as restic does.
+                let at = plan.directories.count
+                let before = plan.itemCount
                 plan.directories.append((path, selected ? node : nil))
+                if selected { plan.selectedDirectories += 1 }
                 if let sub = node.subtree { try await walk(tree: sub, into: path, location: itemLocation) }
+                if !selected && plan.itemCount == before { plan.directories.remove(at: at) }
                 continue
             }
             guard selected else { continue }
