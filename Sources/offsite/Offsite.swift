@@ -26,6 +26,7 @@ struct Offsite: AsyncParsableCommand {
             InitCommand.self, BackupCommand.self, SnapshotsCommand.self, RestoreCommand.self, LsCommand.self,
             CatCommand.self, ListCommand.self, KeyCommand.self, VersionCommand.self, DebugCommand.self,
             StatsCommand.self, TagCommand.self,
+            DumpCommand.self, FindCommand.self, DiffCommand.self,
         ]
     )
 
@@ -33,7 +34,10 @@ struct Offsite: AsyncParsableCommand {
     /// ArgumentParser reads options where the command declares them, so global flags found
     /// before the command are moved after it.
     static func reorder(_ args: [String]) -> [String] {
-        let commands: Set<String> = ["init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "debug", "help", "stats", "tag"]
+        let commands: Set<String> = [
+            "init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "debug", "help", "stats", "tag", "dump",
+            "find", "diff",
+        ]
         let valued: Set<String> = [
             "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
             "--compression", "--pack-size", "--cache-dir", "-o", "--option",
