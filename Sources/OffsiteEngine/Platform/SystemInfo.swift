@@ -18,7 +18,7 @@ public enum SystemInfo {
     public static var currentUsername: String { userName(uid: getuid()) }
     public static var uid: UInt32 { getuid() }
     public static var gid: UInt32 { getgid() }
-    public static var isRoot: Bool { geteuid() == 0 }
+    public static let isRoot: Bool = geteuid() == 0
 
     private static let userCache = Mutex<[UInt32: String]>([:])
     private static let groupCache = Mutex<[UInt32: String]>([:])

@@ -158,23 +158,29 @@ final class PackRestorer: Sendable {
     }
 
     private func write(_ data: Data, to use: Use) throws {
-        let (fd, failed) = try state.withLock { s -> (Int32, Bool) in
-            if s.files[use.file].failure != nil { return (-1, true) }
-            if s.files[use.file].fd < 0 {
-                let temp = s.files[use.file].temporary
-                let fd = temp.withCString { open($0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-                guard fd >= 0 else { throw FileSystem.ioError("cannot create", temp) }
-                s.files[use.file].fd = fd
-            }
-            return (s.files[use.file].fd, false)
-        }
-        if failed { return }
+        guard let fd = try descriptor(for: use.file) else { return }
         try data.withUnsafeBytes { raw in
             // With --sparse, runs of zeros become holes: the blob is not written at all.
             if sparse && raw.allSatisfy({ $0 == 0 }) { return }
             try RestoreMetadata.writeAll(fd, raw, at: use.offset, path: jobs[use.file].path)
         }
         state.withLock { $0.files[use.file].written += data.count }
+    }
+
+    /// The open temporary file of `file` (opened on first use), or nil if the file failed.
+    /// The open happens outside the lock; if two tasks race to open it, one keeps its descriptor.
+    private func descriptor(for file: Int) throws -> Int32? {
+        let (fd, failed, temp) = state.withLock { s in (s.files[file].fd, s.files[file].failure != nil, s.files[file].temporary) }
+        if failed { return nil }
+        if fd >= 0 { return fd }
+        let opened = temp.withCString { open($0, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+        guard opened >= 0 else { throw FileSystem.ioError("cannot create", temp) }
+        let chosen = state.withLock { s -> Int32 in
+            if s.files[file].fd < 0 { s.files[file].fd = opened }
+            return s.files[file].fd
+        }
+        if chosen != opened { close(opened) }
+        return chosen
     }
 
     /// Completes a file: closes it, sets its metadata and renames it into place, or removes it
