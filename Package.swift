@@ -60,7 +60,12 @@ let package = Package(
         ),
         .testTarget(
             name: "OffsiteFormatTests",
-            dependencies: ["OffsiteFormat", "OffsiteTesting"],
+            dependencies: [
+                "OffsiteFormat", "OffsiteTesting",
+                // BoringSSL's ChaCha20-Poly1305 is the oracle for the Poly1305 implementation.
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: sharedSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
-/// Poly1305 (RFC 8439 §2.5), in the 26-bit-limb form of poly1305-donna.
+/// Poly1305 (RFC 8439 §2.5), with three 44/44/42-bit limbs and 64×64→128-bit products (the
+/// layout of poly1305-donna's 64-bit variant): half the multiplications of the 26-bit form.
 ///
 /// Constant time: no branch or memory index depends on the key or the message contents, only on
 /// the message length. swift-crypto does not expose raw Poly1305, so restic's Poly1305-AES MAC
@@ -9,103 +10,94 @@ public enum Poly1305 {
         message: UnsafeRawBufferPointer, r: [UInt8], s: [UInt8]
     ) -> [UInt8] {
         precondition(r.count == 16 && s.count == 16, "Poly1305 key halves must be 16 bytes")
-        @inline(__always) func le32(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt32 {
-            UInt32(p[i]) | UInt32(p[i + 1]) << 8 | UInt32(p[i + 2]) << 16 | UInt32(p[i + 3]) << 24
+        @inline(__always) func le64(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt64 {
+            UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
         }
-        let mask26: UInt32 = 0x3ff_ffff
-        var r0: UInt32 = 0, r1: UInt32 = 0, r2: UInt32 = 0, r3: UInt32 = 0, r4: UInt32 = 0
-        r.withUnsafeBytes { k in
-            r0 = le32(k, 0) & 0x3ff_ffff
-            r1 = (le32(k, 3) >> 2) & 0x3ff_ff03
-            r2 = (le32(k, 6) >> 4) & 0x3ff_c0ff
-            r3 = (le32(k, 9) >> 6) & 0x3f0_3fff
-            r4 = (le32(k, 12) >> 8) & 0x00f_ffff
+        @inline(__always) func mul(_ a: UInt64, _ b: UInt64) -> UInt128 {
+            UInt128(a) &* UInt128(b)
         }
-        let s1 = UInt64(r1 &* 5), s2 = UInt64(r2 &* 5), s3 = UInt64(r3 &* 5), s4 = UInt64(r4 &* 5)
-        let R0 = UInt64(r0), R1 = UInt64(r1), R2 = UInt64(r2), R3 = UInt64(r3), R4 = UInt64(r4)
-        var h0: UInt32 = 0, h1: UInt32 = 0, h2: UInt32 = 0, h3: UInt32 = 0, h4: UInt32 = 0
+        let mask44: UInt64 = 0xfff_ffff_ffff, mask42: UInt64 = 0x3ff_ffff_ffff
+        // r, clamped and split into limbs; s1, s2 fold the limbs above 2^130 back (× 5, × 4 for
+        // the limb alignment).
+        let (r0, r1, r2) = r.withUnsafeBytes { k -> (UInt64, UInt64, UInt64) in
+            let t0 = le64(k, 0), t1 = le64(k, 8)
+            return (t0 & 0xffc_0fff_ffff, ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff, (t1 >> 24) & 0x00f_ffff_fc0f)
+        }
+        let s1 = r1 &* 20, s2 = r2 &* 20
+        var h0: UInt64 = 0, h1: UInt64 = 0, h2: UInt64 = 0
 
-        @inline(__always) func block(_ m: UnsafeRawBufferPointer, hibit: UInt32) {
-            h0 &+= le32(m, 0) & mask26
-            h1 &+= (le32(m, 3) >> 2) & mask26
-            h2 &+= (le32(m, 6) >> 4) & mask26
-            h3 &+= (le32(m, 9) >> 6) & mask26
-            h4 &+= (le32(m, 12) >> 8) | hibit
-            let H0 = UInt64(h0), H1 = UInt64(h1), H2 = UInt64(h2), H3 = UInt64(h3), H4 = UInt64(h4)
-            let d0 = H0 &* R0 &+ H1 &* s4 &+ H2 &* s3 &+ H3 &* s2 &+ H4 &* s1
-            var d1 = H0 &* R1 &+ H1 &* R0 &+ H2 &* s4 &+ H3 &* s3 &+ H4 &* s2
-            var d2 = H0 &* R2 &+ H1 &* R1 &+ H2 &* R0 &+ H3 &* s4 &+ H4 &* s3
-            var d3 = H0 &* R3 &+ H1 &* R2 &+ H2 &* R1 &+ H3 &* R0 &+ H4 &* s4
-            var d4 = H0 &* R4 &+ H1 &* R3 &+ H2 &* R2 &+ H3 &* R1 &+ H4 &* R0
-            var c = d0 >> 26
-            h0 = UInt32(truncatingIfNeeded: d0) & mask26
-            d1 &+= c; c = d1 >> 26; h1 = UInt32(truncatingIfNeeded: d1) & mask26
-            d2 &+= c; c = d2 >> 26; h2 = UInt32(truncatingIfNeeded: d2) & mask26
-            d3 &+= c; c = d3 >> 26; h3 = UInt32(truncatingIfNeeded: d3) & mask26
-            d4 &+= c; c = d4 >> 26; h4 = UInt32(truncatingIfNeeded: d4) & mask26
-            h0 &+= UInt32(truncatingIfNeeded: c) &* 5
-            let c2 = h0 >> 26
-            h0 &= mask26
-            h1 &+= c2
+        @inline(__always) func block(_ m: UnsafeRawBufferPointer, _ at: Int, hibit: UInt64) {
+            let t0 = le64(m, at), t1 = le64(m, at + 8)
+            h0 &+= t0 & mask44
+            h1 &+= ((t0 >> 44) | (t1 << 20)) & mask44
+            h2 &+= ((t1 >> 24) & mask42) | hibit
+            let d0 = mul(h0, r0) &+ mul(h1, s2) &+ mul(h2, s1)
+            var d1 = mul(h0, r1) &+ mul(h1, r0) &+ mul(h2, s2)
+            var d2 = mul(h0, r2) &+ mul(h1, r1) &+ mul(h2, r0)
+            var c = UInt64(truncatingIfNeeded: d0 >> 44)
+            h0 = UInt64(truncatingIfNeeded: d0) & mask44
+            d1 &+= UInt128(c)
+            c = UInt64(truncatingIfNeeded: d1 >> 44)
+            h1 = UInt64(truncatingIfNeeded: d1) & mask44
+            d2 &+= UInt128(c)
+            c = UInt64(truncatingIfNeeded: d2 >> 42)
+            h2 = UInt64(truncatingIfNeeded: d2) & mask42
+            h0 &+= c &* 5
+            c = h0 >> 44
+            h0 &= mask44
+            h1 &+= c
         }
 
         let count = message.count
         var offset = 0
         while offset + 16 <= count {
-            block(UnsafeRawBufferPointer(rebasing: message[offset..<offset + 16]), hibit: 1 << 24)
+            block(message, offset, hibit: 1 << 40)
             offset += 16
         }
         if offset < count {
             var last = [UInt8](repeating: 0, count: 16)
             for i in offset..<count { last[i - offset] = message[i] }
             last[count - offset] = 1
-            last.withUnsafeBytes { block($0, hibit: 0) }
+            last.withUnsafeBytes { block($0, 0, hibit: 0) }
         }
 
         // Full carry, then h mod p in constant time.
-        var c = h1 >> 26; h1 &= mask26
-        h2 &+= c; c = h2 >> 26; h2 &= mask26
-        h3 &+= c; c = h3 >> 26; h3 &= mask26
-        h4 &+= c; c = h4 >> 26; h4 &= mask26
-        h0 &+= c &* 5; c = h0 >> 26; h0 &= mask26
+        var c = h1 >> 44
+        h1 &= mask44
+        h2 &+= c; c = h2 >> 42; h2 &= mask42
+        h0 &+= c &* 5; c = h0 >> 44; h0 &= mask44
+        h1 &+= c; c = h1 >> 44; h1 &= mask44
+        h2 &+= c; c = h2 >> 42; h2 &= mask42
+        h0 &+= c &* 5; c = h0 >> 44; h0 &= mask44
         h1 &+= c
 
-        var g0 = h0 &+ 5; c = g0 >> 26; g0 &= mask26
-        var g1 = h1 &+ c; c = g1 >> 26; g1 &= mask26
-        var g2 = h2 &+ c; c = g2 >> 26; g2 &= mask26
-        var g3 = h3 &+ c; c = g3 >> 26; g3 &= mask26
-        var g4 = h4 &+ c &- (1 << 26)
+        var g0 = h0 &+ 5
+        c = g0 >> 44; g0 &= mask44
+        var g1 = h1 &+ c
+        c = g1 >> 44; g1 &= mask44
+        var g2 = h2 &+ c &- (1 << 42)
 
-        var select = (g4 >> 31) &- 1  // all ones when h >= p (no borrow)
-        g0 &= select; g1 &= select; g2 &= select; g3 &= select; g4 &= select
+        var select = (g2 >> 63) &- 1  // all ones when h >= p (no borrow)
+        g0 &= select; g1 &= select; g2 &= select
         select = ~select
         h0 = (h0 & select) | g0
         h1 = (h1 & select) | g1
         h2 = (h2 & select) | g2
-        h3 = (h3 & select) | g3
-        h4 = (h4 & select) | g4
 
-        let w0 = h0 | (h1 << 26)
-        let w1 = (h1 >> 6) | (h2 << 20)
-        let w2 = (h2 >> 12) | (h3 << 14)
-        let w3 = (h3 >> 18) | (h4 << 8)
+        // h + s mod 2^128.
+        let (p0, p1) = s.withUnsafeBytes { (le64($0, 0), le64($0, 8)) }
+        h0 &+= p0 & mask44
+        c = h0 >> 44; h0 &= mask44
+        h1 &+= (((p0 >> 44) | (p1 << 20)) & mask44) &+ c
+        c = h1 >> 44; h1 &= mask44
+        h2 &+= ((p1 >> 24) & mask42) &+ c
+        h2 &= mask42
+        let w0 = h0 | (h1 << 44), w1 = (h1 >> 20) | (h2 << 24)
 
         var out = [UInt8](repeating: 0, count: 16)
-        s.withUnsafeBytes { pad in
-            var f = UInt64(w0) &+ UInt64(le32(pad, 0))
-            let t0 = UInt32(truncatingIfNeeded: f)
-            f = UInt64(w1) &+ UInt64(le32(pad, 4)) &+ (f >> 32)
-            let t1 = UInt32(truncatingIfNeeded: f)
-            f = UInt64(w2) &+ UInt64(le32(pad, 8)) &+ (f >> 32)
-            let t2 = UInt32(truncatingIfNeeded: f)
-            f = UInt64(w3) &+ UInt64(le32(pad, 12)) &+ (f >> 32)
-            let t3 = UInt32(truncatingIfNeeded: f)
-            for (i, t) in [t0, t1, t2, t3].enumerated() {
-                out[i * 4] = UInt8(truncatingIfNeeded: t)
-                out[i * 4 + 1] = UInt8(truncatingIfNeeded: t >> 8)
-                out[i * 4 + 2] = UInt8(truncatingIfNeeded: t >> 16)
-                out[i * 4 + 3] = UInt8(truncatingIfNeeded: t >> 24)
-            }
+        out.withUnsafeMutableBytes { o in
+            o.storeBytes(of: w0.littleEndian, toByteOffset: 0, as: UInt64.self)
+            o.storeBytes(of: w1.littleEndian, toByteOffset: 8, as: UInt64.self)
         }
         return out
     }
