@@ -66,6 +66,7 @@ final class PackRestorer: Sendable {
         var order: [ID] = []
         var files: [FileState] = []
         var missing: [(Int, String)] = []
+        let nameBase: UInt64 = UInt64.random(in: .min ... .max)
         for (i, job) in jobs.enumerated() {
             var offset = 0
             var uses = 0
@@ -81,7 +82,7 @@ final class PackRestorer: Sendable {
                 uses += 1
             }
             let dir = FSPath(bytes: Array(job.path.bytes.dropLast(job.path.lastComponent.count)))
-            files.append(FileState(remaining: uses, temporary: dir.appending(RestoreMetadata.temporaryName())))
+            files.append(FileState(remaining: uses, temporary: dir.appending(RestoreMetadata.temporaryName(nameBase &+ UInt64(i)))))
         }
         for (i, message) in missing { files[i].failure = message }
         packs = order.map { id in (id, byPack[id]!.values.sorted { $0.location.blob.offset < $1.location.blob.offset }) }
@@ -109,7 +110,30 @@ final class PackRestorer: Sendable {
         return state.withLock { $0.errors }
     }
 
+    /// Bytes read from a pack at once: consecutive needed blobs are read together up to this
+    /// span (a larger blob alone), which bounds memory at about `packsInFlight` windows.
+    static let window = 4 << 20
+    /// A gap of unneeded bytes larger than this starts a new read instead of being read through.
+    static let maxGap = 1 << 20
+
     private func restore(pack: ID, blobs: [Needed]) async throws {
+        var start = 0
+        while start < blobs.count {
+            let first = Int(blobs[start].location.blob.offset)
+            var end = start + 1
+            while end < blobs.count {
+                let b = blobs[end].location.blob, previous = blobs[end - 1].location.blob
+                if Int(b.offset + b.length) - first > Self.window || Int(b.offset) - Int(previous.offset + previous.length) > Self.maxGap {
+                    break
+                }
+                end += 1
+            }
+            try await restore(pack: pack, window: blobs[start..<end])
+            start = end
+        }
+    }
+
+    private func restore(pack: ID, window blobs: ArraySlice<Needed>) async throws {
         try Task.checkCancellation()
         let first = Int(blobs.first!.location.blob.offset)
         let last = blobs.map { Int($0.location.blob.offset + $0.location.blob.length) }.max()!
@@ -206,11 +230,14 @@ final class PackRestorer: Sendable {
             if UInt64(f.written) != job.node.size {
                 throw EngineError(.invalidData, "\(job.path): restored \(f.written) bytes but the snapshot records \(job.node.size)")
             }
-            guard ftruncate(fd, off_t(job.node.size)) == 0 else { throw FileSystem.ioError("cannot set the size of", job.path) }
+            // Holes at the end (--sparse) are not written: the size is set explicitly.
+            if sparse {
+                guard ftruncate(fd, off_t(job.node.size)) == 0 else { throw FileSystem.ioError("cannot set the size of", job.path) }
+            }
+            try RestoreMetadata.apply(job.node, at: f.temporary, fd: fd)
             close(fd)
             fd = -1
-            try RestoreMetadata.apply(job.node, at: f.temporary)
-            if let st = try? FileSystem.lstat(job.path), st.isDirectory { try RestoreMetadata.remove(job.path) }
+            if job.replaces, let st = try? FileSystem.lstat(job.path), st.isDirectory { try RestoreMetadata.remove(job.path) }
             let r = f.temporary.withCString { from in job.path.withCString { rename(from, $0) } }
             guard r == 0 else { throw FileSystem.ioError("cannot rename into place", job.path) }
         } catch let e as EngineError where e.code == .io || e.code == .invalidData {

@@ -94,12 +94,12 @@ public struct Restore: Sendable {
                 throw EngineError(.notFound, "path \"\(sub)\" is not in snapshot \(options.snapshotID.shortHex)")
             }
             if node.type == .dir, let subtree = node.subtree {
-                try await planner.walk(tree: subtree, into: target, location: location)
+                try await planner.walk(tree: subtree, into: target, location: location, dirExists: FileSystem.exists(target))
             } else if filter.select(location, isDirectory: false).selected {
-                try planner.planItem(node, at: target.appending(node.name))
+                try planner.planItem(node, at: target.appending(node.name), parentExists: FileSystem.exists(target))
             }
         } else {
-            try await planner.walk(tree: snapshot.tree, into: target, location: FSPath(bytes: []))
+            try await planner.walk(tree: snapshot.tree, into: target, location: FSPath(bytes: []), dirExists: FileSystem.exists(target))
         }
         let plan = planner.plan
         var report = Report()
@@ -135,8 +135,10 @@ public struct Restore: Sendable {
                 report.filesDeleted += 1
             }
         }
-        for (path, _) in plan.directories {
+        for (path, _, exists) in plan.directories {
             try attempt {
+                // A directory that was not there at planning time (its parent was just made).
+                if !exists && path.withCString({ mkdir($0, 0o700) }) == 0 { return }
                 if let st = try? FileSystem.lstat(path), !st.isDirectory {
                     guard options.delete else {
                         throw EngineError(.io, "\(path) exists and is not a directory (use --delete to replace it)")
@@ -184,7 +186,7 @@ public struct Restore: Sendable {
             try attempt { try RestoreMetadata.apply(node, at: path) }
         }
         // Directory metadata last, deepest first: creating entries changes a directory's mtime.
-        for (path, node) in plan.directories.reversed() {
+        for (path, node, _) in plan.directories.reversed() {
             guard let node else { continue }
             try attempt {
                 try RestoreMetadata.apply(node, at: path)

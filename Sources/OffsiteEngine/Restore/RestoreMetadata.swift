@@ -10,18 +10,23 @@ import Glibc
 enum RestoreMetadata {
     /// Owner (as root, like `cp -a`), mode (not for symlinks), extended attributes, then access
     /// and modification times (last, because the others change ctime and some change mtime).
-    static func apply(_ node: Node, at path: FSPath) throws {
+    /// With `fd` (an open regular file) the descriptor is used instead of the path: no path
+    /// lookups, and nothing can be swapped in under the name meanwhile.
+    static func apply(_ node: Node, at path: FSPath, fd: Int32? = nil) throws {
         if SystemInfo.isRoot {
-            guard path.withCString({ lchown($0, node.uid, node.gid) }) == 0 else {
-                throw FileSystem.ioError("cannot change owner of", path)
-            }
+            let r = fd.map { fchown($0, node.uid, node.gid) } ?? path.withCString { lchown($0, node.uid, node.gid) }
+            guard r == 0 else { throw FileSystem.ioError("cannot change owner of", path) }
         }
         if node.type != .symlink {
             let mode = mode_t(GoFileMode.posixPermissions(node.mode))
-            guard path.withCString({ chmod($0, mode) }) == 0 else { throw FileSystem.ioError("cannot change mode of", path) }
+            let r = fd.map { fchmod($0, mode) } ?? path.withCString { chmod($0, mode) }
+            guard r == 0 else { throw FileSystem.ioError("cannot change mode of", path) }
         }
         for x in node.extendedAttributes {
-            let r = path.withCString { p in x.value.withUnsafeBytes { lsetxattr(p, x.name, $0.baseAddress, $0.count, 0) } }
+            let r = x.value.withUnsafeBytes { v in
+                fd.map { fsetxattr($0, x.name, v.baseAddress, v.count, 0) }
+                    ?? path.withCString { lsetxattr($0, x.name, v.baseAddress, v.count, 0) }
+            }
             if r != 0 {
                 let err = errno
                 // Without root, some namespaces (trusted.*, security.*) and symlinks refuse
@@ -34,7 +39,7 @@ enum RestoreMetadata {
             timespec(tv_sec: Int(node.atime.seconds), tv_nsec: Int(node.atime.nanoseconds)),
             timespec(tv_sec: Int(node.mtime.seconds), tv_nsec: Int(node.mtime.nanoseconds)),
         ]
-        let r = path.withCString { utimensat(AT_FDCWD, $0, &times, AT_SYMLINK_NOFOLLOW) }
+        let r = fd.map { futimens($0, &times) } ?? path.withCString { utimensat(AT_FDCWD, $0, &times, AT_SYMLINK_NOFOLLOW) }
         guard r == 0 else { throw FileSystem.ioError("cannot set times of", path) }
     }
 
@@ -61,9 +66,8 @@ enum RestoreMetadata {
         name.count == temporaryPrefix.count + 16 && name.starts(with: temporaryPrefix)
     }
 
-    static func temporaryName() -> [UInt8] {
-        var rng = SystemRandomNumberGenerator()
-        let value: UInt64 = rng.next()
+    /// A temporary name; `value` is random (or a random base plus a counter).
+    static func temporaryName(_ value: UInt64 = UInt64.random(in: .min ... .max)) -> [UInt8] {
         var hex = Array(String(value, radix: 16).utf8)
         while hex.count < 16 { hex.insert(UInt8(ascii: "0"), at: 0) }
         return temporaryPrefix + hex

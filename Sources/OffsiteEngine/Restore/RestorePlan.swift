@@ -17,7 +17,9 @@ struct RestorePlan {
         var replaces: Bool
     }
 
-    var directories: [(path: FSPath, node: Node?)] = []
+    /// Directories in creation order (parents first); `exists` is whether one was already there
+    /// when the plan was made (a new directory needs no cleaning and holds nothing to compare).
+    var directories: [(path: FSPath, node: Node?, exists: Bool)] = []
     var files: [FileJob] = []
     /// Existing files whose content is already right: only their metadata is applied.
     var unchanged: [(path: FSPath, node: Node)] = []
@@ -56,41 +58,84 @@ struct RestorePlanner {
         self.filter = filter
     }
 
-    /// Plans the contents of `tree` into the existing or new directory `dir`; `location` is
-    /// the tree's path in the snapshot ("" for the root).
-    mutating func walk(tree id: ID, into dir: FSPath, location: FSPath) async throws {
-        let tree = try await repository.loadTree(id)
-        var names = Set<[UInt8]>()
+    /// Plans the contents of `tree` into the directory `dir`; `location` is the tree's path in
+    /// the snapshot ("" for the root). When `dir` does not exist yet, nothing inside it can, so
+    /// no item below it is looked up on disk.
+    mutating func walk(tree id: ID, into dir: FSPath, location: FSPath, dirExists: Bool = true) async throws {
+        depth += 1
+        defer {
+            depth -= 1
+            if depth == 0 { cancelPrefetches() }  // anything left after an error
+        }
+        let tree = try await loadTree(id)
+        // Decide every entry first, so the subtrees this walk will enter load ahead of it.
+        var decisions: [(node: Node, location: FSPath, selected: Bool)] = []
+        decisions.reserveCapacity(tree.nodes.count)
         for node in tree.nodes {
             guard RestoreMetadata.isSafeName(node.name) else {
                 plan.errors.append("refusing to restore unsafe name \"\(node.nameString)\" in \(dir)")
                 continue
             }
-            names.insert(node.name)
             let itemLocation = FSPath(bytes: location.bytes + [UInt8(ascii: "/")] + node.name)
             let (selected, descend) = filter.select(itemLocation, isDirectory: node.type == .dir)
-            let path = dir.appending(node.name)
             if node.type == .dir {
                 guard selected || descend else { continue }
+                if let sub = node.subtree { prefetch(sub) }
+            }
+            decisions.append((node, itemLocation, selected))
+        }
+        for (node, itemLocation, selected) in decisions {
+            let path = dir.appending(node.name)
+            if node.type == .dir {
                 // A directory only passed through (an include matches something below it) is
                 // created only if something inside it is restored, as restic does.
                 let at = plan.directories.count
                 let before = plan.itemCount
-                plan.directories.append((path, selected ? node : nil))
+                let exists = dirExists && FileSystem.exists(path)
+                plan.directories.append((path, selected ? node : nil, exists))
                 if selected { plan.selectedDirectories += 1 }
-                if let sub = node.subtree { try await walk(tree: sub, into: path, location: itemLocation) }
+                if let sub = node.subtree { try await walk(tree: sub, into: path, location: itemLocation, dirExists: exists) }
                 if !selected && plan.itemCount == before { plan.directories.remove(at: at) }
                 continue
             }
             guard selected else { continue }
-            try planItem(node, at: path)
+            try planItem(node, at: path, parentExists: dirExists)
         }
-        if options.delete { try planDeletions(in: dir, keeping: names, location: location) }
+        if options.delete && dirExists {
+            let names = Set(tree.nodes.map(\.name))
+            try planDeletions(in: dir, keeping: names, location: location)
+        }
+    }
+
+    // Trees load ahead of the walk: when a directory is planned, the subtrees it will enter
+    // start loading concurrently, so a restore from remote storage does not wait for one tree
+    // at a time. At most the siblings along the current path are loaded but not yet walked.
+    private var depth = 0
+    private var prefetched: [ID: (task: Task<Tree, any Error>, uses: Int)] = [:]
+
+    private mutating func prefetch(_ id: ID) {
+        if let entry = prefetched[id] {
+            prefetched[id]!.uses = entry.uses + 1
+            return
+        }
+        let repository = self.repository
+        prefetched[id] = (Task { try await repository.loadTree(id) }, 1)
+    }
+
+    private mutating func loadTree(_ id: ID) async throws -> Tree {
+        guard let entry = prefetched[id] else { return try await repository.loadTree(id) }
+        if entry.uses == 1 { prefetched[id] = nil } else { prefetched[id]!.uses = entry.uses - 1 }
+        return try await entry.task.value
+    }
+
+    private mutating func cancelPrefetches() {
+        for (_, entry) in prefetched { entry.task.cancel() }
+        prefetched = [:]
     }
 
     /// Plans one non-directory item.
-    mutating func planItem(_ node: Node, at path: FSPath) throws {
-        let existing = try? FileSystem.lstat(path)
+    mutating func planItem(_ node: Node, at path: FSPath, parentExists: Bool = true) throws {
+        let existing = parentExists ? try? FileSystem.lstat(path) : nil
         if node.type != .file {
             if existing != nil && options.overwrite == .never {
                 plan.skipped += 1

@@ -49,19 +49,20 @@ public enum Zstd {
     /// Decompresses a blob whose plaintext length is known from the index or pack header.
     /// Throws `.invalidData` if the frames are corrupt or do not hold exactly `expectedSize` bytes.
     public static func decompress(_ data: some ContiguousBytes, expectedSize: Int) throws -> Data {
-        var out = Data(count: expectedSize)
+        // Uninitialised output (zeroing it first would be a wasted pass over every byte).
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(expectedSize, 1), alignment: 16)
         let result = data.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { dst in
-                ZSTD_decompress(dst.baseAddress, expectedSize, src.baseAddress, src.count)
-            }
+            ZSTD_decompress(buffer, expectedSize, src.baseAddress, src.count)
         }
         if ZSTD_isError(result) != 0 {
+            buffer.deallocate()
             throw FormatError(.invalidData, "zstd: \(String(cString: ZSTD_getErrorName(result)))")
         }
         guard result == expectedSize else {
+            buffer.deallocate()
             throw FormatError(.invalidData, "zstd: decompressed \(result) bytes, \(expectedSize) expected")
         }
-        return out
+        return Data(bytesNoCopy: buffer, count: expectedSize, deallocator: .custom { p, _ in p.deallocate() })
     }
 
     /// Decompresses frames of unknown content size (snapshot, index and lock files).

@@ -102,7 +102,12 @@ public struct CryptoKey: Sendable, Equatable {
     /// Throws `.authenticationFailed` when the MAC does not match (wrong key or changed bytes)
     /// and `.invalidData` when the input is shorter than 32 bytes or its IV is all zero.
     public func open<D: DataProtocol>(_ sealed: D) throws -> Data {
-        let bytes: [UInt8] = Array(sealed)
+        if let data = sealed as? Data { return try data.withUnsafeBytes { try open(raw: $0) } }
+        return try Array(sealed).withUnsafeBytes { try open(raw: $0) }
+    }
+
+    /// `open` on bytes in memory, without copying them first.
+    public func open(raw bytes: UnsafeRawBufferPointer) throws -> Data {
         guard bytes.count >= Self.overhead else {
             throw FormatError(.invalidData, "encrypted data too short (\(bytes.count) bytes, at least 32 expected)")
         }
@@ -111,13 +116,12 @@ public struct CryptoKey: Sendable, Equatable {
             throw FormatError(.invalidData, "encrypted data has an all-zero IV")
         }
         let end = bytes.count - 16
-        let expected = bytes.withUnsafeBytes { raw in
-            authenticationTag(ciphertext: UnsafeRawBufferPointer(rebasing: raw[16..<end]), iv: iv)
-        }
+        let ciphertext = UnsafeRawBufferPointer(rebasing: bytes[16..<end])
+        let expected = authenticationTag(ciphertext: ciphertext, iv: iv)
         guard Poly1305.constantTimeEqual(expected, bytes[end...]) else {
             throw FormatError(.authenticationFailed, "ciphertext verification failed")
         }
-        return try! AES._CTR.decrypt(bytes[16..<end], using: aesKey, nonce: .init(nonceBytes: iv))
+        return try! AES._CTR.decrypt(ciphertext, using: aesKey, nonce: .init(nonceBytes: iv))
     }
 
     /// Poly1305-AES: `s` is AES-128(mac.k, IV), `r` is mac.r (clamped inside Poly1305).

@@ -91,20 +91,24 @@ public struct LocalBackend: StorageBackend {
         guard offset + want <= size else {
             throw StorageError(.invalidData, "\(path) is \(size) bytes, \(offset + want) needed (truncated?)")
         }
-        var out = Data(count: want)
-        try out.withUnsafeMutableBytes { raw in
-            var done = 0
-            while done < want {
-                let n = pread(fd, raw.baseAddress! + done, want - done, off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw Self.error(errno, "cannot read \(path)")
-                }
-                if n == 0 { throw StorageError(.invalidData, "\(path) ended early (truncated?)") }
-                done += n
+        // Read into uninitialised memory (Data(count:) would zero it first: a wasted pass).
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(want, 1), alignment: 16)
+        var done = 0
+        while done < want {
+            let n = pread(fd, buffer + done, want - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                let err = errno
+                buffer.deallocate()
+                throw Self.error(err, "cannot read \(path)")
             }
+            if n == 0 {
+                buffer.deallocate()
+                throw StorageError(.invalidData, "\(path) ended early (truncated?)")
+            }
+            done += n
         }
-        return out
+        return Data(bytesNoCopy: buffer, count: want, deallocator: .custom { p, _ in p.deallocate() })
     }
 
     public func size(_ handle: Handle) async throws -> Int {
