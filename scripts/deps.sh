@@ -9,8 +9,10 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # Debian packages the build and the tests use: libzstd-dev (compression), restic (the
-# compatibility oracle the tests run against), time (peak-memory figures in benchmarks).
-packages=(libzstd-dev restic time)
+# compatibility oracle the tests run against), time (peak-memory figures in benchmarks),
+# unzip and python3 (dump's archives are read back by other tools), util-linux and mount (a
+# small tmpfs in a private mount namespace plays a full disk).
+packages=(libzstd-dev restic time unzip python3 util-linux mount)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -21,6 +21,9 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
         case storage
         /// Reading or writing the local filesystem failed.
         case io
+        /// The local filesystem is full (or the user's quota is used up): nothing more can be
+        /// written, so the command stops instead of failing file after file.
+        case noSpace
         /// Work finished, but some items could not be processed (restic exit code 3).
         case incomplete
     }

@@ -30,7 +30,13 @@ public struct FileStat: Sendable {
 /// `EngineError(.io)` naming the path and the system's reason.
 public enum FileSystem {
     static func ioError(_ what: String, _ path: FSPath, _ err: Int32 = errno) -> EngineError {
-        EngineError(.io, "\(what) \(path): \(String(cString: strerror(err)))")
+        if err == ENOSPC || err == EDQUOT {
+            return EngineError(
+                .noSpace,
+                "\(what) \(path): no space left on the device: free some space (or choose another --target) and run the same command again; what is already complete is kept"
+            )
+        }
+        return EngineError(.io, "\(what) \(path): \(String(cString: strerror(err)))")
     }
 
     static func time(_ ts: timespec) -> GoTime {

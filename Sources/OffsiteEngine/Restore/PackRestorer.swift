@@ -98,12 +98,19 @@ final class PackRestorer: Sendable {
         for i in jobs.indices where state.withLock({ $0.files[i].remaining == 0 || $0.files[i].failure != nil }) {
             try finish(i)
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (n, pack) in packs.enumerated() {
-                if n >= packsInFlight { try await group.next() }
-                group.addTask { try await self.restore(pack: pack.id, blobs: pack.blobs) }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (n, pack) in packs.enumerated() {
+                    if n >= packsInFlight { try await group.next() }
+                    group.addTask { try await self.restore(pack: pack.id, blobs: pack.blobs) }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+        } catch {
+            // Interrupted, or the disk is full: unfinished files are removed (they would be
+            // rewritten anyway, and on a full disk their space is what the user needs back).
+            removeUnfinished()
+            throw error
         }
         // Anything not finished yet (a failed file whose last blob never came) is cleaned up.
         for i in jobs.indices where !state.withLock({ $0.finished[i] }) { try finish(i) }
@@ -175,6 +182,23 @@ final class PackRestorer: Sendable {
         }
     }
 
+    private func removeUnfinished() {
+        let open = state.withLock { s -> [(Int32, FSPath)] in
+            var out: [(Int32, FSPath)] = []
+            for i in s.files.indices where !s.finished[i] {
+                out.append((s.files[i].fd, s.files[i].temporary))
+                s.files[i].fd = -1
+                s.finished[i] = true
+                if s.files[i].failure == nil { s.files[i].failure = "not restored" }
+            }
+            return out
+        }
+        for (fd, temporary) in open {
+            if fd >= 0 { close(fd) }
+            _ = temporary.withCString { unlink($0) }
+        }
+    }
+
     private func fail(_ file: Int, _ message: String) {
         state.withLock { s in
             if s.files[file].failure == nil { s.files[file].failure = message }
@@ -242,7 +266,6 @@ final class PackRestorer: Sendable {
             guard r == 0 else { throw FileSystem.ioError("cannot rename into place", job.path) }
         } catch let e as EngineError where e.code == .io || e.code == .invalidData {
             _ = f.temporary.withCString { unlink($0) }
-            if e.message.contains("no space left") { throw e }  // a full disk ends the restore
             state.withLock { $0.errors.append(e.message) }
             return
         }

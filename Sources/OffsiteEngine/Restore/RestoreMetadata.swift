@@ -81,12 +81,6 @@ enum RestoreMetadata {
             if n < 0 {
                 if errno == EINTR { continue }
                 let err = errno
-                if err == ENOSPC {
-                    throw EngineError(
-                        .io,
-                        "no space left on the device writing \(path): free some space and run the restore again (files already restored are kept)"
-                    )
-                }
                 throw FileSystem.ioError("cannot write", path, err)
             }
             done += n
