@@ -111,7 +111,8 @@ import Glibc
             try Data("local edit".utf8).write(to: URL(fileURLWithPath: other))
             _ = try restore(["--overwrite", "if-newer"])
             #expect(FileManager.default.contents(atPath: other) == Data("local edit".utf8))
-            _ = try restore(["--overwrite", "always", "--verify"])
+            let verified = try restore(["--overwrite", "always", "--verify"])
+            #expect(verified.stdoutString.contains("\nverified "), "\(verified.stdoutString)")
             #expect(FileManager.default.contents(atPath: other) == Data("private".utf8))
 
             // An interrupted restore: a leftover temporary file and a truncated file under a
