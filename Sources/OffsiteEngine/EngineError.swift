@@ -26,6 +26,8 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
         case noSpace
         /// Work finished, but some items could not be processed (restic exit code 3).
         case incomplete
+        /// The repository is locked by another process (restic exit code 11).
+        case locked
     }
 
     public var code: Code

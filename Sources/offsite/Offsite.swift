@@ -26,7 +26,7 @@ struct Offsite: AsyncParsableCommand {
             InitCommand.self, BackupCommand.self, SnapshotsCommand.self, RestoreCommand.self, LsCommand.self,
             CatCommand.self, ListCommand.self, KeyCommand.self, VersionCommand.self, DebugCommand.self,
             StatsCommand.self, TagCommand.self,
-            DumpCommand.self, FindCommand.self, DiffCommand.self,
+            DumpCommand.self, FindCommand.self, DiffCommand.self, UnlockCommand.self, CheckCommand.self, PruneCommand.self,
         ]
     )
 
@@ -36,11 +36,11 @@ struct Offsite: AsyncParsableCommand {
     static func reorder(_ args: [String]) -> [String] {
         let commands: Set<String> = [
             "init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "debug", "help", "stats", "tag", "dump",
-            "find", "diff",
+            "find", "diff", "unlock", "check", "prune",
         ]
         let valued: Set<String> = [
             "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
-            "--compression", "--pack-size", "--cache-dir", "-o", "--option",
+            "--compression", "--pack-size", "--cache-dir", "-o", "--option", "--retry-lock",
         ]
         var moved: [String] = []
         var i = 0

@@ -203,14 +203,18 @@ import Testing
             // A stream that produces 40 MiB and then stalls, so the backup is mid-way when interrupted.
             p.arguments = [
                 "-r", repo, "backup", "--stdin-filename", "slow", "--stdin-from-command", "--",
-                "sh", "-c", "head -c 41943040 /dev/urandom; exec sleep 60",
+                "sh", "-c", "head -c 41943040 /dev/urandom; exec sleep 600",
             ]
             p.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password]) { $1 }
             let err = Pipe()
             p.standardError = err
             p.standardOutput = FileHandle.nullDevice
             try p.run()
-            try await Task.sleep(for: .seconds(4))
+            // Wait (blocking this thread, not a cooperative one other tests may hold) until the
+            // backup has stored data, so the interrupt lands mid-way.
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline && packCount(repo) == 0 { usleep(20_000) }
+            #expect(packCount(repo) > 0)
             kill(p.processIdentifier, SIGINT)
             p.waitUntilExit()
             #expect(p.terminationStatus == 130)
@@ -219,5 +223,9 @@ import Testing
             let check = try Restic.run(["check", "--read-data"], repo: repo, password: password)
             #expect(check.status == 0, "\(check.stdoutString) \(check.stderr)")
         }
+    }
+
+    func packCount(_ repo: String) -> Int {
+        (FileManager.default.enumerator(atPath: repo + "/data")?.allObjects as? [String] ?? []).filter { $0.count == 67 }.count
     }
 }

@@ -100,6 +100,24 @@ public final class MasterIndex: Sendable {
         }
     }
 
+    /// Every indexed copy, grouped by pack (each pack's blobs in offset order). For check and
+    /// prune: one pass over the whole index.
+    public func blobsByPack() -> [ID: [PackBlob]] {
+        state.withLock { s in
+            var out: [ID: [PackBlob]] = [:]
+            out.reserveCapacity(s.packIDs.count)
+            func add(_ handle: BlobHandle, _ p: Packed) {
+                out[s.packIDs[Int(p.pack)], default: []].append(
+                    PackBlob(
+                        type: handle.type, id: handle.id, offset: p.offset, length: p.length, uncompressedLength: p.uncompressedLength))
+            }
+            for (handle, p) in s.blobs { add(handle, p) }
+            for (handle, copies) in s.duplicates { for p in copies { add(handle, p) } }
+            for key in out.keys { out[key]!.sort { $0.offset < $1.offset } }
+            return out
+        }
+    }
+
     public var blobCount: Int { state.withLock { $0.blobs.count } }
     public var packCount: Int { state.withLock { $0.packIDs.count } }
     public var packIDs: Set<ID> { state.withLock { Set($0.packIDs) } }

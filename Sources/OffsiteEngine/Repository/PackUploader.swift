@@ -118,6 +118,36 @@ public final class PackUploader: Sendable {
         return SealedBlob(type: type, id: id, parts: parts, plaintextLength: length, compressed: compress)
     }
 
+    /// For prune's repacking: a blob that the index already lists (in a pack about to be
+    /// deleted) goes into a new pack. `sealed` is its stored form (IV, ciphertext, MAC), copied
+    /// as is, already verified by the caller; with `plaintext` instead it is sealed again
+    /// (compressed with the uploader's level), for packs that must be compressed.
+    public func repack(_ blob: PackBlob, sealed: Data) async throws {
+        let bytes = [UInt8](sealed)
+        let parts = CryptoKey.SealedParts(
+            iv: Array(bytes[0..<16]), ciphertext: Data(bytes[16..<(bytes.count - 16)]), tag: Array(bytes[(bytes.count - 16)...]))
+        try await store(
+            SealedBlob(
+                type: blob.type, id: blob.id, parts: parts, plaintextLength: blob.plaintextLength, compressed: blob.isCompressed))
+    }
+
+    /// `repack` for a blob that must be compressed: seals `plaintext` anew.
+    public func repack(_ type: BlobType, id: ID, plaintext: Data) async throws {
+        var compress = repository.version >= 2 && !plaintext.isEmpty
+        let key = repository.key
+        let level = compression == .off ? Zstd.Level.auto : compression
+        let parts: CryptoKey.SealedParts = plaintext.withUnsafeBytes { raw in
+            guard compress else { return key.sealParts(raw) }
+            let compressor = Zstd.Compressor(level: level.zstdLevel)
+            if type == .data && !compressor.looksCompressible(raw) {
+                compress = false
+                return key.sealParts(raw)
+            }
+            return compressor.compress(raw) { key.sealParts($0) }
+        }
+        try await store(SealedBlob(type: type, id: id, parts: parts, plaintextLength: plaintext.count, compressed: compress))
+    }
+
     /// Second half of `save`: appends a sealed blob to the open pack of its type, and uploads
     /// the pack when it is full.
     public func store(_ blob: SealedBlob) async throws {

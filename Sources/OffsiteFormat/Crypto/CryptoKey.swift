@@ -87,6 +87,12 @@ public struct CryptoKey: Sendable, Equatable {
         public var ciphertext: Data
         public var tag: [UInt8]
         public var count: Int { iv.count + ciphertext.count + tag.count }
+
+        public init(iv: [UInt8], ciphertext: Data, tag: [UInt8]) {
+            self.iv = iv
+            self.ciphertext = ciphertext
+            self.tag = tag
+        }
     }
 
     /// Encrypts and authenticates `plaintext` with a fresh random IV, returning the parts.

@@ -128,7 +128,7 @@ struct BackupCommand: AsyncParsableCommand {
             throw CLIError.fatal(
                 "unable to read password from stdin when data is to be read from stdin, use --password-file or $RESTIC_PASSWORD")
         }
-        let repo = try await RepositoryOpener.open(global)
+        let repo = try await RepositoryOpener.open(global, lock: .shared)
         if let parent { options.parent = try await repo.findSnapshot(parent).id }
         let started = Date()
         let progress = BackupProgress(json: global.json, enabled: !global.quiet)

@@ -29,7 +29,7 @@ struct SynthIndexCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            let repo = try await RepositoryOpener.open(global, loadIndex: false)
+            let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: .none)
             var rng = SystemRandomNumberGenerator()
             var written = 0
             while written < blobs {
@@ -66,7 +66,7 @@ struct LoadIndexCommand: AsyncParsableCommand {
     func run() async throws {
         try await runCommand {
             let started = Date()
-            let repo = try await RepositoryOpener.open(global)
+            let repo = try await RepositoryOpener.open(global, lock: .none)
             Console.out(
                 "\(repo.index.blobCount) blobs in \(repo.index.packCount) packs, loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
             )

@@ -24,7 +24,8 @@ struct ListCommand: AsyncParsableCommand {
             case "locks": fileType = .locks
             default: throw CLIError.fatal("invalid type \"\(type)\" (use keys, snapshots, index, packs or locks)")
             }
-            let repo = try await RepositoryOpener.open(global, loadIndex: false)
+            // Listing locks takes none, so that it shows what is in the way.
+            let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: fileType == .locks ? .none : .sharedUnlessNoLock)
             for id in try await repo.listIDs(fileType).sorted() { Console.out(id.hex) }
         }
     }

@@ -49,7 +49,7 @@ struct TagCommand: AsyncParsableCommand {
             }
             let options = Tag.Options(
                 set: setTags.flatMap(splitTagList), add: addTags.flatMap(splitTagList), remove: removeTags.flatMap(splitTagList))
-            let repo = try await RepositoryOpener.open(global, loadIndex: false)
+            let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: .exclusive)
             let list = try await FilteredSnapshots.find(repo, filter: filterOptions, ids: snapshots)
             let report = await Tag(repository: repo, options: options).run(snapshots: list)
             for failure in report.failures {

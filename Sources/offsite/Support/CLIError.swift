@@ -32,6 +32,7 @@ enum ExitStatus {
             case .repositoryNotFound: return noRepository
             case .wrongPassword: return wrongPassword
             case .incomplete: return partial
+            case .locked: return lockFailed
             default: return fatal
             }
         default: return fatal
@@ -43,9 +44,12 @@ enum ExitStatus {
 func runCommand(_ body: () async throws -> Void) async throws {
     do {
         try await body()
+        await HeldLocks.releaseAll()
     } catch let e as ExitCode {
+        await HeldLocks.releaseAll()
         throw e
     } catch {
+        await HeldLocks.releaseAll()
         let message: String
         switch error {
         case let e as CLIError: message = e.message

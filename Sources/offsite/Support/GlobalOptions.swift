@@ -48,8 +48,17 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .customLong("no-cache"), help: "Accepted for restic compatibility (offsite keeps no local cache yet).")
     var noCache = false
 
-    @Flag(name: .customLong("no-lock"), help: "Accepted for restic compatibility (offsite does not lock yet).")
+    @Flag(
+        name: .customLong("no-lock"),
+        help: "Do not lock the repository (read-only commands only; backup, restore and maintenance always lock).")
     var noLock = false
+
+    @Option(
+        name: .customLong("retry-lock"),
+        help: ArgumentHelp(
+            "Keep trying to lock the repository this long if it is locked, e.g. 30s, 5m, 1h (default: fail at once).", valueName: "duration"
+        ))
+    var retryLock: String?
 
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Accepted for restic compatibility.", valueName: "dir"))
     var cacheDir: String?

@@ -1,6 +1,7 @@
 import Foundation
 import OffsiteEngine
 import OffsiteStorage
+import Synchronization
 
 /// The one place that turns a repository location into a concrete backend (DESIGN.md).
 enum RepositoryOpener {
@@ -14,8 +15,21 @@ enum RepositoryOpener {
         return LocalBackend(path: location)
     }
 
-    /// Opens the repository named by the global options and loads its index.
-    static func open(_ g: GlobalOptions, loadIndex: Bool = true) async throws -> Repository {
+    /// How a command locks the repository.
+    enum Locking {
+        /// No lock (`init`, `unlock`, `list locks`).
+        case none
+        /// A shared lock unless `--no-lock` is given (commands that only read).
+        case sharedUnlessNoLock
+        /// A shared lock always (backup, restore).
+        case shared
+        /// An exclusive lock always (tag, forget, prune, check, key remove).
+        case exclusive
+    }
+
+    /// Opens the repository named by the global options, locks it as the command needs (the
+    /// lock is released when the command ends, see `runCommand`), and loads its index.
+    static func open(_ g: GlobalOptions, loadIndex: Bool = true, lock: Locking = .sharedUnlessNoLock) async throws -> Repository {
         let location = try g.repositoryLocation()
         let backend = try backend(for: location)
         // Fail fast on a missing repository before asking for a password.
@@ -29,7 +43,78 @@ enum RepositoryOpener {
         let repo = try await Repository.open(
             backend: backend, password: password,
             keyHint: g.keyHint ?? g.environment["RESTIC_KEY_HINT"])
+        let kind: RepositoryLock.Kind? =
+            switch lock {
+            case .none: nil
+            case .sharedUnlessNoLock: g.noLock ? nil : .shared
+            case .shared: .shared
+            case .exclusive: .exclusive
+            }
+        if let kind {
+            var options = RepositoryLock.Options()
+            if let text = g.retryLock {
+                guard let seconds = DurationText.seconds(text) else {
+                    throw CLIError.fatal("invalid --retry-lock duration \"\(text)\": use e.g. 30s, 5m or 1h")
+                }
+                options.retryFor = .seconds(seconds)
+            }
+            options.onNotice = { Console.error($0) }
+            HeldLocks.add(try await RepositoryLock.acquire(repo, kind, options: options))
+        }
         if loadIndex { try await repo.loadIndex() }
         return repo
+    }
+}
+
+/// The locks the running command holds; `runCommand` releases them however the command ends.
+enum HeldLocks {
+    private static let locks = Mutex<[RepositoryLock]>([])
+
+    static func add(_ lock: RepositoryLock) { locks.withLock { $0.append(lock) } }
+
+    static func releaseAll() async {
+        let held = locks.withLock { l -> [RepositoryLock] in
+            defer { l = [] }
+            return l
+        }
+        for lock in held { await lock.release() }
+    }
+}
+
+/// Go-style durations as `--retry-lock` takes them: `90s`, `5m`, `1h30m`, `2h`, `1.5h`.
+enum DurationText {
+    static func seconds(_ text: String) -> Double? {
+        var total = 0.0
+        var number = ""
+        var sawUnit = false
+        let chars = Array(text)
+        if chars.isEmpty { return nil }
+        if text == "0" { return 0 }
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c.isNumber || c == "." {
+                number.append(c)
+                i += 1
+                continue
+            }
+            guard let value = Double(number) else { return nil }
+            var unit = String(c)
+            if c == "m" && i + 1 < chars.count && chars[i + 1] == "s" {
+                unit = "ms"
+                i += 1
+            }
+            switch unit {
+            case "h": total += value * 3600
+            case "m": total += value * 60
+            case "s": total += value
+            case "ms": total += value / 1000
+            default: return nil
+            }
+            number = ""
+            sawUnit = true
+            i += 1
+        }
+        return number.isEmpty && sawUnit ? total : nil
     }
 }

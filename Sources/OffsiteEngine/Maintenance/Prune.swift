@@ -1,0 +1,478 @@
+import Foundation
+public import OffsiteFormat
+public import OffsiteStorage
+
+/// `prune`: removes data no snapshot uses, with restic 0.14's plan (FORMAT.md §9.2).
+///
+/// The plan comes from the index alone (no pack is downloaded to decide): walk every tree of
+/// every snapshot for the blobs in use, classify each pack (delete when nothing in it is used,
+/// keep when everything is, otherwise a candidate for repacking), and repack candidates until
+/// the unused space left is under `--max-unused`.
+///
+/// Execution order keeps the repository valid if prune is killed at any point: packs no index
+/// mentions are deleted first; the used blobs of the packs to repack are copied (verified) into
+/// new packs, which get index files; a new index covering every pack that stays is written;
+/// only then are the old index files deleted, and last the packs that are no longer needed.
+/// A killed prune leaves at most unreferenced packs or duplicate index entries, which `check`
+/// accepts and the next prune cleans up.
+public struct Prune: Sendable {
+    public enum MaxUnused: Sendable, Equatable {
+        case percent(Double)
+        case bytes(UInt64)
+        case unlimited
+
+        /// restic's forms: `5%`, `unlimited`, a size such as `500M` or `0`.
+        public static func parse(_ text: String) -> MaxUnused? {
+            let t = text.trimmingCharacters(in: .whitespaces)
+            if t == "unlimited" { return .unlimited }
+            if t.hasSuffix("%") {
+                guard let p = Double(t.dropLast()), p >= 0, p < 100 else { return nil }
+                return .percent(p)
+            }
+            return Prune.parseSize(t).map { .bytes($0) }
+        }
+
+        /// Unused bytes tolerated after the prune, given the bytes in use.
+        func limit(used: UInt64) -> UInt64 {
+            switch self {
+            case .unlimited: return .max
+            case .bytes(let b): return b
+            case .percent(let p): return UInt64(p / (100 - p) * Double(used))
+            }
+        }
+    }
+
+    /// Sizes with restic's suffixes: k, m, g, t (powers of 1024, either case), none = bytes.
+    public static func parseSize(_ text: String) -> UInt64? {
+        guard let last = text.last else { return nil }
+        let powers: [Character: UInt64] = ["k": 1, "m": 2, "g": 3, "t": 4]
+        if let p = powers[Character(last.lowercased())] {
+            guard let v = UInt64(text.dropLast()) else { return nil }
+            return v << (10 * p)
+        }
+        return UInt64(text)
+    }
+
+    public struct Options: Sendable {
+        public var maxUnused = MaxUnused.percent(5)
+        public var maxRepackBytes = UInt64.max
+        public var repackCacheableOnly = false
+        public var repackSmall = false
+        public var repackUncompressed = false
+        public var dryRun = false
+        public var compression = Zstd.Level.auto
+        public var targetPackSize = Pack.defaultTargetSize
+        public init() {}
+    }
+
+    /// restic's prune statistics (sizes are stored bytes).
+    public struct Stats: Sendable, Equatable {
+        public struct Counts: Sendable, Equatable {
+            public var used: UInt64 = 0
+            public var duplicate: UInt64 = 0
+            public var unused: UInt64 = 0
+            public var remove: UInt64 = 0
+            public var repack: UInt64 = 0
+            public var repackrm: UInt64 = 0
+            public var unref: UInt64 = 0
+        }
+        public var blobs = Counts()
+        public var size = Counts()
+        public var packsUsed = 0
+        public var packsPartlyUsed = 0
+        public var packsUnused = 0
+        public var packsKeep = 0
+        public var packsRepack = 0
+        public var packsRemove = 0
+        public var packsUnref = 0
+        public var snapshots = 0
+    }
+
+    public struct Plan: Sendable {
+        /// Packs in no index: deleted first.
+        public var removeFirst: Set<ID> = []
+        /// Packs with nothing used: deleted last.
+        public var remove: Set<ID> = []
+        /// Packs whose used blobs move to new packs; deleted last.
+        public var repack: Set<ID> = []
+        /// Indexed packs that are missing from storage and not needed: dropped from the index.
+        public var ignore: Set<ID> = []
+        /// Used blobs that must be copied out of the repacked packs.
+        public var keepBlobs: Set<BlobHandle> = []
+    }
+
+    public enum Event: Sendable {
+        case phase(String)
+        case warning(String)
+    }
+
+    public let repository: Repository
+    public let options: Options
+    public var onEvent: (@Sendable (Event) -> Void)?
+
+    public init(repository: Repository, options: Options, onEvent: (@Sendable (Event) -> Void)? = nil) {
+        self.repository = repository
+        self.options = options
+        self.onEvent = onEvent
+    }
+
+    // MARK: Planning
+
+    /// Works out what to delete and what to repack. Throws when the repository is damaged in a
+    /// way that makes pruning unsafe (a used blob missing from the index, a needed pack missing
+    /// or of the wrong size): nothing has been changed then.
+    public func plan() async throws -> (Plan, Stats) {
+        var stats = Stats()
+        onEvent?(.phase("loading all snapshots..."))
+        var roots: [ID] = []
+        for id in try await repository.listIDs(.snapshots).sorted() {
+            do {
+                roots.append(try await repository.loadSnapshot(id).tree)
+            } catch let e as EngineError {
+                throw EngineError(e.code, "failed loading snapshot: \(e.message)")
+            }
+        }
+        stats.snapshots = roots.count
+        onEvent?(.phase("finding data that is still in use for \(roots.count) snapshots"))
+        var used: Set<BlobHandle>
+        do {
+            used = try await usedBlobs(roots)
+        } catch let e as EngineError {
+            throw EngineError(
+                e.code,
+                "\(e.message)\ndata needed by a snapshot cannot be read, so prune will not start (nothing was changed); run `offsite check` to see what is damaged"
+            )
+        }
+
+        onEvent?(.phase("searching used packs..."))
+        let byPack = repository.index.blobsByPack()
+        let packOrder = byPack.keys.sorted { $0.hex < $1.hex }
+        var keepBlobs = Set<BlobHandle>()
+        var duplicates: [BlobHandle: Int] = [:]
+        for pack in packOrder {
+            for blob in byPack[pack]! {
+                let h = blob.handle
+                let size = UInt64(blob.length)
+                if used.remove(h) != nil {
+                    keepBlobs.insert(h)
+                    stats.size.used += size
+                    stats.blobs.used += 1
+                } else if keepBlobs.contains(h) {
+                    duplicates[h] = min((duplicates[h] ?? 1) + 1, 255)
+                    stats.size.duplicate += size
+                    stats.blobs.duplicate += 1
+                } else {
+                    stats.size.unused += size
+                    stats.blobs.unused += 1
+                }
+            }
+        }
+        if !used.isEmpty {
+            throw EngineError(
+                .invalidData,
+                "\(used.count) blobs in use are not in the index (e.g. \(used.first!)): data seems to be missing, so prune will not start (nothing was changed). Run `offsite check` to see what is damaged."
+            )
+        }
+
+        struct PackInfo {
+            var usedSize: UInt64
+            var unusedSize: UInt64 = 0
+            var usedBlobs: UInt64 = 0
+            var unusedBlobs: UInt64 = 0
+            var types: Set<BlobType> = []
+            var uncompressed = false
+            var isData: Bool { types == [.data] }
+        }
+        var info: [ID: PackInfo] = [:]
+        for pack in packOrder {
+            let blobs = byPack[pack]!
+            let header = UInt64(Pack.size(of: blobs) - blobs.reduce(0) { $0 + Int($1.length) })
+            var p = PackInfo(usedSize: header)
+            for blob in blobs {
+                p.types.insert(blob.type)
+                if !blob.isCompressed { p.uncompressed = true }
+                let size = UInt64(blob.length)
+                if duplicates[blob.handle] != nil { continue }  // decided below
+                if keepBlobs.contains(blob.handle) {
+                    p.usedSize += size
+                    p.usedBlobs += 1
+                } else {
+                    p.unusedSize += size
+                    p.unusedBlobs += 1
+                }
+            }
+            info[pack] = p
+        }
+        // One copy of each duplicate counts as used: preferably in a pack with other used blobs.
+        if !duplicates.isEmpty {
+            for pack in packOrder {
+                for blob in byPack[pack]! {
+                    guard let count = duplicates[blob.handle] else { continue }
+                    let size = UInt64(blob.length)
+                    if count == 0 {
+                        info[pack]!.unusedSize += size
+                        info[pack]!.unusedBlobs += 1
+                    } else if info[pack]!.usedBlobs > 0 || count == 1 {
+                        info[pack]!.usedSize += size
+                        info[pack]!.usedBlobs += 1
+                        duplicates[blob.handle] = 0
+                    } else {
+                        info[pack]!.unusedSize += size
+                        info[pack]!.unusedBlobs += 1
+                        duplicates[blob.handle] = count - 1
+                    }
+                }
+            }
+        }
+
+        onEvent?(.phase("collecting packs for deletion and repacking"))
+        var plan = Plan()
+        let small = options.repackSmall ? options.targetPackSize / 5 * 4 : options.targetPackSize / 25
+        var candidates: [(ID, PackInfo)] = []
+        var smallCandidates: [(ID, PackInfo)] = []
+        let stored = try await storage("listing data") { try await repository.backend.list(.data) }
+        var seen = Set<ID>()
+        for object in stored.sorted(by: { $0.name < $1.name }) {
+            guard let id = ID(hex: object.name) else { continue }
+            seen.insert(id)
+            guard var p = info[id] else {
+                plan.removeFirst.insert(id)
+                stats.size.unref += UInt64(object.size)
+                continue
+            }
+            if p.unusedSize + p.usedSize != UInt64(object.size) && p.usedBlobs != 0 {
+                throw EngineError(
+                    .invalidData,
+                    "pack \(id.shortHex): calculated size \(p.unusedSize + p.usedSize) does not match real size \(object.size); run `offsite check` and repair the index first (nothing was changed)"
+                )
+            }
+            if p.usedBlobs == 0 {
+                stats.packsUnused += 1
+            } else if p.unusedBlobs == 0 {
+                stats.packsUsed += 1
+            } else {
+                stats.packsPartlyUsed += 1
+            }
+            let mustCompress = repository.version >= 2 && (p.types == [.tree] || options.repackUncompressed) && p.uncompressed
+            p.uncompressed = mustCompress
+            if p.usedBlobs == 0 {
+                plan.remove.insert(id)
+                stats.blobs.remove += p.unusedBlobs
+                stats.size.remove += p.unusedSize
+            } else if options.repackCacheableOnly && p.isData {
+                stats.packsKeep += 1
+            } else if p.unusedBlobs == 0 && p.types.count == 1 && !mustCompress {
+                if object.size >= small {
+                    stats.packsKeep += 1
+                } else {
+                    smallCandidates.append((id, p))
+                }
+            } else {
+                candidates.append((id, p))
+            }
+        }
+        // Indexed packs missing from storage: harmless if nothing in them is used.
+        var missingNeeded: [ID] = []
+        for (id, p) in info where !seen.contains(id) {
+            if p.usedBlobs == 0 {
+                plan.ignore.insert(id)
+                stats.blobs.remove += p.unusedBlobs
+                stats.size.remove += p.unusedSize
+            } else {
+                missingNeeded.append(id)
+            }
+        }
+        if !missingNeeded.isEmpty {
+            throw EngineError(
+                .invalidData,
+                "the index references \(missingNeeded.count) needed pack files which are missing from the repository: \(missingNeeded.map(\.hex).sorted().joined(separator: ", ")) (nothing was changed)"
+            )
+        }
+        for id in plan.ignore.sorted(by: { $0.hex < $1.hex }) {
+            onEvent?(.warning("will forget missing pack file \(id.hex)"))
+        }
+        if smallCandidates.count < 10 {
+            stats.packsKeep += smallCandidates.count
+        } else {
+            candidates += smallCandidates
+        }
+        let target = UInt64(small)
+        candidates.sort { a, b in
+            let (pi, pj) = (a.1, b.1)
+            if !pi.isData && pj.isData { return true }
+            if !pj.isData && pi.isData { return false }
+            let si = pi.unusedSize + pi.usedSize, sj = pj.unusedSize + pj.usedSize
+            if si < target && sj >= target { return true }
+            if sj < target && si >= target { return false }
+            return pi.unusedSize * pj.usedSize > pj.unusedSize * pi.usedSize
+        }
+        let maxUnusedAfter = options.maxUnused.limit(used: stats.size.used)
+        for (id, p) in candidates {
+            let reachedUnused = stats.size.unused - stats.size.remove - stats.size.repackrm < maxUnusedAfter
+            let (sum, overflow) = stats.size.repack.addingReportingOverflow(p.unusedSize + p.usedSize)
+            let reachedRepackSize = overflow || sum >= options.maxRepackBytes
+            let largeEnough = p.unusedSize + p.usedSize >= target
+            if reachedRepackSize {
+                stats.packsKeep += 1
+            } else if !p.isData || p.uncompressed {
+                repack(id, p)
+            } else if reachedUnused && largeEnough {
+                stats.packsKeep += 1
+            } else {
+                repack(id, p)
+            }
+        }
+        func repack(_ id: ID, _ p: PackInfo) {
+            plan.repack.insert(id)
+            stats.blobs.repack += p.unusedBlobs + p.usedBlobs
+            stats.size.repack += p.unusedSize + p.usedSize
+            stats.blobs.repackrm += p.unusedBlobs
+            stats.size.repackrm += p.unusedSize
+        }
+        stats.packsUnref = plan.removeFirst.count
+        stats.packsRepack = plan.repack.count
+        stats.packsRemove = plan.remove.count
+
+        // Blobs that also live in a pack that stays need not be copied.
+        if !plan.repack.isEmpty {
+            for (pack, blobs) in byPack where !plan.remove.contains(pack) && !plan.repack.contains(pack) {
+                for blob in blobs { keepBlobs.remove(blob.handle) }
+            }
+            plan.keepBlobs = keepBlobs
+        }
+        return (plan, stats)
+    }
+
+    /// Every tree and data blob reachable from `roots`, loading trees a few at a time.
+    func usedBlobs(_ roots: [ID]) async throws -> Set<BlobHandle> {
+        var used = Set<BlobHandle>()
+        var queue: [ID] = []
+        for r in roots where used.insert(BlobHandle(id: r, type: .tree)).inserted { queue.append(r) }
+        try await withThrowingTaskGroup(of: Tree.self) { group in
+            var next = 0
+            var running = 0
+            func schedule() {
+                while running < 16 && next < queue.count {
+                    let id = queue[next]
+                    next += 1
+                    running += 1
+                    group.addTask { try await repository.loadTree(id) }
+                }
+            }
+            schedule()
+            while let tree = try await group.next() {
+                running -= 1
+                for node in tree.nodes {
+                    for blob in node.content ?? [] { used.insert(BlobHandle(id: blob, type: .data)) }
+                    if let sub = node.subtree, used.insert(BlobHandle(id: sub, type: .tree)).inserted { queue.append(sub) }
+                }
+                schedule()
+            }
+        }
+        return used
+    }
+
+    // MARK: Execution
+
+    /// Carries out `plan` (nothing with `dryRun`).
+    public func execute(_ plan: Plan) async throws {
+        if options.dryRun { return }
+        if !plan.removeFirst.isEmpty {
+            onEvent?(.phase("deleting unreferenced packs"))
+            try await delete(plan.removeFirst, .data)
+        }
+        var remove = plan.remove
+        if !plan.repack.isEmpty {
+            onEvent?(.phase("repacking packs"))
+            let left = try await repack(plan.repack, keep: plan.keepBlobs)
+            guard left.isEmpty else {
+                throw EngineError(
+                    .invalidData,
+                    "\(left.count) used blobs were not found in the packs being repacked (e.g. \(left.first!)); nothing was deleted. Run `offsite check`."
+                )
+            }
+            remove.formUnion(plan.repack)
+        }
+        let dropped = remove.union(plan.ignore)
+        if !dropped.isEmpty {
+            onEvent?(.phase("rebuilding index"))
+            let old = try await repository.listIDs(.index)
+            try await writeIndex(excluding: dropped)
+            onEvent?(.phase("deleting obsolete index files"))
+            try await delete(Set(old), .index)
+        }
+        if !remove.isEmpty {
+            onEvent?(.phase("removing \(remove.count) old packs"))
+            try await delete(remove, .data)
+        }
+        onEvent?(.phase("done"))
+    }
+
+    /// Copies the blobs of `keep` found in `packs` into new packs; returns those not found.
+    func repack(_ packs: Set<ID>, keep: Set<BlobHandle>) async throws -> Set<BlobHandle> {
+        let byPack = repository.index.blobsByPack()
+        var wanted = keep
+        _ = try await repository.withPackUploader(compression: options.compression, targetPackSize: options.targetPackSize) { uploader in
+            for pack in packs.sorted(by: { $0.hex < $1.hex }) {
+                try Task.checkCancellation()
+                let blobs = (byPack[pack] ?? []).filter { wanted.contains($0.handle) }
+                guard !blobs.isEmpty else { continue }
+                let data = try await storage("loading pack \(pack.hex)") {
+                    try await repository.backend.load(Handle(.data, pack.hex))
+                }
+                let forceCompress =
+                    repository.version >= 2 && blobs.contains { !$0.isCompressed }
+                    && (options.repackUncompressed || blobs.allSatisfy { $0.type == .tree })
+                for blob in blobs where wanted.contains(blob.handle) {
+                    let start = data.startIndex + Int(blob.offset)
+                    let sealed = data[start..<start + Int(blob.length)]
+                    // Verified before it is copied: a damaged copy is never carried over.
+                    let plaintext: Data
+                    do {
+                        plaintext = try repository.decodeBlob(sealed, blob)
+                    } catch let e as FormatError {
+                        throw EngineError(
+                            .invalidData,
+                            "blob \(blob.id.hex) in pack \(pack.hex) is damaged (\(e.message)); nothing was deleted. Run `offsite check`.")
+                    }
+                    if forceCompress && !blob.isCompressed {
+                        try await uploader.repack(blob.type, id: blob.id, plaintext: plaintext)
+                    } else {
+                        try await uploader.repack(blob, sealed: Data(sealed))
+                    }
+                    wanted.remove(blob.handle)
+                }
+            }
+        }
+        return wanted
+    }
+
+    /// Writes index files for every indexed pack except `excluded` (at most 50,000 blobs each).
+    func writeIndex(excluding excluded: Set<ID>) async throws {
+        var packs: [IndexFile.PackEntry] = []
+        var blobs = 0
+        for (pack, entries) in repository.index.blobsByPack().sorted(by: { $0.key.hex < $1.key.hex }) where !excluded.contains(pack) {
+            packs.append(.init(id: pack, blobs: entries))
+            blobs += entries.count
+            if blobs >= 50_000 {
+                try await repository.saveIndex(IndexFile(packs: packs))
+                packs = []
+                blobs = 0
+            }
+        }
+        if !packs.isEmpty { try await repository.saveIndex(IndexFile(packs: packs)) }
+    }
+
+    func delete(_ ids: Set<ID>, _ type: FileType) async throws {
+        for id in ids.sorted(by: { $0.hex < $1.hex }) {
+            try Task.checkCancellation()
+            do {
+                try await repository.backend.remove(Handle(type, id.hex))
+            } catch let e as StorageError where e.code == .notFound {
+                continue
+            } catch let e as StorageError {
+                throw EngineError.storage(e, "removing \(type.rawValue)/\(id.hex)")
+            }
+        }
+    }
+}

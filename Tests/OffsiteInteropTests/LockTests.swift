@@ -1,0 +1,206 @@
+import Foundation
+import OffsiteEngine
+import OffsiteFormat
+import OffsiteStorage
+import OffsiteTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Repository locks against restic 0.14, both ways: restic's exclusive lock blocks offsite
+/// (exit 11, the holder named), offsite's lock blocks restic's exclusive commands, stale locks
+/// are recognised and removed by either tool's `unlock`, and locks go away when a command ends,
+/// even on Ctrl-C.
+@Suite struct LockTests {
+    func makeRepository(_ dir: String) throws -> String {
+        let f = TreeFixture(root: dir + "/src")
+        try f.dir("")
+        try f.file("a.txt", Array("lock test\n".utf8))
+        let repo = dir + "/repo"
+        expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+        expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
+        return repo
+    }
+
+    func lockFiles(_ repo: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: repo + "/locks")) ?? []).filter { !$0.hasPrefix(".") }
+    }
+
+    /// Starts `executable args` with its stdin on a pipe that stays open until the returned
+    /// handle is closed: the command holds its lock while it waits for input.
+    func startWaitingOnStdin(_ executable: String, _ args: [String], env: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password, "TZ": "UTC"].merging(env) { $1 }) { $1 }
+        let input = Pipe(), err = Pipe()
+        p.standardInput = input
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        return (p, input, err)
+    }
+
+    /// Waits (blocking this thread: the tests' process runs block cooperative threads, so a
+    /// Task.sleep could oversleep by minutes under a full parallel run) for a lock file.
+    func waitForLock(_ repo: String) {
+        let deadline = Date().addingTimeInterval(60)
+        while lockFiles(repo).isEmpty && Date() < deadline { usleep(20_000) }
+        #expect(!lockFiles(repo).isEmpty, "the command never took its lock")
+    }
+
+    @Test func resticExclusiveLockBlocksOffsite() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try makeRepository(dir)
+            // `restic key passwd` takes an exclusive lock, then waits for the new password on stdin.
+            let (restic, input, _) = try startWaitingOnStdin(try Restic.path(), ["-r", repo, "key", "passwd"])
+            waitForLock(repo)
+
+            let backup = expectStatus(
+                try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 11, "backup while locked")
+            #expect(backup.stderr.contains("repository is already locked exclusively by PID \(restic.processIdentifier)"))
+            #expect(backup.stderr.contains("unlock"))
+            expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 11, "snapshots while locked")
+            expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--no-lock"], password: password), 0, "snapshots --no-lock")
+            // The lock is live (its process runs): unlock leaves it alone.
+            expectStatus(try OffsiteBinary.run(["-r", repo, "unlock"], password: password), 0, "unlock")
+            #expect(lockFiles(repo).count == 1)
+
+            // --retry-lock waits until restic is done (the repository was opened with the old
+            // password before the wait; the master key stays the same).
+            // The answer is typed on a dispatch queue: cooperative threads may all be busy.
+            let handle = input.fileHandleForWriting
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
+                try? handle.write(contentsOf: Data("new password\nnew password\n".utf8))
+                try? handle.close()
+            }
+            let retried = expectStatus(
+                try OffsiteBinary.run(["-r", repo, "backup", "src", "--retry-lock", "1m"], password: password, cwd: dir), 0,
+                "backup --retry-lock")
+            #expect(retried.stderr.contains("waiting up to"))
+            restic.waitUntilExit()
+            #expect(restic.terminationStatus == 0)
+            #expect(lockFiles(repo).isEmpty)
+        }
+    }
+
+    @Test func offsiteLockBlocksResticExclusiveCommands() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try makeRepository(dir)
+            // A backup from stdin holds its shared lock while it waits for data.
+            let (offsite, input, _) = try startWaitingOnStdin(
+                try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "slow.txt"])
+            waitForLock(repo)
+            // restic reads offsite's lock file.
+            let locks = expectStatus(
+                try Restic.run(["list", "locks", "--no-lock"], repo: repo, password: password), 0, "restic list locks")
+            let lockID = locks.stdoutString.trimmingCharacters(in: .whitespacesAndNewlines)
+            let doc = expectStatus(
+                try Restic.run(["cat", "lock", lockID, "--no-lock"], repo: repo, password: password), 0, "restic cat lock")
+            let json = try #require(try JSONSerialization.jsonObject(with: doc.stdout) as? [String: Any])
+            #expect(json["exclusive"] as? Bool == false)
+            #expect(json["pid"] as? Int == Int(offsite.processIdentifier))
+
+            for command in [["prune"], ["check"], ["forget", "--keep-last", "1"]] {
+                let r = try Restic.run(command, repo: repo, password: password)
+                #expect(r.status != 0, "restic \(command) ran despite offsite's lock")
+                #expect(r.stderr.contains("repository is already locked by PID \(offsite.processIdentifier)"), "\(r.stderr)")
+            }
+            // Shared locks coexist: restic can back up at the same time.
+            expectStatus(try Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
+
+            try input.fileHandleForWriting.write(contentsOf: Data("streamed\n".utf8))
+            try input.fileHandleForWriting.close()
+            offsite.waitUntilExit()
+            #expect(offsite.terminationStatus == 0)
+            #expect(lockFiles(repo).isEmpty, "offsite left its lock behind")
+            expectStatus(try Restic.run(["check"], repo: repo, password: password), 0, "restic check after")
+        }
+    }
+
+    @Test func interruptReleasesTheLock() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try makeRepository(dir)
+            let (offsite, _, _) = try startWaitingOnStdin(
+                try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "slow.txt"])
+            waitForLock(repo)
+            kill(offsite.processIdentifier, SIGINT)
+            offsite.waitUntilExit()
+            #expect(offsite.terminationStatus == 130)
+            #expect(lockFiles(repo).isEmpty)
+        }
+    }
+
+    @Test func staleLocksAreRemovedByBothTools() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try makeRepository(dir)
+            let r = try await Repository.open(backend: LocalBackend(path: repo), password: password)
+            // A process that has exited: its PID is free.
+            let gone = Process()
+            gone.executableURL = URL(fileURLWithPath: "/bin/true")
+            try gone.run()
+            gone.waitUntilExit()
+            let host = SystemInfo.hostname
+            let now = GoTime.now()
+            let deadPID = LockDocument(time: now, exclusive: true, hostname: host, username: "x", pid: Int(gone.processIdentifier))
+            let old = LockDocument(
+                time: GoTime(seconds: now.seconds - 3600), exclusive: false, hostname: "elsewhere", username: "y", pid: 1)
+            let live = LockDocument(time: now, exclusive: false, hostname: "elsewhere", username: "z", pid: 1)
+            let deadID = try await r.saveJSON(.locks, deadPID.json)
+            let oldID = try await r.saveJSON(.locks, old.json)
+            let liveID = try await r.saveJSON(.locks, live.json)
+
+            // A stale exclusive lock still blocks (restic's rule), and the message says it is stale.
+            let blocked = expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 11, "blocked by stale lock")
+            #expect(blocked.stderr.contains("the lock is stale"))
+            // restic reads offsite's lock documents and agrees on which are stale.
+            expectStatus(try Restic.run(["unlock"], repo: repo, password: password), 0, "restic unlock")
+            #expect(Set(lockFiles(repo)) == [liveID.hex])
+
+            _ = try await r.saveJSON(.locks, deadPID.json)
+            _ = try await r.saveJSON(.locks, old.json)
+            let unlocked = expectStatus(try OffsiteBinary.run(["-r", repo, "unlock"], password: password), 0, "offsite unlock")
+            #expect(unlocked.stdoutString.contains("successfully removed 2 locks"))
+            #expect(Set(lockFiles(repo)) == [liveID.hex])
+            #expect(deadID != oldID)
+
+            expectStatus(try OffsiteBinary.run(["-r", repo, "unlock", "--remove-all"], password: password), 0, "unlock --remove-all")
+            #expect(lockFiles(repo).isEmpty)
+        }
+    }
+
+    @Test func refreshReplacesTheLockFile() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try makeRepository(dir)
+            let r = try await Repository.open(backend: LocalBackend(path: repo), password: password)
+            var options = RepositoryLock.Options()
+            options.refreshInterval = .milliseconds(300)
+            options.settle = .milliseconds(10)
+            let lock = try await RepositoryLock.acquire(r, .exclusive, options: options)
+            let first = try #require(lock.lockID)
+            // Two refreshes at least (polled: under a full parallel run the refresh task may
+            // wait for a thread).
+            var seen: Set<ID> = [first]
+            let deadline = Date().addingTimeInterval(60)
+            while seen.count < 3 && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                if let id = lock.lockID { seen.insert(id) }
+            }
+            #expect(seen.count >= 3)
+            // The old file goes right after the new one is written.
+            var files: [String] = []
+            for _ in 0..<50 {
+                files = lockFiles(repo)
+                if files.count == 1 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(files.count == 1 && files.first.flatMap(ID.init(hex:)).map(seen.contains) == true)
+            // Another exclusive lock is refused while this one is held.
+            await #expect(throws: EngineError.self) { try await RepositoryLock.acquire(r, .exclusive, options: options) }
+            await lock.release()
+            #expect(lockFiles(repo).isEmpty)
+        }
+    }
+}
