@@ -26,7 +26,7 @@ struct Offsite: AsyncParsableCommand {
             InitCommand.self, BackupCommand.self, SnapshotsCommand.self, RestoreCommand.self, LsCommand.self,
             CatCommand.self, ListCommand.self, KeyCommand.self, VersionCommand.self, DebugCommand.self,
             StatsCommand.self, TagCommand.self,
-            DumpCommand.self, FindCommand.self, DiffCommand.self, UnlockCommand.self, CheckCommand.self, PruneCommand.self,
+            DumpCommand.self, FindCommand.self, DiffCommand.self, UnlockCommand.self, CheckCommand.self, PruneCommand.self, RepairCommand.self, RebuildIndexCommand.self,
         ]
     )
 
@@ -36,7 +36,7 @@ struct Offsite: AsyncParsableCommand {
     static func reorder(_ args: [String]) -> [String] {
         let commands: Set<String> = [
             "init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "debug", "help", "stats", "tag", "dump",
-            "find", "diff", "unlock", "check", "prune",
+            "find", "diff", "unlock", "check", "prune", "repair", "rebuild-index",
         ]
         let valued: Set<String> = [
             "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
@@ -50,7 +50,7 @@ struct Offsite: AsyncParsableCommand {
                 // Commands with their own subcommands (`key list`) take the flags after those.
                 var head = [a]
                 var rest = Array(args[(i + 1)...])
-                if a == "key" || a == "debug", let sub = rest.first, !sub.hasPrefix("-") {
+                if a == "key" || a == "debug" || a == "repair", let sub = rest.first, !sub.hasPrefix("-") {
                     head.append(sub)
                     rest.removeFirst()
                 }
