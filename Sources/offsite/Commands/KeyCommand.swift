@@ -8,7 +8,14 @@ struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key",
         abstract: "Manage the keys (passwords) of a repository.",
-        subcommands: [KeyListCommand.self])
+        discussion: """
+            Every key file wraps the same master key under its own password, so adding a key never
+            re-encrypts data. Examples:
+              offsite key add --new-password-file /etc/offsite/new-password --user ops --host backup1
+              offsite key passwd --new-password-file /etc/offsite/new-password
+              offsite key remove 3f5a1c2b
+            """,
+        subcommands: [KeyListCommand.self, KeyAddCommand.self, KeyRemoveCommand.self, KeyPasswdCommand.self])
 }
 
 struct KeyListCommand: AsyncParsableCommand {
@@ -58,6 +65,171 @@ struct KeyListCommand: AsyncParsableCommand {
             Console.out(rule)
             for l in lines { Console.out(l) }
             Console.out(rule)
+        }
+    }
+}
+
+/// restic's `key` flags for new keys (`--new-password-file`, `--user`, `--host`).
+struct KeyPasswordOptions: ParsableArguments {
+    @Option(
+        name: .customLong("new-password-file"),
+        help: ArgumentHelp(
+            "File from which to read the new password (default: ask twice on a terminal, else read one line from stdin).", valueName: "file"
+        ))
+    var newPasswordFile: String?
+
+    @Option(name: .customLong("user"), help: ArgumentHelp("The username for new keys (default: the current user).", valueName: "name"))
+    var user: String = ""
+
+    @Option(name: .customLong("host"), help: ArgumentHelp("The hostname for new keys (default: this machine's).", valueName: "name"))
+    var host: String = ""
+
+    /// The new password, as restic 0.14 reads it: the trimmed contents of `--new-password-file`;
+    /// else on a terminal "enter new password: " and "enter password again: " (echo off); else
+    /// the first line of stdin (no confirmation; restic then says so on stdout).
+    func readNewPassword(_ global: GlobalOptions) throws -> String {
+        if let file = newPasswordFile {
+            guard FileManager.default.fileExists(atPath: file) else { throw CLIError.fatal("\(file) does not exist") }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIError.fatal("Readfile: cannot read new password file \(file)")
+            }
+            return try Password.nonEmpty(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        if Console.stdinIsTerminal {
+            let first = try Password.nonEmpty(try Password.readTerminal("enter new password: "))
+            let second = try Password.nonEmpty(try Password.readTerminal("enter password again: "))
+            guard first == second else { throw CLIError.fatal("passwords do not match") }
+            return first
+        }
+        let line = readLine(strippingNewline: true) ?? ""
+        if !global.quiet { Console.out("reading repository password from stdin") }
+        return try Password.nonEmpty(line)
+    }
+}
+
+/// How restic 0.14 reports a new key: `Verbosef("saved new key as %s\n", key)` with Go's
+/// `(*Key).String()`, "<Key of USER@HOST, created on TIME>", TIME being Go's `time.Time`
+/// String() of `time.Now()`: local wall clock, offset, zone and the monotonic reading.
+enum KeyReport {
+    static func saved(_ file: KeyFile) -> String {
+        "saved new key as <Key of \(file.username)@\(file.hostname), created on \(goTimeString(file.created))>"
+    }
+
+    static func goTimeString(_ time: GoTime) -> String {
+        let t = time.inLocalOffset
+        let c = t.civil
+        var fraction = String(format: "%09d", Int(t.nanoseconds))
+        while fraction.last == "0" { fraction.removeLast() }
+        let off = Int(t.utcOffset)
+        let offset = String(format: "%@%02d%02d", off < 0 ? "-" : "+", abs(off) / 3600, abs(off) % 3600 / 60)
+        var text = String(format: "%04lld-%02d-%02d %02d:%02d:%02d", c.year, c.month, c.day, c.hour, c.minute, c.second)
+        if !fraction.isEmpty { text += "." + fraction }
+        text += " " + offset + " " + zoneAbbreviation(at: t.seconds, offset: off)
+        if let m = monotonicSinceStart() { text += String(format: " m=+%d.%09d", m / 1_000_000_000, m % 1_000_000_000) }
+        return text
+    }
+
+    /// The zone abbreviation Go prints ("UTC", "CET", "+03").
+    static func zoneAbbreviation(at seconds: Int64, offset: Int) -> String {
+        var t = time_t(seconds)
+        var value = tm()
+        if localtime_r(&t, &value) != nil, let zone = value.tm_zone {
+            let name = String(cString: zone)
+            if !name.isEmpty { return name }
+        }
+        return String(format: "%@%02d", offset < 0 ? "-" : "+", abs(offset) / 3600)
+    }
+
+    /// Nanoseconds since this process started (Go's monotonic reading counts from there).
+    static func monotonicSinceStart() -> Int64? {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // Fields after "(comm)": state is field 3, starttime field 22 (clock ticks since boot).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let ticks = Int64(fields[19]) else { return nil }
+        let hz = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        guard hz > 0 else { return nil }
+        var now = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &now)
+        let elapsed = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - ticks * (1_000_000_000 / hz)
+        return max(0, elapsed)
+    }
+}
+
+struct KeyAddCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Add a new key (password) for the repository.",
+        discussion: """
+            The new key opens the same repository (restic can use it too). The new password comes
+            from --new-password-file, or is asked twice on a terminal, or is the first line of stdin.
+            Takes a shared lock.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var newKey: KeyPasswordOptions
+    @Argument(help: .hidden) var extra: [String] = []
+
+    func run() async throws {
+        try await runCommand {
+            guard extra.isEmpty else { throw CLIError.fatal("wrong number of arguments") }
+            let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: .shared)
+            let password = try newKey.readNewPassword(global)
+            let (_, file) = try await repo.addKey(
+                password: password, options: Repository.NewKeyOptions(username: newKey.user, hostname: newKey.host))
+            if !global.quiet { Console.out(KeyReport.saved(file)) }
+        }
+    }
+}
+
+struct KeyRemoveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a key (by ID or unique prefix); never the one in use.",
+        discussion: "Takes an exclusive lock. The key that opened the repository cannot be removed (use `key passwd`).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The key's ID or a unique prefix of it.", valueName: "ID")) var ids: [String] = []
+
+    func run() async throws {
+        try await runCommand {
+            guard ids.count == 1 else { throw CLIError.fatal("wrong number of arguments") }
+            let prefix = ids[0]
+            let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: .exclusive)
+            // restic.Find: a literal prefix of the file names; its errors are not "Fatal:" ones.
+            let names = try await repo.backend.list(.keys).map(\.name).filter { $0.hasPrefix(prefix) }
+            let quoted = "\"" + String(decoding: GoQuote.quote(Array(prefix.utf8)), as: UTF8.self) + "\""
+            guard names.count == 1, let id = ID(hex: names[0]) else {
+                Console.error(names.isEmpty ? "no matching ID found for prefix \(quoted)" : "multiple IDs with prefix \(quoted) found")
+                throw ExitCode(ExitStatus.fatal)
+            }
+            try await repo.removeKey(id)
+            if !global.quiet { Console.out("removed key \(id.hex)") }
+        }
+    }
+}
+
+struct KeyPasswdCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "passwd",
+        abstract: "Change the password: add a key with the new one, then remove the key in use.",
+        discussion: """
+            Takes an exclusive lock. The new key records the current user and host (as restic's does;
+            --user and --host are accepted and ignored).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var newKey: KeyPasswordOptions
+    @Argument(help: .hidden) var extra: [String] = []
+
+    func run() async throws {
+        try await runCommand {
+            guard extra.isEmpty else { throw CLIError.fatal("wrong number of arguments") }
+            let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: .exclusive)
+            let password = try newKey.readNewPassword(global)
+            let (_, file) = try await repo.changePassword(to: password)
+            if !global.quiet { Console.out(KeyReport.saved(file)) }
         }
     }
 }
