@@ -17,14 +17,9 @@ public struct SnapshotFilter: Sendable {
 
     public func matches(_ s: Snapshot) -> Bool {
         if !hosts.isEmpty && !hosts.contains(s.hostname) { return false }
-        if !tagGroups.isEmpty {
-            let ok = tagGroups.contains { group in
-                // An empty tag matches snapshots without tags.
-                if group == [""] { return s.tags.isEmpty }
-                return group.allSatisfy { $0.isEmpty || s.tags.contains($0) }
-            }
-            if !ok { return false }
-        }
+        // restic's HasTagList: some group whose tags the snapshot all has, where an empty tag
+        // matches (at once) a snapshot without tags.
+        if !tagGroups.isEmpty && !tagGroups.contains(where: { ForgetPolicy.hasTags(s.tags, $0) }) { return false }
         for p in paths where !s.paths.contains(PathName.clean(p)) { return false }
         return true
     }
