@@ -185,10 +185,10 @@ extension ForgetTests {
             expectStatus(try ProcessRunner.run("/bin/cp", ["-a", original, theirs]), 0, "cp")
             expectStatus(try ProcessRunner.run("/bin/cp", ["-a", original, ours]), 0, "cp")
 
-            // --prune is refused before anything is removed.
-            let prune = try Self.offsite(["forget", "--keep-last", "1", "--prune"], repo: ours)
+            // Bad prune flags are refused before anything is removed.
+            let prune = try Self.offsite(["forget", "--keep-last", "1", "--prune", "--max-unused", "lots"], repo: ours)
             #expect(prune.status == 1)
-            #expect(prune.stderr.contains("--prune is not supported yet: run forget, then `restic prune`"), "\(prune.stderr)")
+            #expect(prune.stderr.contains("invalid value for --max-unused"), "\(prune.stderr)")
             #expect(try Self.snapshotIDs(ours).count == snapshots.count)
 
             // A policy, with the group headers: the same output, the same snapshots left.

@@ -97,6 +97,28 @@ import Glibc
         }
     }
 
+    /// `forget --prune`: the dry run's prune plan leaves out the snapshots that would be
+    /// removed (restic's numbers), and the real run removes them and prunes.
+    @Test func forgetWithPrune() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try makeChurnedRepository(dir, writer: "offsite")
+            let args = ["forget", "--keep-last", "1", "--prune", "--dry-run"]
+            let theirs = expectStatus(try Restic.run(args, repo: repo, password: password), 0, "restic forget --prune -n")
+            let ours = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 0, "offsite forget --prune -n")
+            #expect(ours.stdoutString.contains("1 snapshots have been removed, running prune"))
+            #expect(statistics(ours.stdoutString).count == 6)
+            #expect(statistics(ours.stdoutString) == statistics(theirs.stdoutString), "\(ours.stdoutString)\n---\n\(theirs.stdoutString)")
+            let run = expectStatus(
+                try OffsiteBinary.run(["-r", repo, "forget", "--keep-last", "1", "--prune"], password: password), 0, "forget --prune")
+            #expect(run.stdoutString.contains("done"))
+            let check = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+            #expect(check.status == 0, "\(check.stderr)")
+            let after = expectStatus(try Restic.run(["prune", "--dry-run"], repo: repo, password: password), 0, "restic prune after")
+            #expect(statistics(after.stdoutString).first?.hasSuffix(" 0 blobs / 0 B") == true, "\(after.stdoutString)")
+            expectStatus(try Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restore")
+        }
+    }
+
     @Test func killedPruneLeavesAValidRepository() async throws {
         try await withScratchDirectory { dir in
             let repo = try makeChurnedRepository(dir, writer: "offsite")

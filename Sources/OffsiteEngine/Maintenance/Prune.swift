@@ -62,6 +62,8 @@ public struct Prune: Sendable {
         public var dryRun = false
         public var compression = Zstd.Level.auto
         public var targetPackSize = Pack.defaultTargetSize
+        /// Snapshots to leave out of the used data (`forget --prune --dry-run`: not yet removed).
+        public var ignoreSnapshots: Set<ID> = []
         public init() {}
     }
 
@@ -125,9 +127,11 @@ public struct Prune: Sendable {
         var stats = Stats()
         onEvent?(.phase("loading all snapshots..."))
         var roots: [ID] = []
-        for id in try await repository.listIDs(.snapshots).sorted() {
+        for id in try await repository.listIDs(.snapshots).sorted() where !options.ignoreSnapshots.contains(id) {
             do {
                 roots.append(try await repository.loadSnapshot(id).tree)
+            } catch let e as EngineError where e.code == .storage && e.storageCode == .notFound {
+                continue  // removed meanwhile (by this forget)
             } catch let e as EngineError {
                 throw EngineError(e.code, "failed loading snapshot: \(e.message)")
             }

@@ -16,8 +16,9 @@ struct ForgetCommand: AsyncParsableCommand {
             snapshot recorded); durations (1y5m7d2h) count back from the newest snapshot, not from \
             now. Snapshots named by ID are removed without a policy.
 
-            Only the snapshot files are removed: run `restic prune` afterwards to free the data \
-            (`--prune` is not supported by offsite yet). Use --dry-run (-n) to see the plan first.
+            Only the snapshot files are removed: add --prune (or run `offsite prune` afterwards) \
+            to free the data they alone used; the prune flags (--max-unused, --max-repack-size, \
+            --repack-*) apply then. Use --dry-run (-n) to see the plan first.
 
             Examples:
               offsite forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --dry-run
@@ -80,15 +81,10 @@ struct ForgetCommand: AsyncParsableCommand {
     var groupBy = "host,paths"
     @Flag(name: [.customShort("n"), .customLong("dry-run")], help: "Remove nothing; print what would be removed.")
     var dryRun = false
-    @Flag(name: .customLong("prune"), help: "Not supported yet: run `restic prune` after forget.")
+    @Flag(name: .customLong("prune"), help: "Run prune after removing snapshots (with the prune flags below).")
     var prune = false
 
-    // restic's prune options, accepted on forget for --prune.
-    @Option(name: .customLong("max-unused"), help: .hidden) var maxUnused: String?
-    @Option(name: .customLong("max-repack-size"), help: .hidden) var maxRepackSize: String?
-    @Flag(name: .customLong("repack-cacheable-only"), help: .hidden) var repackCacheableOnly = false
-    @Flag(name: .customLong("repack-small"), help: .hidden) var repackSmall = false
-    @Flag(name: .customLong("repack-uncompressed"), help: .hidden) var repackUncompressed = false
+    @OptionGroup var pruneOptions: PruneOptions
 
     @Argument(help: "Snapshots to remove (IDs, unique prefixes or \"latest\"); no policy is applied to them.")
     var snapshots: [String] = []
@@ -107,13 +103,12 @@ struct ForgetCommand: AsyncParsableCommand {
             if !hostname.isEmpty { Console.error("Flag --hostname has been deprecated, use --host") }
             let policy = try makePolicy()
             let grouping = snapshots.isEmpty ? try engine { try SnapshotGrouping(parsing: groupBy) } : .hostAndPaths
-            if prune {
-                throw CLIError.fatal("--prune is not supported yet: run forget, then `restic prune`")
-            }
             if global.noLock && !dryRun {
                 throw CLIError.fatal("--no-lock is only applicable in combination with --dry-run for forget command")
             }
             let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: dryRun && global.noLock ? .none : .exclusive)
+            // The prune flags are checked before anything is removed.
+            var pruneEngineOptions = try pruneOptions.engineOptions(global, dryRun: dryRun, version: repo.version)
             var filter = SnapshotFilterOptions()
             filter.host = host + hostname
             filter.tag = tag
@@ -140,6 +135,14 @@ struct ForgetCommand: AsyncParsableCommand {
                 }
             }
             if global.json && !plans.isEmpty { Console.out(ForgetJSON.groups(plans)) }
+            if prune && !removals.isEmpty {
+                if !global.json { Console.out("\(removals.count) snapshots have been removed, running prune") }
+                // In a dry run the snapshots are still there: the plan must not count them.
+                pruneEngineOptions.ignoreSnapshots = Set(removals)
+                if !global.quiet { Console.out("loading indexes...") }
+                try await repo.loadIndex()
+                try await PruneCommand.run(repo, options: pruneEngineOptions, global: global)
+            }
         }
     }
 

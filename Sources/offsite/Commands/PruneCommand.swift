@@ -85,7 +85,7 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     func prune() async throws {
-        Console.out("loading indexes...")
+        if !global.quiet { Console.out("loading indexes...") }
         let repo = try await RepositoryOpener.open(global, lock: .exclusive)
         try await PruneCommand.run(
             repo, options: try pruneOptions.engineOptions(global, dryRun: dryRun, version: repo.version), global: global)
