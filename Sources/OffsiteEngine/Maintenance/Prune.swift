@@ -419,16 +419,28 @@ public struct Prune: Sendable {
         _ = try await repository.withPackUploader(compression: options.compression, targetPackSize: options.targetPackSize) { uploader in
             for pack in packs.sorted(by: { $0.hex < $1.hex }) {
                 try Task.checkCancellation()
-                let blobs = (byPack[pack] ?? []).filter { wanted.contains($0.handle) }
+                let all = byPack[pack] ?? []
+                let blobs = all.filter { wanted.contains($0.handle) }
                 guard !blobs.isEmpty else { continue }
-                let data = try await storage("loading pack \(pack.hex)") {
-                    try await repository.backend.load(Handle(.data, pack.hex))
-                }
                 let forceCompress =
                     repository.version >= 2 && blobs.contains { !$0.isCompressed }
-                    && (options.repackUncompressed || blobs.allSatisfy { $0.type == .tree })
-                for blob in blobs where wanted.contains(blob.handle) {
-                    let start = data.startIndex + Int(blob.offset)
+                    && (options.repackUncompressed || all.allSatisfy { $0.type == .tree })
+                // The wanted blobs are read in runs of at most 4 MiB, not the whole pack: one
+                // ranged read per run, and little memory.
+                var data = Data()
+                var dataOffset = 0
+                for (i, blob) in blobs.enumerated() where wanted.contains(blob.handle) {
+                    if Int(blob.offset) < dataOffset || Int(blob.offset + blob.length) > dataOffset + data.count {
+                        var end = i + 1
+                        while end < blobs.count && Int(blobs[end].offset + blobs[end].length) - Int(blob.offset) <= 4 << 20 { end += 1 }
+                        let length = Int(blobs[end - 1].offset + blobs[end - 1].length) - Int(blob.offset)
+                        data = Data()
+                        data = try await storage("loading pack \(pack.hex)") {
+                            try await repository.backend.load(Handle(.data, pack.hex), offset: Int(blob.offset), length: length)
+                        }
+                        dataOffset = Int(blob.offset)
+                    }
+                    let start = data.startIndex + Int(blob.offset) - dataOffset
                     let sealed = data[start..<start + Int(blob.length)]
                     // Verified before it is copied: a damaged copy is never carried over.
                     let plaintext: Data
