@@ -45,3 +45,34 @@ import Testing
         }
     }
 }
+
+/// Owners after a restore as root: files keep the snapshot's owner whether or not it is the
+/// restoring user, also below a setgid directory (whose group new directories inherit).
+@Suite struct RestoreOwnerTests {
+    @Test func ownersAreExactEvenBelowASetgidDirectory() async throws {
+        guard geteuid() == 0 else { return }  // owners are only restored as root (the CI runs as root)
+        try await withScratchDirectory { dir in
+            let f = TreeFixture(root: dir + "/src")
+            try f.dir("")
+            try f.file("mine", Array("root's\n".utf8))
+            try f.file("theirs", Array("someone else's\n".utf8))
+            #expect(chown(dir + "/src/theirs", 1234, 5678) == 0)
+            let repo = try await TestRepository.make()
+            let report = try await Backup(repository: repo, options: Backup.Options(paths: [dir + "/src"])).run()
+            let id = try #require(report.snapshotID)
+            // A setgid parent owned by another group: new directories below inherit both.
+            try FileManager.default.createDirectory(atPath: dir + "/sg", withIntermediateDirectories: true)
+            #expect(chown(dir + "/sg", 0, 4321) == 0)
+            #expect(chmod(dir + "/sg", 0o2775) == 0)
+            for target in [dir + "/plain", dir + "/sg/out"] {
+                let r = try await Restore(repository: repo, options: .init(snapshotID: id, target: target)).run()
+                #expect(r.errors.isEmpty)
+                var st = stat()
+                #expect(lstat(target + dir + "/src/mine", &st) == 0)
+                #expect(st.st_uid == 0 && st.st_gid == 0, "\(target): mine is \(st.st_uid):\(st.st_gid)")
+                #expect(lstat(target + dir + "/src/theirs", &st) == 0)
+                #expect(st.st_uid == 1234 && st.st_gid == 5678, "\(target): theirs is \(st.st_uid):\(st.st_gid)")
+            }
+        }
+    }
+}

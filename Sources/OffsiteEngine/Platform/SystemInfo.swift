@@ -19,6 +19,8 @@ public enum SystemInfo {
     public static var uid: UInt32 { getuid() }
     public static var gid: UInt32 { getgid() }
     public static let isRoot: Bool = geteuid() == 0
+    public static let effectiveUID: UInt32 = geteuid()
+    public static let effectiveGID: UInt32 = getegid()
 
     private static let userCache = Mutex<[UInt32: String]>([:])
     private static let groupCache = Mutex<[UInt32: String]>([:])

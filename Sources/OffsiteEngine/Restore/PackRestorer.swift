@@ -47,6 +47,8 @@ final class PackRestorer: Sendable {
     let repository: Repository
     let jobs: [RestorePlan.FileJob]
     let sparse: Bool
+    /// Whether directories made by this restore inherit a setgid bit (see `finish`).
+    let newDirectoriesAreSetgid: Bool
     let packsInFlight: Int
     let onProgress: @Sendable (_ files: Int, _ bytes: Int) -> Void
     private let state = Mutex(State())
@@ -54,12 +56,13 @@ final class PackRestorer: Sendable {
     private let packs: [(id: ID, blobs: [Needed])]
 
     init(
-        repository: Repository, jobs: [RestorePlan.FileJob], sparse: Bool, packsInFlight: Int,
+        repository: Repository, jobs: [RestorePlan.FileJob], sparse: Bool, packsInFlight: Int, newDirectoriesAreSetgid: Bool = false,
         onProgress: @escaping @Sendable (Int, Int) -> Void
     ) {
         self.repository = repository
         self.jobs = jobs
         self.sparse = sparse
+        self.newDirectoriesAreSetgid = newDirectoriesAreSetgid
         self.packsInFlight = max(1, packsInFlight)
         self.onProgress = onProgress
         var byPack: [ID: [BlobHandle: Needed]] = [:]
@@ -258,7 +261,12 @@ final class PackRestorer: Sendable {
             if sparse {
                 guard ftruncate(fd, off_t(job.node.size)) == 0 else { throw FileSystem.ioError("cannot set the size of", job.path) }
             }
-            try RestoreMetadata.apply(job.node, at: f.temporary, fd: fd)
+            // A file this process created in a directory it created already has the owner
+            // the snapshot wants when that is the restoring user: no chown needed.
+            let ownerIsRight =
+                job.inNewDirectory && !newDirectoriesAreSetgid && job.node.uid == SystemInfo.effectiveUID
+                && job.node.gid == SystemInfo.effectiveGID
+            try RestoreMetadata.apply(job.node, at: f.temporary, fd: fd, ownerIsRight: ownerIsRight)
             close(fd)
             fd = -1
             if job.replaces, let st = try? FileSystem.lstat(job.path), st.isDirectory { try RestoreMetadata.remove(job.path) }

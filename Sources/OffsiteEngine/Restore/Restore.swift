@@ -159,8 +159,14 @@ public struct Restore: Sendable {
         }
         let total = Progress(totalFiles: plan.files.count, totalBytes: plan.totalBytes)
         let callback = onProgress
+        // New directories inherit a setgid bit (and its group) from the directory they are made
+        // in: then files in them do not simply belong to the restoring user's group.
+        let setgidAbove = ([target] + plan.directories.filter(\.exists).map(\.path)).contains { dir in
+            ((try? FileSystem.lstat(dir))?.mode ?? 0) & UInt32(S_ISGID) != 0
+        }
         let restorer = PackRestorer(
-            repository: repository, jobs: plan.files, sparse: options.sparse, packsInFlight: options.packsInFlight
+            repository: repository, jobs: plan.files, sparse: options.sparse, packsInFlight: options.packsInFlight,
+            newDirectoriesAreSetgid: setgidAbove
         ) { files, bytes in
             var p = total
             p.files = files

@@ -12,8 +12,8 @@ enum RestoreMetadata {
     /// and modification times (last, because the others change ctime and some change mtime).
     /// With `fd` (an open regular file) the descriptor is used instead of the path: no path
     /// lookups, and nothing can be swapped in under the name meanwhile.
-    static func apply(_ node: Node, at path: FSPath, fd: Int32? = nil) throws {
-        if SystemInfo.isRoot {
+    static func apply(_ node: Node, at path: FSPath, fd: Int32? = nil, ownerIsRight: Bool = false) throws {
+        if SystemInfo.isRoot && !ownerIsRight {
             let r = fd.map { fchown($0, node.uid, node.gid) } ?? path.withCString { lchown($0, node.uid, node.gid) }
             guard r == 0 else { throw FileSystem.ioError("cannot change owner of", path) }
         }

@@ -15,6 +15,9 @@ struct RestorePlan {
         var node: Node
         /// True when a file of that name existed and is being replaced.
         var replaces: Bool
+        /// The file's directory is new (made by this restore, mode 0700, no setgid): a file
+        /// created in it belongs to the restoring user and group.
+        var inNewDirectory = false
     }
 
     /// Directories in creation order (parents first); `exists` is whether one was already there
@@ -164,7 +167,7 @@ struct RestorePlanner {
             }
         }
         if node.links > 1, node.inode != 0 { firstNameOfInode[key] = plan.files.count }
-        plan.files.append(.init(path: path, node: node, replaces: existing != nil))
+        plan.files.append(.init(path: path, node: node, replaces: existing != nil, inNewDirectory: !parentExists))
     }
 
     enum Decision { case write, unchanged, skip }
