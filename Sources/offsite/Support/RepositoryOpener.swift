@@ -59,7 +59,11 @@ enum RepositoryOpener {
                 options.retryFor = .seconds(seconds)
             }
             options.onNotice = { Console.error($0) }
+            // The index loads while the lock settles (restic waits 200 ms before checking for
+            // other locks again); nothing is written before the lock is confirmed.
+            if loadIndex { options.whileSettling = { try await repo.loadIndex() } }
             HeldLocks.add(try await RepositoryLock.acquire(repo, kind, options: options))
+            return repo
         }
         if loadIndex { try await repo.loadIndex() }
         return repo
