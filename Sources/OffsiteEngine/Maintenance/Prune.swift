@@ -383,7 +383,7 @@ public struct Prune: Sendable {
         if options.dryRun { return }
         if !plan.removeFirst.isEmpty {
             onEvent?(.phase("deleting unreferenced packs"))
-            try await delete(plan.removeFirst, .data)
+            try await repository.removeFiles(plan.removeFirst, .data)
         }
         var remove = plan.remove
         if !plan.repack.isEmpty {
@@ -401,13 +401,14 @@ public struct Prune: Sendable {
         if !dropped.isEmpty {
             onEvent?(.phase("rebuilding index"))
             let old = try await repository.listIDs(.index)
-            try await writeIndex(excluding: dropped)
+            try await repository.saveIndex(
+                packs: repository.index.blobsByPack().filter { !dropped.contains($0.key) }.map { .init(id: $0.key, blobs: $0.value) })
             onEvent?(.phase("deleting obsolete index files"))
-            try await delete(Set(old), .index)
+            try await repository.removeFiles(old, .index)
         }
         if !remove.isEmpty {
             onEvent?(.phase("removing \(remove.count) old packs"))
-            try await delete(remove, .data)
+            try await repository.removeFiles(remove, .data)
         }
         onEvent?(.phase("done"))
     }
@@ -461,34 +462,5 @@ public struct Prune: Sendable {
             }
         }
         return wanted
-    }
-
-    /// Writes index files for every indexed pack except `excluded` (at most 50,000 blobs each).
-    func writeIndex(excluding excluded: Set<ID>) async throws {
-        var packs: [IndexFile.PackEntry] = []
-        var blobs = 0
-        for (pack, entries) in repository.index.blobsByPack().sorted(by: { $0.key.hex < $1.key.hex }) where !excluded.contains(pack) {
-            packs.append(.init(id: pack, blobs: entries))
-            blobs += entries.count
-            if blobs >= 50_000 {
-                try await repository.saveIndex(IndexFile(packs: packs))
-                packs = []
-                blobs = 0
-            }
-        }
-        if !packs.isEmpty { try await repository.saveIndex(IndexFile(packs: packs)) }
-    }
-
-    func delete(_ ids: Set<ID>, _ type: FileType) async throws {
-        for id in ids.sorted(by: { $0.hex < $1.hex }) {
-            try Task.checkCancellation()
-            do {
-                try await repository.backend.remove(Handle(type, id.hex))
-            } catch let e as StorageError where e.code == .notFound {
-                continue
-            } catch let e as StorageError {
-                throw EngineError.storage(e, "removing \(type.rawValue)/\(id.hex)")
-            }
-        }
     }
 }

@@ -98,32 +98,9 @@ public struct RepairIndex: Sendable {
         }
 
         onEvent?(.phase("rebuilding index"))
-        var batch: [IndexFile.PackEntry] = []
-        var blobs = 0
-        for entry in keep.sorted(by: { $0.id.hex < $1.id.hex }) {
-            batch.append(entry)
-            blobs += entry.blobs.count
-            if blobs >= 50_000 {
-                try await repository.saveIndex(IndexFile(packs: batch))
-                report.indexFilesWritten += 1
-                batch = []
-                blobs = 0
-            }
-        }
-        if !batch.isEmpty {
-            try await repository.saveIndex(IndexFile(packs: batch))
-            report.indexFilesWritten += 1
-        }
+        report.indexFilesWritten = try await repository.saveIndex(packs: keep)
         onEvent?(.phase("deleting obsolete index files"))
-        for id in oldIndexFiles {
-            do {
-                try await repository.backend.remove(Handle(.index, id.hex))
-            } catch let e as StorageError where e.code == .notFound {
-                continue
-            } catch let e as StorageError {
-                throw EngineError.storage(e, "removing index/\(id.hex)")
-            }
-        }
+        try await repository.removeFiles(oldIndexFiles, .index)
         return report
     }
 

@@ -77,4 +77,42 @@ extension Repository {
     public func saveIndex(_ file: IndexFile) async throws -> ID {
         try await saveJSON(.index, file.json)
     }
+
+    /// Writes index files covering `packs`, in pack ID order, each holding at most `maxBlobs`
+    /// blobs (restic's size for a full index file). Returns how many files were written.
+    @discardableResult
+    public func saveIndex(packs: [IndexFile.PackEntry], maxBlobs: Int = 50_000) async throws -> Int {
+        var batch: [IndexFile.PackEntry] = []
+        var blobs = 0
+        var written = 0
+        for entry in packs.sorted(by: { $0.id.hex < $1.id.hex }) {
+            batch.append(entry)
+            blobs += entry.blobs.count
+            if blobs >= maxBlobs {
+                try await saveIndex(IndexFile(packs: batch))
+                written += 1
+                batch = []
+                blobs = 0
+            }
+        }
+        if !batch.isEmpty {
+            try await saveIndex(IndexFile(packs: batch))
+            written += 1
+        }
+        return written
+    }
+
+    /// Removes files of `type` in ID order; a file that is already gone is fine.
+    public func removeFiles(_ ids: some Collection<ID>, _ type: FileType) async throws {
+        for id in ids.sorted(by: { $0.hex < $1.hex }) {
+            try Task.checkCancellation()
+            do {
+                try await backend.remove(Handle(type, id.hex))
+            } catch let e as StorageError where e.code == .notFound {
+                continue
+            } catch let e as StorageError {
+                throw EngineError.storage(e, "removing \(type.rawValue)/\(id.hex)")
+            }
+        }
+    }
 }
