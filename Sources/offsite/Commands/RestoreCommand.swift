@@ -201,16 +201,7 @@ final class RestoreProgress: Sendable {
     }
 
     func error(_ message: String) {
-        var w = GoJSONWriter()
-        w.beginObject()
-        w.field("message_type", "error")
-        w.key("error")
-        w.beginObject()
-        w.field("message", message)
-        w.endObject()
-        w.field("during", "restore")
-        w.endObject()
-        Console.error(String(decoding: w.bytes, as: UTF8.self))
+        Console.error(JSONOutput.errorLine(message, during: "restore"))
     }
 
     func finish() {

@@ -96,17 +96,7 @@ final class BackupProgress: Sendable {
 
     /// restic's `{"message_type":"error",…}` line for an item that could not be read.
     func error(_ message: String) {
-        var w = GoJSONWriter()
-        w.beginObject()
-        w.field("message_type", "error")
-        w.key("error")
-        w.beginObject()
-        w.field("message", message)
-        w.endObject()
-        w.field("during", "archival")
-        w.field("item", "")
-        w.endObject()
-        Console.error(String(decoding: w.bytes, as: UTF8.self))
+        Console.error(JSONOutput.errorLine(message, during: "archival", item: ""))
     }
 
     func finish() {

@@ -56,6 +56,22 @@ enum JSONOutput {
     }
 
     /// A snapshot as `snapshots --json` prints it: its fields plus `id` and `short_id`.
+    /// restic's `{"message_type":"error","error":{"message":…},"during":…}` line; backup's
+    /// lines also carry an `item`.
+    static func errorLine(_ message: String, during: String, item: String? = nil) -> String {
+        var w = GoJSONWriter()
+        w.beginObject()
+        w.field("message_type", "error")
+        w.key("error")
+        w.beginObject()
+        w.field("message", message)
+        w.endObject()
+        w.field("during", during)
+        if let item { w.field("item", item) }
+        w.endObject()
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
     static func snapshot(_ s: Snapshot, id: ID, extra: [(String, String)] = [], writer: inout GoJSONWriter) {
         writer.beginObject()
         s.writeFields(to: &writer)
