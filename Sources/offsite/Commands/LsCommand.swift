@@ -175,31 +175,8 @@ struct LsDirectoryFilter {
 
 /// Go's `path.Clean` and `path.Join` on bytes.
 enum GoPath {
-    static func clean(_ path: [UInt8]) -> [UInt8] {
-        let slash = UInt8(ascii: "/")
-        let dot = UInt8(ascii: ".")
-        if path.isEmpty { return [dot] }
-        let rooted = path[0] == slash
-        var parts: [ArraySlice<UInt8>] = []
-        for part in path.split(separator: slash, omittingEmptySubsequences: true) {
-            if part.elementsEqual([dot]) { continue }
-            if part.elementsEqual([dot, dot]) {
-                if let last = parts.last, !last.elementsEqual([dot, dot]) {
-                    parts.removeLast()
-                } else if !rooted {
-                    parts.append(part)
-                }
-                continue
-            }
-            parts.append(part)
-        }
-        var out: [UInt8] = rooted ? [slash] : []
-        for (i, part) in parts.enumerated() {
-            if i > 0 { out.append(slash) }
-            out += part
-        }
-        return out.isEmpty ? [dot] : out
-    }
+    /// On Unix, `path.Clean` is `filepath.Clean`.
+    static func clean(_ path: [UInt8]) -> [UInt8] { GoFilepath.clean(path[...]) }
 
     /// `path.Join(a, b)`; the fast path assumes an absolute `a` is already clean.
     static func join(_ a: [UInt8], _ b: [UInt8]) -> [UInt8] {

@@ -5,7 +5,7 @@ import Glibc
 /// The pieces of Go's standard library that restic's backup selection is built on, reproduced on
 /// raw bytes with Go 1.19's behaviour on Unix (restic 0.14.0 is built with Go 1.19). Go strings are
 /// byte strings, so working on bytes keeps non-UTF-8 file names exact.
-enum GoFilepath {
+public enum GoFilepath {
     /// Go's `filepath.ErrBadPattern`: the pattern is malformed (for example an unclosed `[`, an
     /// empty class `[]`, a range missing an end, or a trailing backslash).
     struct BadPattern: Error, Equatable {}
@@ -231,7 +231,7 @@ enum GoFilepath {
     // MARK: Path arithmetic (path/filepath on Unix)
 
     /// `filepath.Clean`: lexically removes `.`, `..` and repeated slashes; empty becomes `.`.
-    static func clean(_ path: ArraySlice<UInt8>) -> [UInt8] {
+    public static func clean(_ path: ArraySlice<UInt8>) -> [UInt8] {
         if path.isEmpty { return [UInt8(ascii: ".")] }
         let rooted = path.first == slash
         var parts: [ArraySlice<UInt8>] = []
