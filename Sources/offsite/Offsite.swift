@@ -27,7 +27,7 @@ struct Offsite: AsyncParsableCommand {
             CatCommand.self, ListCommand.self, KeyCommand.self, VersionCommand.self, DebugCommand.self,
             StatsCommand.self, TagCommand.self,
             DumpCommand.self, FindCommand.self, DiffCommand.self, UnlockCommand.self, CheckCommand.self, PruneCommand.self,
-            RepairCommand.self, RebuildIndexCommand.self, ForgetCommand.self,
+            RepairCommand.self, RebuildIndexCommand.self, ForgetCommand.self, CopyCommand.self,
         ]
     )
 
@@ -37,7 +37,7 @@ struct Offsite: AsyncParsableCommand {
     static func reorder(_ args: [String]) -> [String] {
         let commands: Set<String> = [
             "init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "debug", "help", "stats", "tag", "dump",
-            "find", "diff", "unlock", "check", "prune", "repair", "rebuild-index", "forget",
+            "find", "diff", "unlock", "check", "prune", "repair", "rebuild-index", "forget", "copy",
         ]
         let valued: Set<String> = [
             "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",

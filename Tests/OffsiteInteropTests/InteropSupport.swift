@@ -2,6 +2,10 @@ import Foundation
 import OffsiteTesting
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 let password = "interop password"
 
 /// Decodes a JSON array of objects.
@@ -36,4 +40,19 @@ func summary(_ r: ProcessRunner.Result) throws -> [String: Any] {
         throw FixtureError(message: "no JSON summary in: \(r.stdoutString)")
     }
     return obj
+}
+
+/// Starts the offsite binary with `args` (output discarded) and kills it with SIGKILL after
+/// `delay` microseconds, for crash tests.
+func runOffsiteAndKill(_ args: [String], environment: [String: String], after delay: UInt32) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
+    p.arguments = args
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    usleep(delay)
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
 }

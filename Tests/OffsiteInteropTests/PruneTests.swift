@@ -125,17 +125,8 @@ import Glibc
             let seed = UInt64.random(in: 1...UInt64.max)
             var rng = SplitMix64(seed: seed)
             for attempt in 0..<4 {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
-                p.arguments = ["-r", repo, "prune", "--max-unused", "0"]
-                p.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password]) { $1 }
-                p.standardOutput = FileHandle.nullDevice
-                p.standardError = FileHandle.nullDevice
-                try p.run()
                 let delay = UInt32(rng.next() % 1_500_000)
-                usleep(delay)
-                kill(p.processIdentifier, SIGKILL)
-                p.waitUntilExit()
+                try runOffsiteAndKill(["-r", repo, "prune", "--max-unused", "0"], environment: ["RESTIC_PASSWORD": password], after: delay)
                 // The kill left the lock behind: it is stale (dead PID on this host).
                 expectStatus(try OffsiteBinary.run(["-r", repo, "unlock"], password: password), 0, "unlock")
                 let check = try Restic.run(["check"], repo: repo, password: password)

@@ -140,7 +140,7 @@ public struct Prune: Sendable {
         onEvent?(.phase("finding data that is still in use for \(roots.count) snapshots"))
         var used: Set<BlobHandle>
         do {
-            used = try await usedBlobs(roots)
+            used = try await repository.reachableBlobs(from: roots)
         } catch let e as EngineError {
             throw EngineError(
                 e.code,
@@ -347,35 +347,6 @@ public struct Prune: Sendable {
         return (plan, stats)
     }
 
-    /// Every tree and data blob reachable from `roots`, loading trees a few at a time.
-    func usedBlobs(_ roots: [ID]) async throws -> Set<BlobHandle> {
-        var used = Set<BlobHandle>()
-        var queue: [ID] = []
-        for r in roots where used.insert(BlobHandle(id: r, type: .tree)).inserted { queue.append(r) }
-        try await withThrowingTaskGroup(of: Tree.self) { group in
-            var next = 0
-            var running = 0
-            func schedule() {
-                while running < 16 && next < queue.count {
-                    let id = queue[next]
-                    next += 1
-                    running += 1
-                    group.addTask { try await repository.loadTree(id) }
-                }
-            }
-            schedule()
-            while let tree = try await group.next() {
-                running -= 1
-                for node in tree.nodes {
-                    for blob in node.content ?? [] { used.insert(BlobHandle(id: blob, type: .data)) }
-                    if let sub = node.subtree, used.insert(BlobHandle(id: sub, type: .tree)).inserted { queue.append(sub) }
-                }
-                schedule()
-            }
-        }
-        return used
-    }
-
     // MARK: Execution
 
     /// Carries out `plan` (nothing with `dryRun`).
@@ -426,38 +397,13 @@ public struct Prune: Sendable {
                 let forceCompress =
                     repository.version >= 2 && blobs.contains { !$0.isCompressed }
                     && (options.repackUncompressed || all.allSatisfy { $0.type == .tree })
-                // The wanted blobs are read in runs of at most 4 MiB, not the whole pack: one
-                // ranged read per run, and little memory.
-                var data = Data()
-                var dataOffset = 0
-                for (i, blob) in blobs.enumerated() where wanted.contains(blob.handle) {
-                    if Int(blob.offset) < dataOffset || Int(blob.offset + blob.length) > dataOffset + data.count {
-                        var end = i + 1
-                        while end < blobs.count && Int(blobs[end].offset + blobs[end].length) - Int(blob.offset) <= 4 << 20 { end += 1 }
-                        let length = Int(blobs[end - 1].offset + blobs[end - 1].length) - Int(blob.offset)
-                        data = Data()
-                        data = try await storage("loading pack \(pack.hex)") {
-                            try await repository.backend.load(Handle(.data, pack.hex), offset: Int(blob.offset), length: length)
-                        }
-                        dataOffset = Int(blob.offset)
-                    }
-                    let start = data.startIndex + Int(blob.offset) - dataOffset
-                    let sealed = data[start..<start + Int(blob.length)]
-                    // Verified before it is copied: a damaged copy is never carried over.
-                    let plaintext: Data
-                    do {
-                        plaintext = try repository.decodeBlob(sealed, blob)
-                    } catch let e as FormatError {
-                        throw EngineError(
-                            .invalidData,
-                            "blob \(blob.id.hex) in pack \(pack.hex) is damaged (\(e.message)); nothing was deleted. Run `offsite check`.")
-                    }
+                try await repository.readVerifiedBlobs(pack: pack, blobs, ifDamaged: "nothing was deleted") { blob, sealed, plaintext in
+                    guard wanted.remove(blob.handle) != nil else { return }
                     if forceCompress && !blob.isCompressed {
                         try await uploader.repack(blob.type, id: blob.id, plaintext: plaintext)
                     } else {
-                        try await uploader.repack(blob, sealed: Data(sealed))
+                        try await uploader.repack(blob, sealed: sealed)
                     }
-                    wanted.remove(blob.handle)
                 }
             }
         }

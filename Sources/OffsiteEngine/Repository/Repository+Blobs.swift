@@ -48,4 +48,74 @@ extension Repository {
             throw EngineError(.invalidData, "tree \(id.hex) cannot be decoded: \(e.message)")
         }
     }
+
+    /// Every tree and data blob reachable from the trees `roots`, loading up to 16 trees at a
+    /// time. Trees in `skipping` are not entered (and not returned), nor is any tree twice.
+    /// Throws naming the first tree that cannot be loaded.
+    public func reachableBlobs(from roots: [ID], skipping: Set<ID> = []) async throws -> Set<BlobHandle> {
+        var found = Set<BlobHandle>()
+        var queue: [ID] = []
+        func enter(_ tree: ID) {
+            if !skipping.contains(tree), found.insert(BlobHandle(id: tree, type: .tree)).inserted { queue.append(tree) }
+        }
+        for root in roots { enter(root) }
+        try await withThrowingTaskGroup(of: Tree.self) { group in
+            var next = 0
+            var running = 0
+            func schedule() {
+                while running < 16 && next < queue.count {
+                    let id = queue[next]
+                    next += 1
+                    running += 1
+                    group.addTask { try await self.loadTree(id) }
+                }
+            }
+            schedule()
+            while let tree = try await group.next() {
+                running -= 1
+                for node in tree.nodes {
+                    for blob in node.content ?? [] { found.insert(BlobHandle(id: blob, type: .data)) }
+                    if let sub = node.subtree { enter(sub) }
+                }
+                schedule()
+            }
+        }
+        return found
+    }
+
+    /// Reads `blobs` of one pack (sorted by offset) in ranged reads of at most 4 MiB rather
+    /// than the whole pack, verifies each (MAC, decompression, SHA-256) and hands it to `body`
+    /// with its stored bytes (IV, ciphertext, MAC) and its plaintext. A damaged blob stops the
+    /// walk with `.invalidData` naming the blob and pack; `ifDamaged` says what the caller left
+    /// undone ("nothing was deleted").
+    public func readVerifiedBlobs(
+        pack: ID, _ blobs: [PackBlob], ifDamaged: String,
+        _ body: (_ blob: PackBlob, _ sealed: Data, _ plaintext: Data) async throws -> Void
+    ) async throws {
+        var data = Data()
+        var dataOffset = 0
+        for (i, blob) in blobs.enumerated() {
+            if Int(blob.offset) < dataOffset || Int(blob.offset + blob.length) > dataOffset + data.count {
+                var end = i + 1
+                while end < blobs.count && Int(blobs[end].offset + blobs[end].length) - Int(blob.offset) <= 4 << 20 { end += 1 }
+                let length = Int(blobs[end - 1].offset + blobs[end - 1].length) - Int(blob.offset)
+                data = Data()
+                data = try await storage("loading pack \(pack.hex)") {
+                    try await backend.load(Handle(.data, pack.hex), offset: Int(blob.offset), length: length)
+                }
+                dataOffset = Int(blob.offset)
+            }
+            let start = data.startIndex + Int(blob.offset) - dataOffset
+            let sealed = Data(data[start..<start + Int(blob.length)])
+            let plaintext: Data
+            do {
+                plaintext = try decodeBlob(sealed, blob)
+            } catch let e as FormatError {
+                throw EngineError(
+                    .invalidData,
+                    "\(blob.type) blob \(blob.id.hex) in pack \(pack.hex) is damaged (\(e.message)); \(ifDamaged). Run `offsite check`.")
+            }
+            try await body(blob, sealed, plaintext)
+        }
+    }
 }

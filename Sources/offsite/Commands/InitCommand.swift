@@ -12,10 +12,19 @@ struct InitCommand: AsyncParsableCommand {
             config with a random chunker polynomial. Keep the password safe: without it the data \
             cannot be recovered.
 
-            Example: offsite init -r /srv/backup/repo --password-file /etc/offsite/password
+            Examples:
+              offsite init -r /srv/backup/repo --password-file /etc/offsite/password
+              offsite init -r /srv/second-copy --copy-chunker-params --from-repo /srv/backup/repo
+                (a destination for `offsite copy` whose copies deduplicate like the source)
             """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var secondary: SecondaryRepositoryOptions
+
+    @Flag(
+        name: .customLong("copy-chunker-params"),
+        help: "Copy the chunker parameters from the repository given with --from-repo (use with the copy command).")
+    var copyChunkerParams = false
 
     @Option(name: .customLong("repository-version"), help: "Repository format version: 1, 2, stable (=2) or latest (=2).")
     var repositoryVersion = "stable"
@@ -28,11 +37,19 @@ struct InitCommand: AsyncParsableCommand {
             case "2", "stable", "latest": version = 2
             default: throw CLIError.fatal("unsupported repository version \"\(repositoryVersion)\" (use 1, 2, stable or latest)")
             }
+            var polynomial: Polynomial? = nil
+            if copyChunkerParams {
+                let other = try secondary.resolve(legacyRole: "secondary")
+                polynomial = try await RepositoryOpener.open(global, loadIndex: false, lock: .none, other: other).config.chunkerPolynomial
+            } else if secondary.isGiven {
+                throw CLIError.fatal("Secondary repository must only be specified when copying the chunker parameters")
+            }
             let location = try global.repositoryLocation()
             let backend = try RepositoryOpener.backend(for: location)
             let password = try Password.resolve(global, prompt: "enter password for new repository: ", confirm: true)
             var options = Repository.InitOptions()
             options.version = version
+            options.chunkerPolynomial = polynomial
             let repo = try await Repository.initialize(backend: backend, password: password, options: options)
             if global.json {
                 var w = GoJSONWriter()

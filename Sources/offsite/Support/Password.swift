@@ -10,8 +10,16 @@ import Glibc
 enum Password {
     static func resolve(_ g: GlobalOptions, prompt: String = "enter password for repository: ", confirm: Bool = false) throws -> String {
         let env = g.environment
-        let command = g.passwordCommand ?? env["RESTIC_PASSWORD_COMMAND"].flatMap { $0.isEmpty ? nil : $0 }
-        let file = g.passwordFile ?? env["RESTIC_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        return try resolve(
+            command: g.passwordCommand ?? env["RESTIC_PASSWORD_COMMAND"].flatMap { $0.isEmpty ? nil : $0 },
+            file: g.passwordFile ?? env["RESTIC_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 },
+            variable: "RESTIC_PASSWORD", prompt: prompt, confirm: confirm)
+    }
+
+    /// The same for any repository: `command`, else `file`, else the environment `variable`,
+    /// else the terminal (or stdin).
+    static func resolve(command: String?, file: String?, variable: String, prompt: String, confirm: Bool = false) throws -> String {
+        let env = ProcessInfo.processInfo.environment
         if command != nil && file != nil {
             throw CLIError.fatal("Password file and command are mutually exclusive options")
         }
@@ -25,7 +33,7 @@ enum Password {
             }
             return try nonEmpty(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        if let pw = env["RESTIC_PASSWORD"], !pw.isEmpty { return pw }
+        if let pw = env[variable], !pw.isEmpty { return pw }
         if Console.stdinIsTerminal {
             let first = try readTerminal(prompt)
             if confirm {

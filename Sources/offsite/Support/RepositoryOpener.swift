@@ -29,8 +29,13 @@ enum RepositoryOpener {
 
     /// Opens the repository named by the global options, locks it as the command needs (the
     /// lock is released when the command ends, see `runCommand`), and loads its index.
-    static func open(_ g: GlobalOptions, loadIndex: Bool = true, lock: Locking = .sharedUnlessNoLock) async throws -> Repository {
-        let location = try g.repositoryLocation()
+    ///
+    /// `other` opens a second repository (copy's source or destination) with the global
+    /// options' locking flags but its own location, password and key hint.
+    static func open(
+        _ g: GlobalOptions, loadIndex: Bool = true, lock: Locking = .sharedUnlessNoLock, other: OtherRepository? = nil
+    ) async throws -> Repository {
+        let location = try other?.location ?? g.repositoryLocation()
         let backend = try backend(for: location)
         // Fail fast on a missing repository before asking for a password.
         if !(try await backend.exists(.config)) {
@@ -39,10 +44,10 @@ enum RepositoryOpener {
                 "unable to open config file: \(backend.location)/config does not exist. Is there a repository at the following location?\n\(location)"
             )
         }
-        let password = try Password.resolve(g)
+        let password = try other?.password ?? Password.resolve(g)
         let repo = try await Repository.open(
             backend: backend, password: password,
-            keyHint: g.keyHint ?? g.environment["RESTIC_KEY_HINT"])
+            keyHint: other != nil ? other?.keyHint : g.keyHint ?? g.environment["RESTIC_KEY_HINT"])
         let kind: RepositoryLock.Kind? =
             switch lock {
             case .none: nil
