@@ -6,6 +6,11 @@
 public enum GoQuote {
     static let lowerHex = Array("0123456789abcdef".utf8)
 
+    /// Go's `%q` of a string of bytes (`strconv.Quote` with the quotes), for messages.
+    public static func quoted(_ name: [UInt8]) -> String {
+        "\"" + String(decoding: quote(name), as: UTF8.self) + "\""
+    }
+
     /// `strconv.Quote(name)` without the surrounding quotes.
     public static func quote(_ name: [UInt8]) -> [UInt8] {
         // Fast path: printable ASCII without quote or backslash is its own quoting.
