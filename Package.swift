@@ -17,6 +17,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // libzstd from the system (Debian: libzstd-dev).
@@ -45,10 +47,25 @@ let package = Package(
             dependencies: ["OffsiteFormat", "OffsiteStorage", "CPosix"],
             swiftSettings: sharedSettings
         ),
+        // Object storage over HTTP: S3 (and B2, MinIO through the S3 API), GCS, restic's REST server.
+        .target(
+            name: "OffsiteCloud",
+            dependencies: [
+                "OffsiteStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: sharedSettings
+        ),
         .executableTarget(
             name: "offsite",
             dependencies: [
-                "OffsiteEngine", "OffsiteFormat", "OffsiteStorage",
+                "OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteCloud",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: sharedSettings
@@ -56,6 +73,11 @@ let package = Package(
         .target(
             name: "OffsiteTesting",
             dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "CPosix"],
+            swiftSettings: sharedSettings
+        ),
+        .testTarget(
+            name: "OffsiteCloudTests",
+            dependencies: ["OffsiteCloud", "OffsiteStorage", "OffsiteTesting"],
             swiftSettings: sharedSettings
         ),
         .testTarget(

@@ -11,8 +11,9 @@ fi
 # Debian packages the build and the tests use: libzstd-dev (compression), restic (the
 # compatibility oracle the tests run against), time (peak-memory figures in benchmarks),
 # unzip and python3 (dump's archives are read back by other tools), util-linux and mount (a
-# small tmpfs in a private mount namespace plays a full disk).
-packages=(libzstd-dev restic time unzip python3 util-linux mount)
+# small tmpfs in a private mount namespace plays a full disk), rclone (`rclone serve restic`
+# is the REST server the cloud tests run against).
+packages=(libzstd-dev restic time unzip python3 util-linux mount rclone)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -23,4 +24,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Python packages the cloud tests use: moto's S3 server (the S3 backend's test server) and
+# botocore (the oracle for SigV4 signatures).
+pip_packages=("moto[server]" boto3)
+pip_missing=()
+command -v moto_server >/dev/null 2>&1 || pip_missing+=("moto[server]")
+python3 -c "import botocore" >/dev/null 2>&1 || pip_missing+=(boto3)
+if [ ${#pip_missing[@]} -gt 0 ]; then
+    echo "installing (pip): ${pip_missing[*]}"
+    # Debian's own python3 refuses system-wide installs (PEP 668) unless told.
+    python3 -m pip install -q "${pip_packages[@]}" 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages "${pip_packages[@]}"
 fi

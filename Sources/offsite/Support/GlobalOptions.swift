@@ -65,7 +65,7 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(
         name: [.short, .customLong("option")],
-        help: ArgumentHelp("Extended backend option key=value (accepted for restic compatibility).", valueName: "key=value"))
+        help: ArgumentHelp("Extended backend option key=value: s3.connections, s3.region, s3.bucket-lookup, s3.storage-class.", valueName: "key=value"))
     var options: [String] = []
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }

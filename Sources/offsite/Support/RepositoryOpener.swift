@@ -1,16 +1,38 @@
 import Foundation
+import OffsiteCloud
 import OffsiteEngine
 import OffsiteStorage
 import Synchronization
 
 /// The one place that turns a repository location into a concrete backend (DESIGN.md).
 enum RepositoryOpener {
-    static func backend(for location: String) throws -> any StorageBackend {
+    static func backend(for location: String, options: [String] = []) throws -> any StorageBackend {
         if location.hasPrefix("local:") {
             return LocalBackend(path: String(location.dropFirst("local:".count)))
         }
-        for scheme in ["s3:", "gs:", "rest:", "b2:", "azure:", "sftp:", "swift:", "rclone:"] where location.hasPrefix(scheme) {
-            throw CLIError.fatal("the \(scheme.dropLast()) backend is not supported yet by offsite; use a local path or local:PATH")
+        var extended: [String: String] = [:]
+        for option in options {
+            guard let eq = option.firstIndex(of: "=") else {
+                throw CLIError.fatal("invalid option \"\(option)\": use -o key=value, e.g. -o s3.connections=10")
+            }
+            extended[String(option[..<eq])] = String(option[option.index(after: eq)...])
+        }
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            if let cloud = try CloudBackends.backend(for: location, environment: environment, options: extended) {
+                // Transient failures (timeouts, resets, 5xx, 429, SlowDown) are retried with backoff.
+                return RetryingBackend(cloud) { Console.error($0) }
+            }
+        } catch let e as StorageError {
+            throw CLIError.fatal(e.message)
+        }
+        if location.hasPrefix("b2:") {
+            throw CLIError.fatal(
+                "offsite reaches Backblaze B2 through its S3 API: use s3:s3.REGION.backblazeb2.com/BUCKET with the key ID and application key in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
+        }
+        for scheme in ["azure:", "sftp:", "swift:", "rclone:"] where location.hasPrefix(scheme) {
+            throw CLIError.fatal("the \(scheme.dropLast()) backend is not supported by offsite; use a local path, s3:, gs: or rest:")
         }
         return LocalBackend(path: location)
     }
@@ -36,7 +58,7 @@ enum RepositoryOpener {
         _ g: GlobalOptions, loadIndex: Bool = true, lock: Locking = .sharedUnlessNoLock, other: OtherRepository? = nil
     ) async throws -> Repository {
         let location = try other?.location ?? g.repositoryLocation()
-        let backend = try backend(for: location)
+        let backend = try backend(for: location, options: g.options)
         // Fail fast on a missing repository before asking for a password.
         if !(try await backend.exists(.config)) {
             throw EngineError(

@@ -1,0 +1,28 @@
+public import OffsiteStorage
+
+/// Turns restic's cloud repository locations into backends: `s3:…`, `gs:BUCKET:/prefix` and
+/// `rest:http://…`. Credentials come from `environment` (restic's variables: `AWS_*`,
+/// `GOOGLE_*`), extended options from `-o key=value` (`s3.connections`, `s3.region`, …).
+public enum CloudBackends {
+    /// The schemes handled here.
+    public static let schemes = ["s3:", "gs:", "rest:"]
+
+    /// The backend for `location`, or nil when it is not a cloud location.
+    public static func backend(
+        for location: String, environment: [String: String], options: [String: String]
+    ) throws -> (any StorageBackend)? {
+        if location.hasPrefix("s3:") { return try S3Backend.make(location: location, environment: environment, options: options) }
+        if location.hasPrefix("gs:") { return try GCSBackend.make(location: location, environment: environment, options: options) }
+        if location.hasPrefix("rest:") { return try RESTBackend.make(location: location, environment: environment, options: options) }
+        return nil
+    }
+
+    /// An integer option such as `s3.connections=10`.
+    static func intOption(_ options: [String: String], _ key: String, default value: Int) throws -> Int {
+        guard let text = options[key] else { return value }
+        guard let n = Int(text), n > 0 else {
+            throw StorageError(.io, "invalid option -o \(key)=\(text): a positive number is expected")
+        }
+        return n
+    }
+}

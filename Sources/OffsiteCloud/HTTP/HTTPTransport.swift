@@ -1,0 +1,156 @@
+import AsyncHTTPClient
+public import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOPosix
+public import OffsiteStorage
+import Synchronization
+
+/// One HTTP request as the cloud backends build it.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: Data?
+
+    public init(method: String, url: String, headers: [(String, String)] = [], body: Data? = nil) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A complete response: status, headers, and the whole body.
+public struct HTTPReply: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: Data
+
+    public init(status: Int, headers: [(String, String)], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first header of that name (case-insensitive).
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+    }
+
+    public var bodyText: String { String(decoding: body.prefix(2000), as: UTF8.self) }
+}
+
+/// Sends requests with async-http-client: a bounded number of connections per host, no
+/// redirects followed (a backend never sends data somewhere it was not configured to), and
+/// restic's stuck-request rule: a request that makes no progress (no byte sent or received)
+/// for `stuckTimeout` fails as `.transient`, so the retry layer sends it again.
+///
+/// Network failures become `StorageError`: timeouts, resets and refused connections are
+/// `.transient`; a host name that does not resolve is `.io` (retrying will not help).
+public final class HTTPTransport: Sendable {
+    public struct Options: Sendable, Hashable {
+        /// Connections per host (restic's `-o s3.connections`, default 5).
+        public var connections = 5
+        public var connectTimeout: Duration = .seconds(10)
+        /// No progress for this long cancels the request (`--stuck-request-timeout`, 5 minutes).
+        public var stuckTimeout: Duration = .seconds(300)
+
+        public init() {}
+    }
+
+    let client: HTTPClient
+    public let options: Options
+
+    /// Clients live as long as the process (async-http-client requires an explicit shutdown,
+    /// which a backend without a close call cannot promise); one per set of options.
+    private static let clients = Mutex<[Options: HTTPTransport]>([:])
+
+    public static func shared(_ options: Options = Options()) -> HTTPTransport {
+        clients.withLock { all in
+            if let t = all[options] { return t }
+            let t = HTTPTransport(options)
+            all[options] = t
+            return t
+        }
+    }
+
+    private init(_ options: Options) {
+        self.options = options
+        var config = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .init(options.connectTimeout), read: .init(options.stuckTimeout), write: .init(options.stuckTimeout)),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.connections),
+            decompression: .disabled)
+        config.httpVersion = .http1Only
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    /// Sends `request` and collects the whole response (bodies up to `maxBody` bytes).
+    public func send(_ request: HTTPRequest, maxBody: Int = 1 << 31) async throws -> HTTPReply {
+        var r = HTTPClientRequest(url: request.url)
+        r.method = HTTPMethod(rawValue: request.method)
+        for (name, value) in request.headers { r.headers.add(name: name, value: value) }
+        if let body = request.body {
+            r.body = .bytes(ByteBuffer(data: body))
+        }
+        do {
+            // The overall deadline is generous: progress is policed by the read/write timeouts.
+            let response = try await client.execute(r, timeout: .hours(12))
+            let body = try await response.body.collect(upTo: maxBody)
+            return HTTPReply(
+                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                body: Data(buffer: body))
+        } catch let e as HTTPClientError {
+            throw Self.storageError(e, request)
+        } catch let e as NIOConnectionError {
+            if e.dnsAError != nil || e.dnsAAAAError != nil, e.connectionErrors.isEmpty {
+                throw StorageError(.io, "cannot resolve the host of \(Self.redacted(request.url)): check the endpoint in the repository URL")
+            }
+            throw StorageError(.transient, "cannot connect to \(Self.redacted(request.url)): \(e.connectionErrors.first.map { "\($0.error)" } ?? "\(e)")")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let e as IOError {
+            throw StorageError(.transient, "\(request.method) \(Self.redacted(request.url)): \(e)")
+        } catch let e as ChannelError {
+            throw StorageError(.transient, "\(request.method) \(Self.redacted(request.url)): connection failed (\(e))")
+        } catch let e as StorageError {
+            throw e
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw StorageError(.transient, "\(request.method) \(Self.redacted(request.url)): \(error)")
+        }
+    }
+
+    static func storageError(_ e: HTTPClientError, _ request: HTTPRequest) -> any Error {
+        let what = "\(request.method) \(redacted(request.url))"
+        switch e {
+        case .cancelled, .requestStreamCancelled: return CancellationError()
+        case .readTimeout, .writeTimeout:
+            return StorageError(.transient, "\(what): no progress for the stuck-request timeout; the request was cancelled")
+        case .connectTimeout, .remoteConnectionClosed, .deadlineExceeded, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout,
+            .uncleanShutdown:
+            return StorageError(.transient, "\(what): \(e)")
+        case .invalidURL, .emptyHost, .emptyScheme:
+            return StorageError(.io, "\(what): invalid URL; check the repository location")
+        default:
+            return StorageError(.transient, "\(what): \(e)")
+        }
+    }
+
+    /// The URL without user information or query (which may carry credentials).
+    static func redacted(_ url: String) -> String {
+        guard var c = URLComponents(string: url) else { return "(URL)" }
+        if c.password != nil { c.password = "***" }
+        c.query = nil
+        return c.string ?? "(URL)"
+    }
+}
+
+extension TimeAmount {
+    init(_ d: Duration) {
+        let (s, atto) = d.components
+        self = .nanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
+    }
+}

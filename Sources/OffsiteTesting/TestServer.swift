@@ -1,0 +1,104 @@
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A server a test starts on loopback (moto's S3, `rclone serve restic`, a GCS emulator) and
+/// stops when done: `stop()` or, failing that, when the object is released. Tests fail, never
+/// skip, when the server's program is missing; the message says what to install.
+public final class TestServer: @unchecked Sendable {
+    public let port: Int
+    public let process: Process
+    private let log: String
+
+    /// Starts `executable` with `arguments(port)` on a free loopback port and waits (up to
+    /// `timeout` seconds) until the port accepts connections. `install` says how to get the
+    /// program when it is missing.
+    public init(
+        _ executable: String, install: String, environment: [String: String] = [:], timeout: Double = 30,
+        arguments: (Int) -> [String]
+    ) throws {
+        guard let path = executable.hasPrefix("/") ? executable : ProcessRunner.which(executable) else {
+            throw ProcessRunner.NotFound(description: "\(executable) is not installed: \(install) (or run `make deps`)")
+        }
+        var lastError = ""
+        for _ in 0..<5 {
+            let port = try Self.freePort()
+            let log = NSTemporaryDirectory() + "offsite-server-\(port)-\(UUID().uuidString.prefix(8)).log"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: path)
+            p.arguments = arguments(port)
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            let handle = FileHandle(forWritingAtPath: log)
+            p.standardOutput = handle
+            p.standardError = handle
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline && p.isRunning {
+                if Self.accepts(port) {
+                    self.port = port
+                    self.process = p
+                    self.log = log
+                    return
+                }
+                usleep(50_000)
+            }
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+            lastError = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        throw ProcessRunner.NotFound(description: "\(executable) did not start listening: \(lastError.suffix(2000))")
+    }
+
+    /// What the server printed so far (for failure messages).
+    public var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: log)
+    }
+
+    deinit { stop() }
+
+    /// A port the kernel just handed out on 127.0.0.1 (released again for the server to take).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw ProcessRunner.NotFound(description: "no free loopback port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func accepts(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
+
+extension TestServer {
+    /// moto's S3 server (`pip install 'moto[server]'`), accepting any credentials.
+    public static func moto() throws -> TestServer {
+        try TestServer("moto_server", install: "pip install 'moto[server]'") { ["-H", "127.0.0.1", "-p", String($0)] }
+    }
+}
