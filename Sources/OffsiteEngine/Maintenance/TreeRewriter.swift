@@ -1,5 +1,5 @@
 import Foundation
-public import OffsiteFormat
+import OffsiteFormat
 
 /// Writes a changed copy of a directory tree, as restic's tree rewriter (`internal/walker`,
 /// restic 0.16+) does for `repair snapshots`.
