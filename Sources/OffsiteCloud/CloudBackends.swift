@@ -17,6 +17,23 @@ public enum CloudBackends {
         return nil
     }
 
+    /// The option key under which the command line passes `--stuck-request-timeout` (seconds).
+    public static let stuckRequestTimeoutKey = "stuck-request-timeout"
+
+    /// The transport for a backend: `connections` per host, and the stuck-request timeout
+    /// from the options.
+    static func transport(connections: Int, options: [String: String]) throws -> HTTPTransport {
+        var t = HTTPTransport.Options()
+        t.connections = connections
+        if let text = options[stuckRequestTimeoutKey] {
+            guard let seconds = Double(text), seconds > 0 else {
+                throw StorageError(.io, "invalid stuck-request timeout \(text)")
+            }
+            t.stuckTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        return HTTPTransport.shared(t)
+    }
+
     /// An integer option such as `s3.connections=10`.
     static func intOption(_ options: [String: String], _ key: String, default value: Int) throws -> Int {
         guard let text = options[key] else { return value }

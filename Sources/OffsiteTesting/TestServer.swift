@@ -46,7 +46,7 @@ public final class TestServer: @unchecked Sendable {
                 }
                 usleep(50_000)
             }
-            if p.isRunning { p.terminate() }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
             p.waitUntilExit()
             lastError = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             try? FileManager.default.removeItem(atPath: log)
@@ -57,18 +57,21 @@ public final class TestServer: @unchecked Sendable {
     /// What the server printed so far (for failure messages).
     public var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
+    /// Stops the server: SIGTERM, then SIGINT (moto's threaded server ignores SIGTERM), then
+    /// SIGKILL, each given a moment to work.
     public func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        for signal in [SIGTERM, SIGINT, SIGKILL] where process.isRunning {
+            kill(process.processIdentifier, signal)
+            for _ in 0..<40 where process.isRunning { usleep(25_000) }
         }
+        if !process.isRunning { process.waitUntilExit() }
         try? FileManager.default.removeItem(atPath: log)
     }
 
     deinit { stop() }
 
     /// A port the kernel just handed out on 127.0.0.1 (released again for the server to take).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()

@@ -41,7 +41,7 @@ struct Offsite: AsyncParsableCommand {
         ]
         let valued: Set<String> = [
             "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
-            "--compression", "--pack-size", "--cache-dir", "-o", "--option", "--retry-lock",
+            "--compression", "--pack-size", "--cache-dir", "-o", "--option", "--retry-lock", "--stuck-request-timeout",
         ]
         var moved: [String] = []
         var i = 0

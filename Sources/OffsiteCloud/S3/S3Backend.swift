@@ -9,12 +9,12 @@ public final class S3Backend: StorageBackend {
     let signer: SigV4?
     let transport: HTTPTransport
 
-    public init(config: S3Config, credentials: AWSCredentials?) {
+    public init(config: S3Config, credentials: AWSCredentials?, transport: HTTPTransport? = nil) {
         self.config = config
         self.signer = credentials.map { SigV4(credentials: $0, region: config.region) }
         var options = HTTPTransport.Options()
         options.connections = config.connections
-        self.transport = HTTPTransport.shared(options)
+        self.transport = transport ?? HTTPTransport.shared(options)
     }
 
     /// restic's `s3:` locations with credentials from the environment (`AWS_ACCESS_KEY_ID`,
@@ -22,7 +22,9 @@ public final class S3Backend: StorageBackend {
     /// `~/.aws/credentials`) and `-o s3.*` options.
     public static func make(location: String, environment: [String: String], options: [String: String]) throws -> any StorageBackend {
         let config = try S3Config.parse(location, environment: environment, options: options)
-        return S3Backend(config: config, credentials: try AWSCredentials.find(environment: environment))
+        return S3Backend(
+            config: config, credentials: try AWSCredentials.find(environment: environment),
+            transport: try CloudBackends.transport(connections: config.connections, options: options))
     }
 
     public var location: String { config.location }

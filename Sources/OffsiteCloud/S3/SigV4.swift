@@ -119,10 +119,10 @@ public struct SigV4: Sendable {
         return out
     }
 
-    /// Trims a header value and collapses runs of spaces, as the canonical form wants.
+    /// Trims a header value and collapses runs of white space to one space, as the canonical
+    /// form wants.
     static func collapseSpaces(_ value: String) -> String {
-        value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
-            .trimmingCharacters(in: .whitespaces)
+        value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).joined(separator: " ")
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {

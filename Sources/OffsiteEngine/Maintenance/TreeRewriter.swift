@@ -54,6 +54,10 @@ struct TreeRewriter {
             tree = try await load(id)
         } catch {
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
+            // Only damage (a missing or corrupt tree) is repaired. A tree out of reach for
+            // now (network, permissions) stops the repair: emptying a directory because a
+            // request timed out would throw away data that is still there.
+            if let e = error as? EngineError, e.code != .invalidData && e.code != .notFound { throw e }
             guard let replacement = rewriteFailedTree(path, error) else { return nil }
             return try await save(replacement)
         }

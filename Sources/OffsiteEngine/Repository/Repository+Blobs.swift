@@ -14,6 +14,10 @@ extension Repository {
             throw EngineError(.notFound, "\(handle) is not in the index (repository damaged? run `restic check`)")
         }
         var failures: [String] = []
+        // The storage code when no copy was found damaged or missing, only out of reach
+        // (network, permissions): that is not damage, and callers must not treat it as such.
+        var unreachable: StorageError.Code? = nil
+        var damaged = false
         for loc in locations {
             do {
                 let raw = try await backend.load(
@@ -22,9 +26,14 @@ extension Repository {
                 return try decodeBlob(raw, loc.blob)
             } catch let e as StorageError {
                 failures.append("pack \(loc.packID.hex): \(e.message)")
+                if e.code == .notFound || e.code == .invalidData { damaged = true } else { unreachable = unreachable ?? e.code }
             } catch let e as FormatError {
                 failures.append("pack \(loc.packID.hex): \(e.message)")
+                damaged = true
             }
+        }
+        if !damaged, let code = unreachable {
+            throw EngineError(.storage, "cannot load \(handle): " + failures.joined(separator: "; "), storageCode: code)
         }
         throw EngineError(.invalidData, "cannot load \(handle): " + failures.joined(separator: "; "))
     }

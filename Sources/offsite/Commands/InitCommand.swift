@@ -45,7 +45,8 @@ struct InitCommand: AsyncParsableCommand {
                 throw CLIError.fatal("Secondary repository must only be specified when copying the chunker parameters")
             }
             let location = try global.repositoryLocation()
-            let backend = try RepositoryOpener.backend(for: location, options: global.options)
+            let backend = try RepositoryOpener.backend(
+                for: location, options: global.options, stuckRequestTimeout: global.stuckRequestTimeout)
             let password = try Password.resolve(global, prompt: "enter password for new repository: ", confirm: true)
             var options = Repository.InitOptions()
             options.version = version

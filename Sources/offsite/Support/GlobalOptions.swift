@@ -60,12 +60,19 @@ struct GlobalOptions: ParsableArguments {
         ))
     var retryLock: String?
 
+    @Option(
+        name: .customLong("stuck-request-timeout"),
+        help: ArgumentHelp(
+            "Cancel and retry a cloud request that makes no progress for this long, e.g. 30s, 5m (default: 5m).", valueName: "duration"))
+    var stuckRequestTimeout: String?
+
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Accepted for restic compatibility.", valueName: "dir"))
     var cacheDir: String?
 
     @Option(
         name: [.short, .customLong("option")],
-        help: ArgumentHelp("Extended backend option key=value: s3.connections, s3.region, s3.bucket-lookup, s3.storage-class.", valueName: "key=value"))
+        help: ArgumentHelp(
+            "Extended backend option key=value: s3.connections, s3.region, s3.bucket-lookup, s3.storage-class.", valueName: "key=value"))
     var options: [String] = []
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }

@@ -6,7 +6,7 @@ import Synchronization
 
 /// The one place that turns a repository location into a concrete backend (DESIGN.md).
 enum RepositoryOpener {
-    static func backend(for location: String, options: [String] = []) throws -> any StorageBackend {
+    static func backend(for location: String, options: [String] = [], stuckRequestTimeout: String? = nil) throws -> any StorageBackend {
         if location.hasPrefix("local:") {
             return LocalBackend(path: String(location.dropFirst("local:".count)))
         }
@@ -16,6 +16,12 @@ enum RepositoryOpener {
                 throw CLIError.fatal("invalid option \"\(option)\": use -o key=value, e.g. -o s3.connections=10")
             }
             extended[String(option[..<eq])] = String(option[option.index(after: eq)...])
+        }
+        if let text = stuckRequestTimeout {
+            guard let seconds = DurationText.seconds(text), seconds > 0 else {
+                throw CLIError.fatal("invalid --stuck-request-timeout \"\(text)\": use e.g. 30s or 5m")
+            }
+            extended[CloudBackends.stuckRequestTimeoutKey] = String(seconds)
         }
         let environment = ProcessInfo.processInfo.environment
         do {
@@ -58,7 +64,7 @@ enum RepositoryOpener {
         _ g: GlobalOptions, loadIndex: Bool = true, lock: Locking = .sharedUnlessNoLock, other: OtherRepository? = nil
     ) async throws -> Repository {
         let location = try other?.location ?? g.repositoryLocation()
-        let backend = try backend(for: location, options: g.options)
+        let backend = try backend(for: location, options: g.options, stuckRequestTimeout: g.stuckRequestTimeout)
         // Fail fast on a missing repository before asking for a password.
         if !(try await backend.exists(.config)) {
             throw EngineError(

@@ -1,0 +1,183 @@
+import Foundation
+import OffsiteStorage
+import OffsiteTesting
+import Synchronization
+import Testing
+
+@testable import OffsiteCloud
+
+/// The S3 backend against moto's S3 server on loopback (started and stopped by each test).
+@Suite struct S3BackendTests {
+    static let credentials = AWSCredentials(accessKeyID: "offsite-test", secretAccessKey: "offsite-test-secret")
+
+    static func backend(
+        _ moto: TestServer, bucket: String = "bucket-\(UUID().uuidString.prefix(8).lowercased())", prefix: String = "repo"
+    )
+        throws -> S3Backend
+    {
+        let config = try S3Config.parse(
+            "s3:http://127.0.0.1:\(moto.port)/\(bucket)/\(prefix)", environment: [:], options: ["s3.storage-class": "STANDARD_IA"])
+        return S3Backend(config: config, credentials: credentials)
+    }
+
+    @Test(arguments: BackendConformance.cases)
+    func conformance(_ c: BackendConformance.Case) async throws {
+        let moto = try TestServer.moto()
+        defer { moto.stop() }
+        let b = try Self.backend(moto)
+        try await b.create()
+        try await c.run(b)
+    }
+
+    /// Listings longer than one page (moto pages at 1000 keys) are followed to the end, and a
+    /// prefix keeps two repositories in one bucket apart.
+    @Test func listingFollowsContinuationAndPrefix() async throws {
+        let moto = try TestServer.moto()
+        defer { moto.stop() }
+        let a = try Self.backend(moto, bucket: "shared", prefix: "one/repo")
+        let b = try Self.backend(moto, bucket: "shared", prefix: "two")
+        try await a.create()
+        try await b.create()
+        let names = (0..<1_050).map { String(format: "%064x", $0) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (i, name) in names.enumerated() {
+                if i >= 16 { try await group.next() }
+                group.addTask { try await a.save(Handle(.index, name), data: Data(name.utf8)) }
+            }
+            try await group.waitForAll()
+        }
+        try await b.save(Handle(.index, names[0]), data: Data("b".utf8))
+        let listed = try await a.list(.index)
+        #expect(listed.count == names.count)
+        #expect(Set(listed.map(\.name)) == Set(names))
+        #expect(listed.allSatisfy { $0.size == 64 })
+        #expect(try await b.list(.index) == [ObjectInfo(name: names[0], size: 1)])
+        #expect(try await a.list(.snapshots).isEmpty)
+    }
+
+    /// `-o s3.storage-class` goes on data packs only; metadata stays STANDARD.
+    @Test func storageClassOnDataPacksOnly() async throws {
+        let moto = try TestServer.moto()
+        defer { moto.stop() }
+        let b = try Self.backend(moto)
+        try await b.create()
+        let id = String(repeating: "ab", count: 32)
+        try await b.save(Handle(.data, id), data: Data("pack".utf8))
+        try await b.save(Handle(.index, id), data: Data("index".utf8))
+        let data = try await b.send("HEAD", key: Handle(.data, id).path)
+        let index = try await b.send("HEAD", key: Handle(.index, id).path)
+        #expect(data.header("x-amz-storage-class") == "STANDARD_IA")
+        #expect(index.header("x-amz-storage-class") == nil || index.header("x-amz-storage-class") == "STANDARD")
+    }
+
+    /// Permanent errors fail fast and say what to check; transient ones are retried.
+    @Test func errorsSayWhatToCheck() async throws {
+        let moto = try TestServer.moto()
+        defer { moto.stop() }
+        let missing = try Self.backend(moto, bucket: "no-such-bucket")
+        do {
+            _ = try await missing.list(.snapshots)
+            Issue.record("listing a missing bucket succeeded")
+        } catch let e as StorageError {
+            #expect(e.code == .notFound && e.message.contains("bucket no-such-bucket does not exist"), "\(e.message)")
+        }
+        // Nothing listens on this port: connection refused is transient (a server restarting).
+        let closed = S3Backend(
+            config: try S3Config.parse("s3:http://127.0.0.1:\(try TestServer.freePort())/b", environment: [:], options: [:]),
+            credentials: Self.credentials)
+        do {
+            _ = try await closed.size(.config)
+            Issue.record("a closed port answered")
+        } catch let e as StorageError {
+            #expect(e.code == .transient, "\(e.message)")
+        }
+        // A host that does not resolve is permanent.
+        let nowhere = S3Backend(
+            config: try S3Config.parse("s3:http://no-such-host.invalid/b", environment: [:], options: [:]), credentials: Self.credentials)
+        do {
+            _ = try await nowhere.size(.config)
+            Issue.record("an unresolvable host answered")
+        } catch let e as StorageError {
+            #expect(e.code == .io && e.message.contains("cannot resolve"), "\(e.message)")
+        }
+    }
+
+    /// With a fifth of all requests failing (500, 503 SlowDown, resets), the retrying wrapper
+    /// still gets every operation of the conformance suite through, and gives up on a
+    /// permanent error at once.
+    @Test func retriesRideThroughTransientFaults() async throws {
+        let moto = try TestServer.moto()
+        defer { moto.stop() }
+        var policy = RetryingBackend.Policy()
+        policy.initialDelay = .milliseconds(5)
+        policy.maxDelay = .milliseconds(50)
+        policy.maxAttempts = 30
+        let faults = Mutex(0)
+        let failures: [StorageError] = [
+            StorageError(.transient, "HTTP 500 InternalError"), StorageError(.transient, "HTTP 503 SlowDown"),
+            StorageError(.transient, "connection reset by peer"),
+        ]
+        for c in BackendConformance.cases {
+            let s3 = try Self.backend(moto)
+            try await s3.create()
+            // Removals are left alone here: after a failed attempt a removal cannot tell "already
+            // gone" from "never there", and the suite checks the latter (see the next test).
+            let flaky = FaultInjectingBackend(s3) { op, _, _ in
+                guard op != .remove, Double.random(in: 0..<1) < 0.2 else { return nil }
+                return faults.withLock { n in
+                    n += 1
+                    return failures[n % failures.count]
+                }
+            }
+            let retries = Mutex(0)
+            try await c.run(RetryingBackend(flaky, policy: policy) { _ in retries.withLock { $0 += 1 } })
+        }
+        #expect(faults.withLock { $0 } > 10)
+
+        let attempts = Mutex(0)
+        let denied = FaultInjectingBackend(try Self.backend(moto)) { _, _, _ in
+            attempts.withLock { $0 += 1 }
+            return StorageError(.unauthorized, "HTTP 403 SignatureDoesNotMatch")
+        }
+        await #expect(throws: StorageError.self) { try await RetryingBackend(denied, policy: policy).save(.config, data: Data()) }
+        #expect(attempts.withLock { $0 } == 1)
+    }
+
+    /// A removal whose first attempt deleted the object but lost the reply finds it gone on
+    /// the retry: that is success, not notFound.
+    @Test func retriedRemovalOfAGoneObjectSucceeds() async throws {
+        let moto = try TestServer.moto()
+        defer { moto.stop() }
+        let s3 = try Self.backend(moto)
+        try await s3.create()
+        let h = Handle(.locks, String(repeating: "cd", count: 32))
+        try await s3.save(h, data: Data("lock".utf8))
+        // The object is removed, but the caller hears of a reset.
+        final class AfterRemove: StorageBackend, @unchecked Sendable {
+            let inner: any StorageBackend
+            var failedOnce = false
+            init(_ inner: any StorageBackend) { self.inner = inner }
+            var location: String { inner.location }
+            func create() async throws { try await inner.create() }
+            func save(_ handle: Handle, data: Data) async throws { try await inner.save(handle, data: data) }
+            func load(_ handle: Handle, offset: Int, length: Int?) async throws -> Data {
+                try await inner.load(handle, offset: offset, length: length)
+            }
+            func size(_ handle: Handle) async throws -> Int { try await inner.size(handle) }
+            func list(_ type: FileType) async throws -> [ObjectInfo] { try await inner.list(type) }
+            func remove(_ handle: Handle) async throws {
+                try await inner.remove(handle)
+                if !failedOnce {
+                    failedOnce = true
+                    throw StorageError(.transient, "connection reset after the request was sent")
+                }
+            }
+        }
+        var policy = RetryingBackend.Policy()
+        policy.initialDelay = .milliseconds(1)
+        try await RetryingBackend(AfterRemove(s3), policy: policy).remove(h)
+        #expect(try await s3.exists(h) == false)
+        // A removal of something that was never there is still notFound.
+        await #expect(throws: StorageError.self) { try await RetryingBackend(s3, policy: policy).remove(h) }
+    }
+}

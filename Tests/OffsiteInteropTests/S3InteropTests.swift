@@ -1,0 +1,152 @@
+import Foundation
+import OffsiteTesting
+import Testing
+
+/// offsite and restic 0.14 on the same S3 repository (moto on loopback, started and stopped by
+/// each test): each reads, checks and restores what the other wrote; a wrong secret fails fast;
+/// a backup through a proxy that fails a fifth of all requests completes and checks clean.
+@Suite struct S3InteropTests {
+    static let aws: [String: String?] = [
+        "AWS_ACCESS_KEY_ID": "offsite-test", "AWS_SECRET_ACCESS_KEY": "offsite-test-secret", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PROFILE": nil, "AWS_SESSION_TOKEN": nil,
+    ]
+
+    func offsite(_ args: [String], _ repo: String, cwd: String? = nil, env: [String: String?] = [:]) throws -> ProcessRunner.Result {
+        try OffsiteBinary.run(["-r", repo] + args, password: password, environment: Self.aws.merging(env) { $1 }, cwd: cwd)
+    }
+
+    func restic(_ args: [String], _ repo: String, cwd: String? = nil) throws -> ProcessRunner.Result {
+        var env = Self.aws
+        env["RESTIC_PASSWORD"] = password
+        env["TZ"] = "UTC"
+        env["RESTIC_REPOSITORY"] = nil
+        env["RESTIC_PASSWORD_FILE"] = nil
+        return try ProcessRunner.run(try Restic.path(), ["-r", repo, "--no-cache"] + args, environment: env, currentDirectory: cwd)
+    }
+
+    func makeSource(_ dir: String, megabytes: Int = 3) throws {
+        let f = TreeFixture(root: dir + "/src")
+        try f.dir("")
+        let random = FileHandle(forReadingAtPath: "/dev/urandom")!
+        defer { try? random.close() }
+        for i in 0..<megabytes { try f.file("blob-\(i).bin", [UInt8](random.readData(ofLength: 1_000_000))) }
+        try f.dir("etc")
+        try f.file("etc/app.conf", Array("listen 8080\n".utf8))
+        try f.file("notes.txt", Array((0..<20_000).map { "note \($0)\n" }.joined().utf8))
+    }
+
+    func sameTree(_ restored: String, _ source: String) throws -> Bool {
+        try TreeFixture.describe(restored, includeDirectoryTimes: false) == TreeFixture.describe(source, includeDirectoryTimes: false)
+    }
+
+    @Test func offsiteWritesResticReads() async throws {
+        try await withScratchDirectory { dir in
+            let moto = try TestServer.moto()
+            defer { moto.stop() }
+            try makeSource(dir)
+            let repo = "s3:http://127.0.0.1:\(moto.port)/offsite-bucket/some/prefix"
+            expectStatus(try offsite(["init"], repo), 0, "offsite init (creates the bucket)")
+            expectStatus(try offsite(["backup", "src", "--pack-size", "4"], repo, cwd: dir), 0, "offsite backup")
+            let listed = try jsonArray(expectStatus(try restic(["snapshots", "--json"], repo), 0, "restic snapshots").stdout)
+            #expect(listed.count == 1)
+            let check = try restic(["check", "--read-data"], repo)
+            #expect(check.status == 0, "restic check --read-data: \(check.stdoutString) \(check.stderr)")
+            expectStatus(try restic(["restore", "latest", "--target", dir + "/out"], repo), 0, "restic restore")
+            #expect(try sameTree(dir + "/out/src", dir + "/src"))
+            // A second repository under another prefix of the same bucket stays apart.
+            let other = "s3:http://127.0.0.1:\(moto.port)/offsite-bucket/other"
+            expectStatus(try offsite(["init"], other), 0, "second repository in the bucket")
+            #expect(try jsonArray(expectStatus(try restic(["snapshots", "--json"], other), 0, "other snapshots").stdout).isEmpty)
+        }
+    }
+
+    @Test func resticWritesOffsiteReads() async throws {
+        try await withScratchDirectory { dir in
+            let moto = try TestServer.moto()
+            defer { moto.stop() }
+            try makeSource(dir)
+            let repo = "s3:http://127.0.0.1:\(moto.port)/restic-bucket/repo"
+            expectStatus(try restic(["init"], repo), 0, "restic init")
+            expectStatus(try restic(["backup", "src"], repo, cwd: dir), 0, "restic backup")
+            let snapshots = expectStatus(try offsite(["snapshots", "--json"], repo), 0, "offsite snapshots")
+            #expect(try jsonArray(snapshots.stdout).count == 1)
+            expectStatus(try offsite(["check", "--read-data"], repo), 0, "offsite check --read-data")
+            expectStatus(try offsite(["restore", "latest", "--target", dir + "/out"], repo), 0, "offsite restore")
+            #expect(try sameTree(dir + "/out/src", dir + "/src"))
+            // offsite adds to restic's repository; restic still checks it.
+            try Data("changed\n".utf8).write(to: URL(fileURLWithPath: dir + "/src/etc/app.conf"))
+            expectStatus(try offsite(["backup", "src"], repo, cwd: dir), 0, "offsite backup on top")
+            expectStatus(try restic(["check", "--read-data"], repo), 0, "restic check after offsite's backup")
+        }
+    }
+
+    /// moto checking signatures (it does once an IAM user exists and the first unauthenticated
+    /// calls are used up): a wrong secret is refused at once with a message saying what to
+    /// check, without retries and without the secret in the output.
+    @Test func wrongSecretFailsFast() async throws {
+        try await withScratchDirectory { dir in
+            let moto = try TestServer(
+                "moto_server", install: "pip install 'moto[server]'", environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "2"]
+            ) {
+                ["-H", "127.0.0.1", "-p", String($0)]
+            }
+            defer { moto.stop() }
+            let script = """
+                import boto3, json
+                kw = dict(endpoint_url='http://127.0.0.1:\(moto.port)', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')
+                iam = boto3.client('iam', **kw)
+                iam.create_user(UserName='backup')
+                key = iam.create_access_key(UserName='backup')['AccessKey']
+                print(json.dumps([key['AccessKeyId'], key['SecretAccessKey']]))
+                """
+            let made = expectStatus(
+                try ProcessRunner.run(try #require(ProcessRunner.which("python3")), ["-c", script]), 0, "create an IAM key in moto")
+            let key = try #require(try JSONSerialization.jsonObject(with: made.stdout) as? [String])
+            let repo = "s3:http://127.0.0.1:\(moto.port)/locked-bucket"
+            let wrongSecret = key[1] + "-wrong"
+            let started = Date()
+            let r = try offsite(["init"], repo, env: ["AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": wrongSecret])
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(r.status == 1, "exit \(r.status): \(r.stderr)")
+            #expect(r.stderr.contains("access denied") && r.stderr.contains("AWS_SECRET_ACCESS_KEY"), "\(r.stderr)")
+            #expect(!r.stderr.contains("retrying"), "\(r.stderr)")
+            #expect(!(r.stderr + r.stdoutString).contains(wrongSecret))
+            #expect(elapsed < 15, "took \(elapsed) s")
+            _ = dir
+        }
+    }
+
+    /// A fifth of all requests fail (500, 503 SlowDown, resets before and after the server
+    /// handled them, uploads cut halfway, stalls longer than --stuck-request-timeout): the
+    /// backup still completes, restic checks every byte of the result straight from moto, and
+    /// offsite restores it identically through the same faulty proxy.
+    @Test func backupRidesThroughFaults() async throws {
+        try await withScratchDirectory { dir in
+            let moto = try TestServer.moto()
+            defer { moto.stop() }
+            let seed = UInt64.random(in: 1...UInt64(Int32.max))
+            let proxy = try FaultProxy.start(upstreamPort: moto.port, failRate: 0.2, seed: seed, stallSeconds: 3)
+            defer { proxy.stop() }
+            try makeSource(dir, megabytes: 12)
+            let direct = "s3:http://127.0.0.1:\(moto.port)/faulty"
+            let faulty = "s3:http://127.0.0.1:\(proxy.port)/faulty"
+            let flags = ["--stuck-request-timeout", "1s"]
+            expectStatus(try offsite(flags + ["init"], faulty), 0, "seed \(seed): init through faults")
+            let backup = expectStatus(
+                try offsite(flags + ["backup", "src", "--pack-size", "4"], faulty, cwd: dir), 0, "seed \(seed): backup through faults")
+            #expect(backup.stderr.contains("retrying"), "seed \(seed): no fault was met: \(backup.stderr)")
+            let check = try restic(["check", "--read-data"], direct)
+            #expect(check.status == 0, "seed \(seed): restic check --read-data: \(check.stdoutString) \(check.stderr)")
+            #expect(!check.stdoutString.contains("additional files"), "seed \(seed): \(check.stdoutString)")
+            expectStatus(
+                try offsite(flags + ["restore", "latest", "--target", dir + "/out"], faulty), 0, "seed \(seed): restore through faults")
+            #expect(try sameTree(dir + "/out/src", dir + "/src"), "seed \(seed)")
+            let stats = try ProcessRunner.run(
+                try #require(ProcessRunner.which("python3")),
+                ["-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:\(proxy.port)/__faults').read().decode())"])
+            let counts = try #require(try JSONSerialization.jsonObject(with: stats.stdout) as? [String: Int])
+            let injected = counts.filter { $0.key != "requests" }.values.reduce(0, +)
+            #expect(injected >= 5, "seed \(seed): only \(injected) faults in \(counts["requests"] ?? 0) requests: \(counts)")
+        }
+    }
+}
