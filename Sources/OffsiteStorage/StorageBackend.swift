@@ -31,9 +31,16 @@ public protocol StorageBackend: Sendable {
 
     /// Deletes the object; `.notFound` if it does not exist.
     func remove(_ handle: Handle) async throws
+
+    /// How many uploads or downloads are worth running at once: 1 for a local disk (one
+    /// writer keeps its fsyncs in order and fast), the connection count for object storage
+    /// (each request waits on the network). Wrappers pass on their inner backend's.
+    var preferredConcurrency: Int { get }
 }
 
 extension StorageBackend {
+    public var preferredConcurrency: Int { 1 }
+
     /// Reads a whole object.
     public func load(_ handle: Handle) async throws -> Data {
         try await load(handle, offset: 0, length: nil)

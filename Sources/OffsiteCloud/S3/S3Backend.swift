@@ -28,6 +28,7 @@ public final class S3Backend: StorageBackend {
     }
 
     public var location: String { config.location }
+    public var preferredConcurrency: Int { config.connections }
 
     // MARK: Requests
 

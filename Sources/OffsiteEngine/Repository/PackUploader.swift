@@ -262,7 +262,10 @@ extension Repository {
         compression: Zstd.Level = .auto, targetPackSize: Int = Pack.defaultTargetSize, dryRun: Bool = false,
         _ body: (PackUploader) async throws -> T
     ) async throws -> (T, PackUploader.Stats) {
-        let uploader = PackUploader(repository: self, compression: compression, targetPackSize: targetPackSize, dryRun: dryRun)
+        // Object storage takes several packs at once (its connection count); a disk one.
+        let uploader = PackUploader(
+            repository: self, compression: compression, targetPackSize: targetPackSize, dryRun: dryRun,
+            uploadConcurrency: backend.preferredConcurrency)
         let result = try await body(uploader)
         try await uploader.flush()
         return (result, uploader.stats)

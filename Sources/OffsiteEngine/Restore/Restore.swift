@@ -165,7 +165,8 @@ public struct Restore: Sendable {
             ((try? FileSystem.lstat(dir))?.mode ?? 0) & UInt32(S_ISGID) != 0
         }
         let restorer = PackRestorer(
-            repository: repository, jobs: plan.files, sparse: options.sparse, packsInFlight: options.packsInFlight,
+            repository: repository, jobs: plan.files, sparse: options.sparse,
+            packsInFlight: max(options.packsInFlight, repository.backend.preferredConcurrency),
             newDirectoriesAreSetgid: setgidAbove
         ) { files, bytes in
             var p = total

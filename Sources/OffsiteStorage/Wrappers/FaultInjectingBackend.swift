@@ -18,6 +18,7 @@ public final class FaultInjectingBackend: StorageBackend {
     }
 
     public var location: String { inner.location }
+    public var preferredConcurrency: Int { inner.preferredConcurrency }
 
     private func check(_ op: Operation, _ handle: Handle?) throws {
         let n = count.withLock { c -> Int in

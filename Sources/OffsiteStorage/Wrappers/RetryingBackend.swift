@@ -32,6 +32,7 @@ public final class RetryingBackend: StorageBackend {
     }
 
     public var location: String { inner.location }
+    public var preferredConcurrency: Int { inner.preferredConcurrency }
 
     func retrying<T>(_ what: @autoclosure () -> String, _ body: () async throws -> T) async throws -> T {
         let clock = ContinuousClock()
