@@ -17,8 +17,11 @@ public enum CloudBackends {
         return nil
     }
 
-    /// The option key under which the command line passes `--stuck-request-timeout` (seconds).
+    /// The option keys under which the command line passes `--stuck-request-timeout`
+    /// (seconds), `--limit-upload` and `--limit-download` (KiB/s).
     public static let stuckRequestTimeoutKey = "stuck-request-timeout"
+    public static let limitUploadKey = "limit-upload"
+    public static let limitDownloadKey = "limit-download"
 
     /// The transport for a backend: `connections` per host, and the stuck-request timeout
     /// from the options.
@@ -31,6 +34,8 @@ public enum CloudBackends {
             }
             t.stuckTimeout = .milliseconds(Int64(seconds * 1000))
         }
+        t.uploadKiB = try options[limitUploadKey].map { _ in try intOption(options, limitUploadKey, default: 0) }
+        t.downloadKiB = try options[limitDownloadKey].map { _ in try intOption(options, limitDownloadKey, default: 0) }
         return HTTPTransport.shared(t)
     }
 

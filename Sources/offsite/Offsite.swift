@@ -42,6 +42,7 @@ struct Offsite: AsyncParsableCommand {
         let valued: Set<String> = [
             "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
             "--compression", "--pack-size", "--cache-dir", "-o", "--option", "--retry-lock", "--stuck-request-timeout",
+            "--limit-upload", "--limit-download",
         ]
         var moved: [String] = []
         var i = 0

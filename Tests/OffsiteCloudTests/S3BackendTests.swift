@@ -180,4 +180,35 @@ import Testing
         // A removal of something that was never there is still notFound.
         await #expect(throws: StorageError.self) { try await RetryingBackend(s3, policy: policy).remove(h) }
     }
+
+    /// `--limit-upload` and `--limit-download` pace the bytes of requests as they stream: 1 MiB
+    /// at 512 KiB/s takes about two seconds each way (a quarter second may go at once).
+    @Test func bandwidthLimitsPaceTransfers() async throws {
+        let moto = try TestServer.moto()
+        defer { moto.stop() }
+        var options = HTTPTransport.Options()
+        options.uploadKiB = 512
+        options.downloadKiB = 512
+        let config = try S3Config.parse("s3:http://127.0.0.1:\(moto.port)/limited/repo", environment: [:], options: [:])
+        let b = S3Backend(config: config, credentials: Self.credentials, transport: HTTPTransport.shared(options))
+        try await b.create()
+        let h = Handle(.data, String(repeating: "ee", count: 32))
+        let data = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let clock = ContinuousClock()
+        let up = try await clock.measure { try await b.save(h, data: data) }
+        var loaded = Data()
+        let down = try await clock.measure { loaded = try await b.load(h) }
+        #expect(loaded == data)
+        #expect(up >= .milliseconds(1_600), "upload of 1 MiB at 512 KiB/s took \(up)")
+        #expect(down >= .milliseconds(1_600), "download of 1 MiB at 512 KiB/s took \(down)")
+        // Concurrent transfers share the rate rather than each getting it.
+        let limiter = RateLimiter(kibPerSecond: 1024)
+        let shared = try await clock.measure {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { for _ in 0..<4 { try await limiter.take(64 << 10) } } }
+                try await group.waitForAll()
+            }
+        }
+        #expect(shared >= .milliseconds(700), "4 × 256 KiB at 1 MiB/s took \(shared)")
+    }
 }

@@ -56,12 +56,17 @@ public final class HTTPTransport: Sendable {
         public var connectTimeout: Duration = .seconds(10)
         /// No progress for this long cancels the request (`--stuck-request-timeout`, 5 minutes).
         public var stuckTimeout: Duration = .seconds(300)
+        /// `--limit-upload` and `--limit-download`, in KiB/s (nil: unlimited).
+        public var uploadKiB: Int? = nil
+        public var downloadKiB: Int? = nil
 
         public init() {}
     }
 
     let client: HTTPClient
     public let options: Options
+    let upload: RateLimiter?
+    let download: RateLimiter?
 
     /// Clients live as long as the process (async-http-client requires an explicit shutdown,
     /// which a backend without a close call cannot promise); one per set of options.
@@ -78,6 +83,8 @@ public final class HTTPTransport: Sendable {
 
     private init(_ options: Options) {
         self.options = options
+        upload = options.uploadKiB.map { RateLimiter(kibPerSecond: $0) }
+        download = options.downloadKiB.map { RateLimiter(kibPerSecond: $0) }
         var config = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .init(options.connectTimeout), read: .init(options.stuckTimeout), write: .init(options.stuckTimeout)),
@@ -93,12 +100,26 @@ public final class HTTPTransport: Sendable {
         r.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { r.headers.add(name: name, value: value) }
         if let body = request.body {
-            r.body = .bytes(ByteBuffer(data: body))
+            if let upload, !body.isEmpty {
+                r.body = .stream(PacedChunks(data: body, limiter: upload), length: .known(Int64(body.count)))
+            } else {
+                r.body = .bytes(ByteBuffer(data: body))
+            }
         }
         do {
             // The overall deadline is generous: progress is policed by the read/write timeouts.
             let response = try await client.execute(r, timeout: .hours(12))
-            let body = try await response.body.collect(upTo: maxBody)
+            var body = ByteBuffer()
+            for try await chunk in response.body {
+                guard body.readableBytes + chunk.readableBytes <= maxBody else {
+                    throw StorageError(.invalidData, "\(request.method) \(Self.redacted(request.url)): reply larger than \(maxBody) bytes")
+                }
+                let n = chunk.readableBytes
+                var chunk = chunk
+                body.writeBuffer(&chunk)
+                // Reading no faster than the limit slows the sender down through TCP.
+                try await download?.take(n)
+            }
             return HTTPReply(
                 status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                 body: Data(buffer: body))
@@ -106,9 +127,11 @@ public final class HTTPTransport: Sendable {
             throw Self.storageError(e, request)
         } catch let e as NIOConnectionError {
             if e.dnsAError != nil || e.dnsAAAAError != nil, e.connectionErrors.isEmpty {
-                throw StorageError(.io, "cannot resolve the host of \(Self.redacted(request.url)): check the endpoint in the repository URL")
+                throw StorageError(
+                    .io, "cannot resolve the host of \(Self.redacted(request.url)): check the endpoint in the repository URL")
             }
-            throw StorageError(.transient, "cannot connect to \(Self.redacted(request.url)): \(e.connectionErrors.first.map { "\($0.error)" } ?? "\(e)")")
+            throw StorageError(
+                .transient, "cannot connect to \(Self.redacted(request.url)): \(e.connectionErrors.first.map { "\($0.error)" } ?? "\(e)")")
         } catch is CancellationError {
             throw CancellationError()
         } catch let e as IOError {
@@ -153,4 +176,28 @@ extension TimeAmount {
         let (s, atto) = d.components
         self = .nanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
     }
+}
+
+/// A body sent in 64 KiB pieces, each after the upload limiter lets it go.
+struct PacedChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let data: Data
+    let limiter: RateLimiter
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let data: Data
+        let limiter: RateLimiter
+        var offset = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard offset < data.count else { return nil }
+            let end = Swift.min(offset + 64 << 10, data.count)
+            try await limiter.take(end - offset)
+            let start = data.startIndex + offset
+            offset = end
+            return ByteBuffer(data: data[start..<(data.startIndex + end)])
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(data: data, limiter: limiter) }
 }

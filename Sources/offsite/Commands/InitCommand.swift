@@ -45,8 +45,7 @@ struct InitCommand: AsyncParsableCommand {
                 throw CLIError.fatal("Secondary repository must only be specified when copying the chunker parameters")
             }
             let location = try global.repositoryLocation()
-            let backend = try RepositoryOpener.backend(
-                for: location, options: global.options, stuckRequestTimeout: global.stuckRequestTimeout)
+            let backend = try RepositoryOpener.backend(for: location, global)
             let password = try Password.resolve(global, prompt: "enter password for new repository: ", confirm: true)
             var options = Repository.InitOptions()
             options.version = version

@@ -66,6 +66,15 @@ struct GlobalOptions: ParsableArguments {
             "Cancel and retry a cloud request that makes no progress for this long, e.g. 30s, 5m (default: 5m).", valueName: "duration"))
     var stuckRequestTimeout: String?
 
+    @Option(
+        name: .customLong("limit-upload"), help: ArgumentHelp("Limit uploads to this many KiB/s (default: unlimited).", valueName: "KiB/s"))
+    var limitUpload: Int?
+
+    @Option(
+        name: .customLong("limit-download"),
+        help: ArgumentHelp("Limit downloads to this many KiB/s (default: unlimited).", valueName: "KiB/s"))
+    var limitDownload: Int?
+
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Accepted for restic compatibility.", valueName: "dir"))
     var cacheDir: String?
 

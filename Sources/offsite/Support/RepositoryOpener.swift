@@ -6,41 +6,50 @@ import Synchronization
 
 /// The one place that turns a repository location into a concrete backend (DESIGN.md).
 enum RepositoryOpener {
-    static func backend(for location: String, options: [String] = [], stuckRequestTimeout: String? = nil) throws -> any StorageBackend {
-        if location.hasPrefix("local:") {
-            return LocalBackend(path: String(location.dropFirst("local:".count)))
+    static func backend(for location: String, _ g: GlobalOptions) throws -> any StorageBackend {
+        for (flag, value) in [("--limit-upload", g.limitUpload), ("--limit-download", g.limitDownload)] {
+            if let value, value <= 0 { throw CLIError.fatal("\(flag) must be a positive number of KiB/s") }
+        }
+        if location.hasPrefix("local:") || !CloudBackends.schemes.contains(where: location.hasPrefix) {
+            for scheme in ["b2:", "azure:", "sftp:", "swift:", "rclone:"] where location.hasPrefix(scheme) {
+                if scheme == "b2:" {
+                    throw CLIError.fatal(
+                        "offsite reaches Backblaze B2 through its S3 API: use s3:s3.REGION.backblazeb2.com/BUCKET with the key ID and application key in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                    )
+                }
+                throw CLIError.fatal("the \(scheme.dropLast()) backend is not supported by offsite; use a local path, s3:, gs: or rest:")
+            }
+            let path = location.hasPrefix("local:") ? String(location.dropFirst("local:".count)) : location
+            let local = LocalBackend(path: path)
+            guard g.limitUpload != nil || g.limitDownload != nil else { return local }
+            return RateLimitedBackend(
+                local, upload: g.limitUpload.map { RateLimiter(kibPerSecond: $0) },
+                download: g.limitDownload.map { RateLimiter(kibPerSecond: $0) })
         }
         var extended: [String: String] = [:]
-        for option in options {
+        for option in g.options {
             guard let eq = option.firstIndex(of: "=") else {
                 throw CLIError.fatal("invalid option \"\(option)\": use -o key=value, e.g. -o s3.connections=10")
             }
             extended[String(option[..<eq])] = String(option[option.index(after: eq)...])
         }
-        if let text = stuckRequestTimeout {
+        if let text = g.stuckRequestTimeout {
             guard let seconds = DurationText.seconds(text), seconds > 0 else {
                 throw CLIError.fatal("invalid --stuck-request-timeout \"\(text)\": use e.g. 30s or 5m")
             }
             extended[CloudBackends.stuckRequestTimeoutKey] = String(seconds)
         }
-        let environment = ProcessInfo.processInfo.environment
+        if let kib = g.limitUpload { extended[CloudBackends.limitUploadKey] = String(kib) }
+        if let kib = g.limitDownload { extended[CloudBackends.limitDownloadKey] = String(kib) }
         do {
-            if let cloud = try CloudBackends.backend(for: location, environment: environment, options: extended) {
-                // Transient failures (timeouts, resets, 5xx, 429, SlowDown) are retried with backoff.
-                return RetryingBackend(cloud) { Console.error($0) }
+            guard let cloud = try CloudBackends.backend(for: location, environment: g.environment, options: extended) else {
+                throw CLIError.fatal("unknown repository location \(location)")
             }
+            // Transient failures (timeouts, resets, 5xx, 429, SlowDown) are retried with backoff.
+            return RetryingBackend(cloud) { Console.error($0) }
         } catch let e as StorageError {
             throw CLIError.fatal(e.message)
         }
-        if location.hasPrefix("b2:") {
-            throw CLIError.fatal(
-                "offsite reaches Backblaze B2 through its S3 API: use s3:s3.REGION.backblazeb2.com/BUCKET with the key ID and application key in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-            )
-        }
-        for scheme in ["azure:", "sftp:", "swift:", "rclone:"] where location.hasPrefix(scheme) {
-            throw CLIError.fatal("the \(scheme.dropLast()) backend is not supported by offsite; use a local path, s3:, gs: or rest:")
-        }
-        return LocalBackend(path: location)
     }
 
     /// How a command locks the repository.
@@ -64,7 +73,7 @@ enum RepositoryOpener {
         _ g: GlobalOptions, loadIndex: Bool = true, lock: Locking = .sharedUnlessNoLock, other: OtherRepository? = nil
     ) async throws -> Repository {
         let location = try other?.location ?? g.repositoryLocation()
-        let backend = try backend(for: location, options: g.options, stuckRequestTimeout: g.stuckRequestTimeout)
+        let backend = try backend(for: location, g)
         // Fail fast on a missing repository before asking for a password.
         if !(try await backend.exists(.config)) {
             throw EngineError(
