@@ -211,4 +211,80 @@ import Testing
         }
         #expect(shared >= .milliseconds(700), "4 × 256 KiB at 1 MiB/s took \(shared)")
     }
+
+    /// A server that answers badly: a listing cut off in the middle, a body shorter than its
+    /// Content-Length, a redirect to another host, a ranged read answered with the wrong
+    /// length. Each is an error naming what happened; nothing is followed or taken as data.
+    @Test func malformedRepliesAreRejected() async throws {
+        let script = NSTemporaryDirectory() + "offsite-hostile-s3-\(UUID().uuidString.prefix(8)).py"
+        try Data(Self.hostileServer.utf8).write(to: URL(fileURLWithPath: script))
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        let server = try TestServer("python3", install: "apt-get install python3") { [script, String($0)] }
+        defer { server.stop() }
+        let b = S3Backend(
+            config: try S3Config.parse("s3:http://127.0.0.1:\(server.port)/bucket/repo", environment: [:], options: [:]),
+            credentials: Self.credentials)
+        func failure(_ body: () async throws -> Void) async -> StorageError? {
+            do {
+                try await body()
+                return nil
+            } catch let e as StorageError {
+                return e
+            } catch {
+                return StorageError(.io, "unexpected \(error)")
+            }
+        }
+        let truncated = await failure { _ = try await b.list(.index) }
+        #expect(
+            truncated?.code == .transient && truncated?.message.contains("not a complete ListBucketResult") == true,
+            "\(String(describing: truncated))")
+        let short = await failure { _ = try await b.load(Handle(.keys, String(repeating: "aa", count: 32))) }
+        #expect(short?.code == .transient, "\(String(describing: short))")
+        let redirect = await failure { _ = try await b.size(.config) }
+        #expect(redirect != nil && redirect?.message.contains("307") == true, "\(String(describing: redirect))")
+        let wrongRange = await failure { _ = try await b.load(Handle(.data, String(repeating: "bb", count: 32)), offset: 10, length: 20) }
+        #expect(wrongRange?.code == .invalidData, "\(String(describing: wrongRange))")
+        #expect(!server.output.contains("evil"), "the redirect was followed")
+    }
+
+    static let hostileServer = #"""
+        import sys
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def log_message(self, fmt, *args):
+                sys.stderr.write((fmt % args) + "\n")
+
+            def do_HEAD(self):
+                if self.path.endswith("/config"):
+                    self.send_response(307)
+                    self.send_header("Location", "http://evil.invalid/bucket/repo/config")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def do_GET(self):
+                if "list-type=2" in self.path:
+                    body = b'<?xml version="1.0"?><ListBucketResult><Contents><Key>repo/index/aa</Key><Size>3</Si'
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                elif "/keys/" in self.path:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    self.wfile.write(b"0123456789")
+                    self.wfile.flush()
+                    self.close_connection = True
+                elif "/data/" in self.path:
+                    body = b"x" * 5
+                    self.send_response(206)
+                    self.send_header("Content-Range", "bytes 10-14/15")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+        ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+        """#
 }
