@@ -9,16 +9,6 @@ import Testing
         try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
     }
 
-    func expectSameTree(_ a: String, _ b: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let original = try TreeFixture.describe(a)
-        let restored = try TreeFixture.describe(b)
-        #expect(!original.isEmpty, sourceLocation: sourceLocation)
-        for (path, desc) in original.sorted(by: { $0.key < $1.key }) {
-            #expect(restored[path] == desc, "\(path)", sourceLocation: sourceLocation)
-        }
-        #expect(Set(restored.keys) == Set(original.keys), sourceLocation: sourceLocation)
-    }
-
     @Test func metadataOffsiteToRestic() async throws {
         try await withScratchDirectory { dir in
             try MetadataFixture.build(at: dir + "/src")

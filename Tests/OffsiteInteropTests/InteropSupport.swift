@@ -28,6 +28,18 @@ func expectStatus(
     return r
 }
 
+/// Fails the test unless the tree at `b` holds what the tree at `a` holds (paths, types,
+/// contents and metadata as `TreeFixture.describe` sees them).
+func expectSameTree(_ a: String, _ b: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let original = try TreeFixture.describe(a)
+    let restored = try TreeFixture.describe(b)
+    #expect(!original.isEmpty, sourceLocation: sourceLocation)
+    for (path, desc) in original.sorted(by: { $0.key < $1.key }) {
+        #expect(restored[path] == desc, "\(path)", sourceLocation: sourceLocation)
+    }
+    #expect(Set(restored.keys) == Set(original.keys), sourceLocation: sourceLocation)
+}
+
 /// Makes every file under `path` writable (repository files are 0400) so tests can damage them.
 func makeWritable(_ path: String) {
     _ = try? ProcessRunner.run("/bin/chmod", ["-R", "u+w", path])

@@ -113,29 +113,11 @@ public final class S3Backend: StorageBackend {
     }
 
     public func load(_ handle: Handle, offset: Int, length: Int?) async throws -> Data {
-        if length == 0 {
-            // S3 cannot return an empty range; the object must still exist and be long enough.
-            guard try await size(handle) >= offset else {
-                throw StorageError(.invalidData, "loading \(handle): offset \(offset) is past the end of the object")
-            }
-            return Data()
+        try await loadRange(handle, offset: offset, length: length) { headers in
+            try await send("GET", key: handle.path, headers: headers)
+        } failure: {
+            failure($0, "loading \(handle)")
         }
-        var headers: [(String, String)] = []
-        if let length {
-            headers.append(("range", "bytes=\(offset)-\(offset + length - 1)"))
-        } else if offset > 0 {
-            headers.append(("range", "bytes=\(offset)-"))
-        }
-        let reply = try await send("GET", key: handle.path, headers: headers)
-        guard reply.status == 200 || reply.status == 206 else { throw failure(reply, "loading \(handle)") }
-        if let length, reply.body.count != length {
-            throw StorageError(.invalidData, "loading \(handle): \(reply.body.count) bytes returned instead of \(length) (the object is shorter)")
-        }
-        if reply.status == 200 && offset > 0 && length == nil {
-            // A server that ignored the range sent the whole object.
-            return reply.body.dropFirst(offset)
-        }
-        return reply.body
     }
 
     public func size(_ handle: Handle) async throws -> Int {

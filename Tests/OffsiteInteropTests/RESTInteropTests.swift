@@ -1,0 +1,135 @@
+import Foundation
+import OffsiteTesting
+import Testing
+
+/// Repositories on a REST server (`rclone serve restic`, started by each test) shared with
+/// restic both ways; logins from the URL; append-only servers (backups work, removals do not).
+@Suite struct RESTInteropTests {
+    /// Runs `body(dir, server, repo)` in a scratch directory holding the interoperability
+    /// tree at `dir/src`, with a server on `dir/served` and `repo` its `rest:…/repo` URL
+    /// (logging in as `user` with `secret` when given).
+    func withServer(
+        large: Bool = true, user: String? = nil, secret: String? = nil, _ body: (String, TestServer, String) async throws -> Void
+    ) async throws {
+        try await withScratchDirectory { dir in
+            try InteropFixture.build(at: dir + "/src", large: large)
+            let server = try TestServer.rclone(directory: dir + "/served", user: user, password: secret)
+            defer { server.stop() }
+            try await body(dir, server, "rest:\(server.url(user: user, password: secret))/repo")
+        }
+    }
+
+    func snapshotIDs(_ r: ProcessRunner.Result) throws -> [String] {
+        try jsonArray(r.stdout).compactMap { $0["id"] as? String }
+    }
+
+    @Test func offsiteWritesResticReads() async throws {
+        try await withServer { dir, _, repo in
+            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+            expectStatus(
+                try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--host", "h"], password: password), 0, "offsite backup")
+
+            let ours = try snapshotIDs(
+                expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots"))
+            let theirs = try snapshotIDs(
+                expectStatus(try Restic.run(["snapshots", "--json"], repo: repo, password: password), 0, "restic snapshots"))
+            #expect(ours.count == 1 && ours == theirs)
+            // Packs are where restic's own servers keep them: data/<id[0:2]>/<id>.
+            let packs = expectStatus(try Restic.run(["list", "packs"], repo: repo, password: password), 0, "restic list packs").stdoutString
+                .split(separator: "\n")
+            #expect(!packs.isEmpty)
+            for pack in packs { #expect(FileManager.default.fileExists(atPath: "\(dir)/served/repo/data/\(pack.prefix(2))/\(pack)")) }
+
+            let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
+            #expect(check.stdoutString.contains("no errors were found"))
+            expectStatus(
+                try Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
+            try expectSameTree(dir + "/src", dir + "/out" + dir + "/src")
+        }
+    }
+
+    @Test func resticWritesOffsiteReads() async throws {
+        try await withServer { dir, _, repo in
+            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            expectStatus(try Restic.run(["backup", "src", "--host", "h"], repo: repo, password: password, cwd: dir), 0, "restic backup")
+
+            let theirs = try snapshotIDs(try Restic.run(["snapshots", "--json"], repo: repo, password: password))
+            let ours = try snapshotIDs(
+                expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots"))
+            #expect(ours.count == 1 && ours == theirs)
+            let check = expectStatus(try OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password), 0, "offsite check")
+            #expect(check.stdoutString.contains("no errors were found"))
+            expectStatus(
+                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0, "offsite restore"
+            )
+            try expectSameTree(dir + "/src", dir + "/out/src")
+        }
+    }
+
+    @Test func loginFromTheURL() async throws {
+        let secret = "correct-horse-42"
+        try await withServer(large: false, user: "alice", secret: secret) { dir, server, repo in
+            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "offsite backup")
+            let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
+            #expect(check.stdoutString.contains("no errors were found"))
+
+            for (what, url) in [
+                ("wrong password", server.url(user: "alice", password: "not-the-one")), ("no login", server.url()),
+            ] {
+                let started = Date()
+                let r = expectStatus(
+                    try OffsiteBinary.run(["-r", "rest:\(url)/repo", "snapshots"], password: password), 1, "offsite snapshots, \(what)")
+                #expect(Date().timeIntervalSince(started) < 10, "\(what): not refused at once")
+                #expect(r.stderr.contains("authentication failed"), "\(what): \(r.stderr)")
+                #expect(!r.stderr.contains("not-the-one") && !r.stderr.contains(secret), "\(what): \(r.stderr)")
+                #expect(!r.stdoutString.contains("not-the-one") && !r.stdoutString.contains(secret))
+            }
+        }
+    }
+
+    /// What a server in append-only mode (the defence against a compromised client deleting
+    /// backups) allows: backups, reads and checks; forget and prune fail, saying why, and leave
+    /// the repository whole.
+    @Test func appendOnlyServer() async throws {
+        try await withScratchDirectory { dir in
+            let src = dir + "/src"
+            try InteropFixture.build(at: src, large: false)
+            let served = dir + "/served"
+            // Two snapshots, the first forgotten on a normal server, so that prune has work.
+            do {
+                let server = try TestServer.rclone(directory: served)
+                defer { server.stop() }
+                let repo = "rest:\(server.url())/repo"
+                expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup 1")
+                try TreeFixture(root: src).file("new-file", TreeFixture.randomBytes(3 << 20, seed: 9))
+                try FileManager.default.removeItem(atPath: src + "/nested")
+                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup 2")
+                expectStatus(try OffsiteBinary.run(["-r", repo, "forget", "--keep-last", "1"], password: password), 0, "offsite forget")
+            }
+            let server = try TestServer.rclone(directory: served, appendOnly: true)
+            defer { server.stop() }
+            let repo = "rest:\(server.url())/repo"
+            try TreeFixture(root: src).file("third", TreeFixture.randomBytes(100_000, seed: 3))
+            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup, append-only")
+            let before = try snapshotIDs(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password))
+            #expect(before.count == 2)
+
+            for (command, args) in [("forget", ["forget", "--keep-last", "1"]), ("prune", ["prune"])] {
+                let r = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 1, "offsite \(command), append-only")
+                #expect(r.stderr.contains("append-only"), "\(command): \(r.stderr)")
+                #expect(r.stderr.contains("HTTP 403"), "\(command): \(r.stderr)")
+            }
+            let after = try snapshotIDs(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password))
+            #expect(after == before)
+            let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
+            #expect(check.stdoutString.contains("no errors were found"))
+            expectStatus(
+                try Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
+            try expectSameTree(src, dir + "/out" + src)
+            // No lock is left behind by the failed commands.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: served + "/repo/locks").isEmpty)
+        }
+    }
+}
