@@ -7,6 +7,12 @@ public enum CloudBackends {
     /// The schemes handled here.
     public static let schemes = ["s3:", "gs:", "rest:"]
 
+    /// `location` as it may be shown: a password in a `rest:` URL becomes `***` (restic's
+    /// `StripPassword`).
+    public static func displayed(_ location: String) -> String {
+        RESTConfig.strippingPassword(location)
+    }
+
     /// The backend for `location`, or nil when it is not a cloud location.
     public static func backend(
         for location: String, environment: [String: String], options: [String: String]

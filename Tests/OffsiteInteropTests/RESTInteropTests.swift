@@ -69,7 +69,14 @@ import Testing
     @Test func loginFromTheURL() async throws {
         let secret = "correct-horse-42"
         try await withServer(large: false, user: "alice", secret: secret) { dir, server, repo in
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+            // The server password never shows: not in init's text or JSON, nor in the error for
+            // a location with no repository (restic's StripPassword).
+            let made = expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+            #expect(made.stdoutString.contains("alice:***@") && !made.stdoutString.contains(secret), "\(made.stdoutString)")
+            let json = expectStatus(try OffsiteBinary.run(["init", "-r", repo + "2", "--json"], password: password), 0, "init --json")
+            #expect(!json.stdoutString.contains(secret), "\(json.stdoutString)")
+            let none = expectStatus(try OffsiteBinary.run(["-r", repo + "-none", "snapshots"], password: password), 10, "no repository")
+            #expect(!none.stderr.contains(secret) && none.stderr.contains("alice:***@"), "\(none.stderr)")
             expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "offsite backup")
             let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
             #expect(check.stdoutString.contains("no errors were found"))

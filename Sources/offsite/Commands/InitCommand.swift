@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OffsiteCloud
 import OffsiteEngine
 import OffsiteFormat
 
@@ -56,13 +57,13 @@ struct InitCommand: AsyncParsableCommand {
                 w.beginObject()
                 w.field("message_type", "initialized")
                 w.field("id", repo.config.id)
-                w.field("repository", location)
+                w.field("repository", CloudBackends.displayed(location))
                 w.endObject()
                 Console.out(String(decoding: w.bytes, as: UTF8.self))
             } else if !global.quiet {
                 Console.out(
                     """
-                    created restic repository \(repo.config.id.prefix(10)) at \(location)
+                    created restic repository \(repo.config.id.prefix(10)) at \(CloudBackends.displayed(location))
 
                     Please note that knowledge of your password is required to access
                     the repository. Losing your password means that your data is

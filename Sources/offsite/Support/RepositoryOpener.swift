@@ -43,7 +43,7 @@ enum RepositoryOpener {
         if let kib = g.limitDownload { extended[CloudBackends.limitDownloadKey] = String(kib) }
         do {
             guard let cloud = try CloudBackends.backend(for: location, environment: g.environment, options: extended) else {
-                throw CLIError.fatal("unknown repository location \(location)")
+                throw CLIError.fatal("unknown repository location \(CloudBackends.displayed(location))")
             }
             // Transient failures (timeouts, resets, 5xx, 429, SlowDown) are retried with backoff.
             return RetryingBackend(cloud) { Console.error($0) }
@@ -78,7 +78,7 @@ enum RepositoryOpener {
         if !(try await backend.exists(.config)) {
             throw EngineError(
                 .repositoryNotFound,
-                "unable to open config file: \(backend.location)/config does not exist. Is there a repository at the following location?\n\(location)"
+                "unable to open config file: \(backend.location)/config does not exist. Is there a repository at the following location?\n\(CloudBackends.displayed(location))"
             )
         }
         let password = try other?.password ?? Password.resolve(g)
