@@ -68,3 +68,52 @@ func runOffsiteAndKill(_ args: [String], environment: [String: String], after de
     kill(p.processIdentifier, SIGKILL)
     p.waitUntilExit()
 }
+
+/// The fault scenario every cloud backend passes: `dir/src` is backed up through a FaultProxy
+/// in front of the server at `upstreamPort` that fails a fifth of all requests (500, 503
+/// SlowDown, resets before and after the server handled them, uploads cut halfway, stalls
+/// past `--stuck-request-timeout 1s`). The backup must complete, restic must check every byte
+/// straight from the server with nothing left over, and offsite must restore it identically
+/// through the same proxy. `location(port)` is the repository at a port; the seed is printed
+/// with any failure.
+func backupThroughFaults(
+    _ dir: String, upstreamPort: Int, location: (Int) -> String, environment: [String: String?] = [:],
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let seed = UInt64.random(in: 1...UInt64(Int32.max))
+    let proxy = try FaultProxy.start(upstreamPort: upstreamPort, failRate: 0.2, seed: seed, stallSeconds: 3)
+    defer { proxy.stop() }
+    let direct = location(upstreamPort)
+    let faulty = location(proxy.port)
+    func offsite(_ args: [String]) throws -> ProcessRunner.Result {
+        try OffsiteBinary.run(
+            ["-r", faulty, "--stuck-request-timeout", "1s"] + args, password: password, environment: environment, cwd: dir)
+    }
+    expectStatus(try offsite(["init"]), 0, "seed \(seed): init through faults", sourceLocation: sourceLocation)
+    let backup = expectStatus(
+        try offsite(["backup", "src", "--pack-size", "4"]), 0, "seed \(seed): backup through faults", sourceLocation: sourceLocation)
+    #expect(backup.stderr.contains("retrying"), "seed \(seed): no fault was met: \(backup.stderr)", sourceLocation: sourceLocation)
+    var env = environment
+    env["RESTIC_PASSWORD"] = password
+    env["TZ"] = "UTC"
+    env["RESTIC_REPOSITORY"] = nil
+    env["RESTIC_PASSWORD_FILE"] = nil
+    let check = try ProcessRunner.run(try Restic.path(), ["-r", direct, "--no-cache", "check", "--read-data"], environment: env)
+    #expect(
+        check.status == 0, "seed \(seed): restic check --read-data: \(check.stdoutString) \(check.stderr)", sourceLocation: sourceLocation)
+    #expect(!check.stdoutString.contains("additional files"), "seed \(seed): \(check.stdoutString)", sourceLocation: sourceLocation)
+    expectStatus(
+        try offsite(["restore", "latest", "--target", dir + "/out"]), 0, "seed \(seed): restore through faults",
+        sourceLocation: sourceLocation)
+    #expect(
+        try TreeFixture.describe(dir + "/out/src", includeDirectoryTimes: false)
+            == TreeFixture.describe(dir + "/src", includeDirectoryTimes: false), "seed \(seed)", sourceLocation: sourceLocation)
+    let stats = try ProcessRunner.run(
+        try #require(ProcessRunner.which("python3")),
+        ["-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:\(proxy.port)/__faults').read().decode())"])
+    let counts = try #require(try JSONSerialization.jsonObject(with: stats.stdout) as? [String: Int])
+    let injected = counts.filter { $0.key != "requests" }.values.reduce(0, +)
+    #expect(
+        injected >= 5, "seed \(seed): only \(injected) faults in \(counts["requests"] ?? 0) requests: \(counts)",
+        sourceLocation: sourceLocation)
+}

@@ -139,4 +139,11 @@ import Testing
             #expect(try FileManager.default.contentsOfDirectory(atPath: served + "/repo/locks").isEmpty)
         }
     }
+
+    /// The fault scenario (a fifth of all requests failing in every way) against rclone.
+    @Test func backupRidesThroughFaults() async throws {
+        try await withServer(large: true) { dir, server, _ in
+            try backupThroughFaults(dir, upstreamPort: server.port, location: { "rest:http://127.0.0.1:\($0)/faulty" })
+        }
+    }
 }

@@ -124,29 +124,9 @@ import Testing
         try await withScratchDirectory { dir in
             let moto = try TestServer.moto()
             defer { moto.stop() }
-            let seed = UInt64.random(in: 1...UInt64(Int32.max))
-            let proxy = try FaultProxy.start(upstreamPort: moto.port, failRate: 0.2, seed: seed, stallSeconds: 3)
-            defer { proxy.stop() }
             try makeSource(dir, megabytes: 12)
-            let direct = "s3:http://127.0.0.1:\(moto.port)/faulty"
-            let faulty = "s3:http://127.0.0.1:\(proxy.port)/faulty"
-            let flags = ["--stuck-request-timeout", "1s"]
-            expectStatus(try offsite(flags + ["init"], faulty), 0, "seed \(seed): init through faults")
-            let backup = expectStatus(
-                try offsite(flags + ["backup", "src", "--pack-size", "4"], faulty, cwd: dir), 0, "seed \(seed): backup through faults")
-            #expect(backup.stderr.contains("retrying"), "seed \(seed): no fault was met: \(backup.stderr)")
-            let check = try restic(["check", "--read-data"], direct)
-            #expect(check.status == 0, "seed \(seed): restic check --read-data: \(check.stdoutString) \(check.stderr)")
-            #expect(!check.stdoutString.contains("additional files"), "seed \(seed): \(check.stdoutString)")
-            expectStatus(
-                try offsite(flags + ["restore", "latest", "--target", dir + "/out"], faulty), 0, "seed \(seed): restore through faults")
-            #expect(try sameTree(dir + "/out/src", dir + "/src"), "seed \(seed)")
-            let stats = try ProcessRunner.run(
-                try #require(ProcessRunner.which("python3")),
-                ["-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:\(proxy.port)/__faults').read().decode())"])
-            let counts = try #require(try JSONSerialization.jsonObject(with: stats.stdout) as? [String: Int])
-            let injected = counts.filter { $0.key != "requests" }.values.reduce(0, +)
-            #expect(injected >= 5, "seed \(seed): only \(injected) faults in \(counts["requests"] ?? 0) requests: \(counts)")
+            try backupThroughFaults(
+                dir, upstreamPort: moto.port, location: { "s3:http://127.0.0.1:\($0)/faulty" }, environment: Self.aws)
         }
     }
 }
