@@ -71,6 +71,26 @@ import Testing
         }
     }
 
+    /// The fault scenario (a fifth of all requests failing: 500, 503, resets before and after
+    /// the emulator handled them, uploads cut halfway, stalls) between offsite and the emulator;
+    /// restic checks a copy of the bucket's objects.
+    @Test func backupRidesThroughFaults() async throws {
+        try await withScratchDirectory { dir in
+            let emulator = try TestServer.fakeGCS()
+            defer { emulator.stop() }
+            try InteropFixture.build(at: dir + "/src", large: true)
+            try backupThroughFaults(
+                dir, upstreamPort: emulator.port, location: { _ in "gs:faulty:/repo" },
+                environment: ["GOOGLE_PROJECT_ID": "offsite-test", "GOOGLE_APPLICATION_CREDENTIALS": nil, "GOOGLE_ACCESS_TOKEN": nil],
+                portEnvironment: { ["STORAGE_EMULATOR_HOST": "http://127.0.0.1:\($0)"] },
+                resticRepository: {
+                    try FakeGCSObjects.download(
+                        endpoint: "http://127.0.0.1:\(emulator.port)", bucket: "faulty", prefix: "repo", to: dir + "/copy")
+                    return dir + "/copy"
+                })
+        }
+    }
+
     @Test func missingCredentialsAndBucketSayWhatToDo() async throws {
         try await withScratchDirectory { dir in
             let emulator = try TestServer.fakeGCS()

@@ -75,9 +75,12 @@ func runOffsiteAndKill(_ args: [String], environment: [String: String], after de
 /// past `--stuck-request-timeout 1s`). The backup must complete, restic must check every byte
 /// straight from the server with nothing left over, and offsite must restore it identically
 /// through the same proxy. `location(port)` is the repository at a port; the seed is printed
-/// with any failure.
+/// with any failure. A backend whose endpoint is set in the environment (GCS's
+/// `STORAGE_EMULATOR_HOST`) adds `portEnvironment(port)`; one restic cannot reach gives
+/// `resticRepository`, which returns what restic checks instead (a local copy of the objects).
 func backupThroughFaults(
     _ dir: String, upstreamPort: Int, location: (Int) -> String, environment: [String: String?] = [:],
+    portEnvironment: (Int) -> [String: String?] = { _ in [:] }, resticRepository: (() throws -> String)? = nil,
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
     let seed = UInt64.random(in: 1...UInt64(Int32.max))
@@ -87,7 +90,8 @@ func backupThroughFaults(
     let faulty = location(proxy.port)
     func offsite(_ args: [String]) throws -> ProcessRunner.Result {
         try OffsiteBinary.run(
-            ["-r", faulty, "--stuck-request-timeout", "1s"] + args, password: password, environment: environment, cwd: dir)
+            ["-r", faulty, "--stuck-request-timeout", "1s"] + args, password: password,
+            environment: environment.merging(portEnvironment(proxy.port)) { $1 }, cwd: dir)
     }
     expectStatus(try offsite(["init"]), 0, "seed \(seed): init through faults", sourceLocation: sourceLocation)
     let backup = expectStatus(
@@ -98,7 +102,8 @@ func backupThroughFaults(
     env["TZ"] = "UTC"
     env["RESTIC_REPOSITORY"] = nil
     env["RESTIC_PASSWORD_FILE"] = nil
-    let check = try ProcessRunner.run(try Restic.path(), ["-r", direct, "--no-cache", "check", "--read-data"], environment: env)
+    let checked = try resticRepository?() ?? direct
+    let check = try ProcessRunner.run(try Restic.path(), ["-r", checked, "--no-cache", "check", "--read-data"], environment: env)
     #expect(
         check.status == 0, "seed \(seed): restic check --read-data: \(check.stdoutString) \(check.stderr)", sourceLocation: sourceLocation)
     #expect(!check.stdoutString.contains("additional files"), "seed \(seed): \(check.stdoutString)", sourceLocation: sourceLocation)
