@@ -156,6 +156,7 @@ import Testing
             expectNoSecrets("\(account)")
             expectNoSecrets(
                 String(describing: GoogleCredentials.serviceAccount(GoogleAccessTokens(account: account, transport: .shared()))))
+            expectNoSecrets(String(describing: GoogleCredentials.accessToken("ya29.secret")))
         }
     }
 }

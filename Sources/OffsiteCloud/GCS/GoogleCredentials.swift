@@ -1,7 +1,8 @@
 import OffsiteStorage
 
-/// How requests to GCS are authorised, found as restic finds them.
-public enum GoogleCredentials: Sendable {
+/// How requests to GCS are authorised, found as restic finds them. Its description names the
+/// kind of credentials, never a token.
+public enum GoogleCredentials: Sendable, CustomStringConvertible {
     /// `GOOGLE_ACCESS_TOKEN`, used as it is (it cannot be renewed: such tokens last an hour).
     case accessToken(String)
     /// `GOOGLE_APPLICATION_CREDENTIALS`: a service account key, tokens fetched and renewed.
@@ -30,6 +31,14 @@ public enum GoogleCredentials: Sendable {
         case .accessToken(let token): return "Bearer " + token
         case .serviceAccount(let tokens): return "Bearer " + (try await tokens.token())
         case .anonymous: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .accessToken: return "GOOGLE_ACCESS_TOKEN"
+        case .serviceAccount(let tokens): return "\(tokens.account) (GOOGLE_APPLICATION_CREDENTIALS=\(tokens.account.path))"
+        case .anonymous: return "anonymous"
         }
     }
 
