@@ -12,8 +12,9 @@ fi
 # compatibility oracle the tests run against), time (peak-memory figures in benchmarks),
 # unzip and python3 (dump's archives are read back by other tools), util-linux and mount (a
 # small tmpfs in a private mount namespace plays a full disk), rclone (`rclone serve restic`
-# is the REST server the cloud tests run against).
-packages=(libzstd-dev restic time unzip python3 util-linux mount rclone)
+# is the REST server the cloud tests run against), openssl (the GCS tests make and check RSA
+# keys with it).
+packages=(libzstd-dev restic time unzip python3 util-linux mount rclone openssl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
