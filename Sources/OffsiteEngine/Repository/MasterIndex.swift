@@ -100,13 +100,14 @@ public final class MasterIndex: Sendable {
         }
     }
 
-    /// Every indexed copy, grouped by pack (each pack's blobs in offset order). For check and
-    /// prune: one pass over the whole index.
-    public func blobsByPack() -> [ID: [PackBlob]] {
+    /// Every indexed copy (of `type`, or of both types), grouped by pack (each pack's blobs in
+    /// offset order). For check and prune: one pass over the whole index.
+    public func blobsByPack(type: BlobType? = nil) -> [ID: [PackBlob]] {
         state.withLock { s in
             var out: [ID: [PackBlob]] = [:]
-            out.reserveCapacity(s.packIDs.count)
+            out.reserveCapacity(type == nil ? s.packIDs.count : 0)
             func add(_ handle: BlobHandle, _ p: Packed) {
+                if let type, handle.type != type { return }
                 out[s.packIDs[Int(p.pack)], default: []].append(
                     PackBlob(
                         type: handle.type, id: handle.id, offset: p.offset, length: p.length, uncompressedLength: p.uncompressedLength))

@@ -50,6 +50,7 @@ extension Repository {
 
     /// Loads and decodes a tree blob.
     public func loadTree(_ id: ID) async throws -> Tree {
+        if let windows = treeWindows, let tree = try await windows.tree(id, in: self) { return tree }
         let json = try await loadBlob(BlobHandle(id: id, type: .tree))
         do {
             return try Tree(json: json)

@@ -13,6 +13,8 @@ public final class Repository: Sendable {
     public let config: Config
     public let index: MasterIndex
     public let chunkerTables: Chunker.Tables
+    /// Tree reads in pack windows, for backends where each request is a round trip.
+    let treeWindows: TreeWindows?
 
     /// How many key files `open` tries without a hint, as restic does.
     public static let maxKeysTried = 20
@@ -24,6 +26,7 @@ public final class Repository: Sendable {
         self.config = config
         self.index = MasterIndex()
         self.chunkerTables = Chunker.Tables(polynomial: config.chunkerPolynomial)
+        self.treeWindows = backend.preferredConcurrency > 1 ? TreeWindows() : nil
     }
 
     public var version: Int { config.version }
