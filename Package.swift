@@ -70,6 +70,11 @@ let package = Package(
             ],
             swiftSettings: sharedSettings
         ),
+        // The orchestrator's foundation: .env files, settings, cron schedules (issue 7).
+        .target(
+            name: "OffsiteJobs",
+            swiftSettings: sharedSettings
+        ),
         .target(
             name: "OffsiteTesting",
             dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "CPosix"],
@@ -98,6 +103,11 @@ let package = Package(
         .testTarget(
             name: "OffsiteEngineTests",
             dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteTesting"],
+            swiftSettings: sharedSettings
+        ),
+        .testTarget(
+            name: "OffsiteJobsTests",
+            dependencies: ["OffsiteJobs"],
             swiftSettings: sharedSettings
         ),
         .testTarget(

@@ -1,0 +1,123 @@
+public import Foundation
+
+/// The orchestrator's settings, read from the merged `.env` files and process environment
+/// (`EnvironmentVariables`). Secrets are `Secret`s, so describing or dumping settings never shows them.
+///
+/// Variables (the guide's, restic's, libpq's, plus offsite's own):
+/// - `RESTIC_REPOSITORY` or `RESTIC_REPOSITORY_FILE` (required);
+///   `RESTIC_PASSWORD_COMMAND`, `RESTIC_PASSWORD_FILE` or `RESTIC_PASSWORD` (one required; restic's
+///   precedence: command, then file, then the password; command and file together are an error);
+/// - `BACKUP_SCHEDULE` (default `0 */6 * * *`), `PRUNE_SCHEDULE` (default `0 3 * * 0`),
+///   `CHECK_SCHEDULE` (default `0 5 * * 0`); `off` or empty disables prune or check;
+///   `CHECK_ROTATION` (default 10): each check reads 1/n of the packs, all of them every n checks;
+/// - `BACKUP_ENV` = `production` (default) | `staging` | `dev` picks retention 30/12/12, 7/4/3 or
+///   3/2/0 (daily/weekly/monthly); each `BACKUP_RETENTION_DAILY|WEEKLY|MONTHLY` set overrides its part;
+/// - `PROMETHEUS_PUSHGATEWAY` (an http(s) URL, optional);
+/// - PostgreSQL as libpq reads it: `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`;
+/// - Redis: `REDIS_HOST`, `REDIS_PORT` (6379), `REDIS_PASSWORD`;
+/// - volumes: `BACKUP_VOLUMES` (comma-separated directories, default `/data`, the guide's path) and
+///   `BACKUP_VAULT_PATH` (Vault's data directory, tagged `vault`);
+/// - `TZ` for schedules (default: the system's zone); `RESTIC_S3_ENDPOINT` as the guide's B2 setup writes it.
+public struct JobSettings: Sendable, Equatable {
+    public enum Environment: String, Sendable, Equatable, CaseIterable {
+        case production, staging, dev
+
+        /// The guide's retention preset for this environment.
+        public var retention: RetentionSettings {
+            switch self {
+            case .production: RetentionSettings(daily: 30, weekly: 12, monthly: 12)
+            case .staging: RetentionSettings(daily: 7, weekly: 4, monthly: 3)
+            case .dev: RetentionSettings(daily: 3, weekly: 2, monthly: 0)
+            }
+        }
+    }
+
+    /// Where the repository password comes from, in restic's order of precedence.
+    public enum PasswordSource: Sendable, Equatable {
+        case command(String)
+        case file(String)
+        case value(Secret)
+    }
+
+    /// Where the repository is: its URL, or a file holding it.
+    public enum RepositorySource: Sendable, Equatable {
+        case url(Secret)
+        case file(String)
+    }
+
+    public var repository: RepositorySource
+    public var password: PasswordSource
+    /// The guide's `RESTIC_S3_ENDPOINT` (B2's S3 endpoint), if set.
+    public var s3Endpoint: String?
+    public var environment: Environment
+    public var retention: RetentionSettings
+    public var backupSchedule: CronSchedule
+    /// Nil when disabled (`PRUNE_SCHEDULE=off`).
+    public var pruneSchedule: CronSchedule?
+    /// Nil when disabled (`CHECK_SCHEDULE=off`).
+    public var checkSchedule: CronSchedule?
+    public var checkRotation: Int
+    public var timeZone: TimeZone
+    public var pushgateway: URL?
+    public var postgres: PostgresSettings
+    public var redis: RedisSettings
+    public var volumes: [String]
+    public var vaultPath: String?
+
+    public static let defaultBackupSchedule = "0 */6 * * *"
+    public static let defaultPruneSchedule = "0 3 * * 0"
+    public static let defaultCheckSchedule = "0 5 * * 0"
+    public static let defaultCheckRotation = 10
+    public static let defaultVolumes = ["/data"]
+}
+
+/// How many snapshots of each kind retention keeps (`forget --keep-daily … --keep-weekly … --keep-monthly …`).
+public struct RetentionSettings: Sendable, Equatable {
+    public var daily: Int
+    public var weekly: Int
+    public var monthly: Int
+
+    public init(daily: Int, weekly: Int, monthly: Int) {
+        self.daily = daily
+        self.weekly = weekly
+        self.monthly = monthly
+    }
+}
+
+/// libpq's connection variables; nil means libpq's own default (`pg_dump` reads the same variables).
+public struct PostgresSettings: Sendable, Equatable {
+    public var host: String?
+    public var port: Int?
+    public var user: String?
+    public var password: Secret?
+    public var database: String?
+}
+
+/// The Redis server to snapshot.
+public struct RedisSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var password: Secret?
+}
+
+extension JobSettings.RepositorySource: CustomStringConvertible {
+    /// The repository for messages and `status`: a URL with any password in it replaced by `***`.
+    public var description: String {
+        switch self {
+        case .url(let url): JobSettings.redactingCredentials(url.reveal())
+        case .file(let path): "(from \(path))"
+        }
+    }
+}
+
+extension JobSettings {
+    /// `rest:https://user:pass@host/` → `rest:https://user:***@host/`; other text unchanged.
+    public static func redactingCredentials(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
+        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@"),
+            let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return url }
+        return String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
+    }
+}
