@@ -161,6 +161,14 @@ import Testing
         #expect(all == [at("2026-10-25T00:00:00+02:00"), at("2026-10-26T00:00:00+01:00"), at("2026-10-27T00:00:00+01:00")])
     }
 
+    @Test func everyMinuteFollowsRealTimeThroughBothTransitions() throws {
+        let spring = try runs("* * * * *", from: "2026-03-28T23:59:59+01:00", to: "2026-03-30T00:00:00+02:00")
+        #expect(spring.count == 23 * 60)
+        let autumn = try runs("* * * * *", from: "2026-10-24T23:59:59+02:00", to: "2026-10-26T00:00:00+01:00")
+        #expect(autumn.count == 25 * 60)
+        for (a, b) in zip(autumn, autumn.dropFirst()) { #expect(b.timeIntervalSince(a) == 60) }
+    }
+
     @Test func newYorkSpringForwardAtTwo() throws {
         let newYork = TimeZone(identifier: "America/New_York")!
         #expect(try next("0 2 * * *", after: "2026-03-07T12:00:00-05:00", in: newYork) == at("2026-03-08T03:00:00-04:00"))
