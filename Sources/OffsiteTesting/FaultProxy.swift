@@ -1,9 +1,10 @@
 public import Foundation
 
 /// A fault-injecting HTTP proxy in front of a test server (moto, rclone): a given fraction of
-/// requests fail with 500 or 503 SlowDown, have their connection reset before or after the
-/// upstream server handled them, have their upload cut halfway, or stall for `stallSeconds`
-/// with nothing sent. Decisions come from `seed`, so a failing run can be replayed.
+/// requests (evenly spread: with 0.2, every fifth) fail with 500 or 503 SlowDown, have their
+/// connection reset before or after the upstream server handled them, have their upload cut
+/// halfway, or stall for `stallSeconds` with nothing sent. The kind of each fault comes from
+/// `seed`, so a failing run can be replayed.
 /// `GET /__faults` returns the counts of injected faults as JSON.
 public enum FaultProxy {
     public static func start(upstreamPort: Int, failRate: Double, seed: UInt64, stallSeconds: Double = 4) throws -> TestServer {
@@ -26,7 +27,10 @@ public enum FaultProxy {
         def choose(method):
             with lock:
                 counts["requests"] += 1
-                if rng.random() >= rate:
+                n = counts["requests"]
+                # Exactly `rate` of the requests, evenly spread (a random draw could leave a
+                # short run without faults, or a streak longer than the retries allow).
+                if int(n * rate) == int((n - 1) * rate):
                     return None
                 kinds = ["error500", "slowdown503", "reset_before", "reset_after", "stall"]
                 if method in ("PUT", "POST"):

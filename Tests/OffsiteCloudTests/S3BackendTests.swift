@@ -122,8 +122,15 @@ import Testing
             try await s3.create()
             // Removals are left alone here: after a failed attempt a removal cannot tell "already
             // gone" from "never there", and the suite checks the latter (see the next test).
+            // Every fifth operation fails (evenly: a random draw could fail a streak longer
+            // than the retries allow, or too few to prove anything).
+            let operations = Mutex(0)
             let flaky = FaultInjectingBackend(s3) { op, _, _ in
-                guard op != .remove, Double.random(in: 0..<1) < 0.2 else { return nil }
+                guard op != .remove,
+                    operations.withLock({ n in
+                        n += 1; return n % 5 == 0
+                    })
+                else { return nil }
                 return faults.withLock { n in
                     n += 1
                     return failures[n % failures.count]
