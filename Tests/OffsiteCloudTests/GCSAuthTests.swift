@@ -16,6 +16,7 @@ import Testing
             try await b.create()
             try await b.save(.config, data: Data("c".utf8))
             #expect(try await b.load(.config) == Data("c".utf8))
+            let finished = Int(Date().timeIntervalSince1970)
             let auth = try #require(gcs.auth)
             let stats = try auth.stats()
             #expect(stats["tokenRequests"] as? Int == 1)
@@ -35,7 +36,9 @@ import Testing
             let iat = try #require(claims["iat"] as? Int)
             let exp = try #require(claims["exp"] as? Int)
             #expect(exp - iat == 3600)
-            #expect(abs(iat - started) < 120)
+            // Issued while the test ran (a busy machine can stretch that: the whole parallel
+            // suite shares two cores), within a little clock slack.
+            #expect(iat >= started - 5 && iat <= finished + 5, "iat \(iat), test ran \(started)...\(finished)")
         }
     }
 

@@ -111,7 +111,8 @@ import Testing
             #expect(r.stderr.contains("access denied") && r.stderr.contains("AWS_SECRET_ACCESS_KEY"), "\(r.stderr)")
             #expect(!r.stderr.contains("retrying"), "\(r.stderr)")
             #expect(!(r.stderr + r.stdoutString).contains(wrongSecret))
-            #expect(elapsed < 15, "took \(elapsed) s")
+            // A retry loop would take minutes; a busy machine can stretch one request to seconds.
+            #expect(elapsed < 30, "took \(elapsed) s")
             _ = dir
         }
     }
