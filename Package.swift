@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // libzstd from the system (Debian: libzstd-dev).
@@ -65,14 +67,23 @@ let package = Package(
         .executableTarget(
             name: "offsite",
             dependencies: [
-                "OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteCloud",
+                "OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteCloud", "OffsiteJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: sharedSettings
         ),
-        // The orchestrator's foundation: .env files, settings, cron schedules (issue 7).
+        // The orchestrator: configuration (.env files, offsite.yml), database and volume jobs run
+        // through the offsite binary, schedules, metrics, drills (issue 7).
         .target(
             name: "OffsiteJobs",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: sharedSettings
         ),
         .target(
@@ -107,7 +118,8 @@ let package = Package(
         ),
         .testTarget(
             name: "OffsiteJobsTests",
-            dependencies: ["OffsiteJobs"],
+            // Depends on the executable: the end-to-end tests run `offsite run|daemon|drill`.
+            dependencies: ["OffsiteJobs", "OffsiteTesting", "offsite"],
             swiftSettings: sharedSettings
         ),
         .testTarget(

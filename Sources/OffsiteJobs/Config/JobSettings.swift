@@ -17,6 +17,9 @@ public import Foundation
 /// - Redis: `REDIS_HOST`, `REDIS_PORT` (6379), `REDIS_PASSWORD`;
 /// - volumes: `BACKUP_VOLUMES` (comma-separated directories, default `/data`, the guide's path) and
 ///   `BACKUP_VAULT_PATH` (Vault's data directory, tagged `vault`);
+/// - `BACKUP_JOBS` (default `postgres,redis,volumes`), `BACKUP_POSTGRES_DATABASES` (comma list or
+///   `all`; default `PGDATABASE`, else all), `BACKUP_HOST`, `BACKUP_METRICS_TEXTFILE`, `OFFSITE_LISTEN`,
+///   `OFFSITE_STATE_DIR`, `DRILL_SCHEDULE` (default off);
 /// - `TZ` for schedules (default: the system's zone); `RESTIC_S3_ENDPOINT` as the guide's B2 setup writes it.
 public struct JobSettings: Sendable, Equatable {
     public enum Environment: String, Sendable, Equatable, CaseIterable {
@@ -63,6 +66,19 @@ public struct JobSettings: Sendable, Equatable {
     public var redis: RedisSettings
     public var volumes: [String]
     public var vaultPath: String?
+    /// `BACKUP_JOBS`: which of postgres, redis, volumes `run all` and the daemon run (default all three).
+    public var jobs: [JobDefinition.Kind]
+    /// `BACKUP_POSTGRES_DATABASES`: databases dumped one by one (comma list); `all` (or unset with no
+    /// `PGDATABASE`) dumps the whole cluster with `pg_dumpall`.
+    public var postgresDatabases: [String]
+    /// `BACKUP_HOST`: the host name recorded in snapshots (default: the system's).
+    public var host: String?
+    /// `BACKUP_METRICS_TEXTFILE`: a node_exporter textfile collector file.
+    public var textfile: String?
+    /// `OFFSITE_LISTEN`: `host:port` for the daemon's `/metrics` and `/healthz`.
+    public var listen: String?
+    /// `DRILL_SCHEDULE`: when the daemon runs restore drills (default: never).
+    public var drillSchedule: CronSchedule?
 
     public static let defaultBackupSchedule = "0 */6 * * *"
     public static let defaultPruneSchedule = "0 3 * * 0"
@@ -91,6 +107,25 @@ public struct PostgresSettings: Sendable, Equatable {
     public var user: String?
     public var password: Secret?
     public var database: String?
+
+    public init(host: String? = nil, port: Int? = nil, user: String? = nil, password: Secret? = nil, database: String? = nil) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+    }
+
+    /// libpq's variables for `pg_dump`, `psql`… (the password travels in the environment, never on a command line).
+    public func libpqVariables() -> [String: String] {
+        var v: [String: String] = [:]
+        if let host { v["PGHOST"] = host }
+        if let port { v["PGPORT"] = String(port) }
+        if let user { v["PGUSER"] = user }
+        if let password { v["PGPASSWORD"] = password.reveal() }
+        if let database { v["PGDATABASE"] = database }
+        return v
+    }
 }
 
 /// The Redis server to snapshot.
@@ -98,6 +133,12 @@ public struct RedisSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var password: Secret?
+
+    public init(host: String = "127.0.0.1", port: Int = 6379, password: Secret? = nil) {
+        self.host = host
+        self.port = port
+        self.password = password
+    }
 }
 
 extension JobSettings.RepositorySource: CustomStringConvertible {

@@ -6,7 +6,8 @@ extension JobSettings {
     /// environment serves both tools.
     public static let knownVariables: Set<String> = [
         "BACKUP_SCHEDULE", "BACKUP_ENV", "BACKUP_RETENTION_DAILY", "BACKUP_RETENTION_WEEKLY",
-        "BACKUP_RETENTION_MONTHLY", "BACKUP_VOLUMES", "BACKUP_VAULT_PATH",
+        "BACKUP_RETENTION_MONTHLY", "BACKUP_VOLUMES", "BACKUP_VAULT_PATH", "BACKUP_JOBS", "BACKUP_POSTGRES_DATABASES",
+        "BACKUP_HOST", "BACKUP_METRICS_TEXTFILE", "OFFSITE_LISTEN", "OFFSITE_STATE_DIR", "OFFSITE_BINARY",
         "RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE", "RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE",
         "RESTIC_PASSWORD_COMMAND", "RESTIC_S3_ENDPOINT", "RESTIC_KEY_HINT", "RESTIC_CACHE_DIR",
         "RESTIC_COMPRESSION", "RESTIC_PACK_SIZE", "RESTIC_READ_CONCURRENCY", "RESTIC_HOST",
@@ -17,7 +18,7 @@ extension JobSettings {
     ]
 
     /// Prefixes whose unknown names are reported (other variables belong to other programs).
-    public static let checkedPrefixes = ["BACKUP_", "RESTIC_"]
+    public static let checkedPrefixes = ["BACKUP_", "RESTIC_", "OFFSITE_"]
 
     /// Reads and validates settings.
     /// - Throws: `JobsError.Code.invalidSettings` whose `problems` name every mistake at once (unknown
@@ -135,6 +136,24 @@ extension JobSettings {
             reader.report("BACKUP_VAULT_PATH", "\"\(vaultPath)\" is not an absolute path")
         }
 
+        var jobs = JobDefinition.Kind.allCases
+        if let text = reader.string("BACKUP_JOBS") {
+            jobs = []
+            for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) where !name.isEmpty {
+                if let kind = JobDefinition.Kind(rawValue: name) {
+                    if !jobs.contains(kind) { jobs.append(kind) }
+                } else {
+                    reader.report("BACKUP_JOBS", "\"\(name)\" is not a job; use postgres, redis and/or volumes")
+                }
+            }
+        }
+        var postgresDatabases = reader.string("PGDATABASE").map { [$0] } ?? []
+        if let text = reader.string("BACKUP_POSTGRES_DATABASES") {
+            let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            postgresDatabases = names == ["all"] ? [] : names
+        }
+        let drillSchedule = reader.schedule("DRILL_SCHEDULE", default: "off", canDisable: true)
+
         guard reader.problems.isEmpty, let repository, let password, let backupSchedule else {
             let problems = reader.problems
             let list = problems.map { "  - \($0)" }.joined(separator: "\n")
@@ -159,6 +178,12 @@ extension JobSettings {
         self.redis = redis
         self.volumes = volumes
         self.vaultPath = vaultPath
+        self.jobs = jobs
+        self.postgresDatabases = postgresDatabases
+        self.host = reader.string("BACKUP_HOST")
+        self.textfile = reader.string("BACKUP_METRICS_TEXTFILE")
+        self.listen = reader.string("OFFSITE_LISTEN")
+        self.drillSchedule = drillSchedule
     }
 
     /// The closest known variable with the same prefix, if it is close enough to be a typo.
@@ -219,7 +244,7 @@ struct SettingsReader {
     mutating func schedule(_ name: String, default fallback: String, canDisable: Bool) -> CronSchedule? {
         let raw = variables[name]
         let text = raw?.trimmingCharacters(in: .whitespaces)
-        if canDisable, let text, text.isEmpty || text.lowercased() == "off" { return nil }
+        if canDisable, (text ?? fallback).isEmpty || (text ?? fallback).lowercased() == "off" { return nil }
         do {
             return try CronSchedule(parsing: text.flatMap { $0.isEmpty ? nil : $0 } ?? fallback)
         } catch {
