@@ -8,8 +8,10 @@ public struct JobsError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidSchedule
         /// The merged variables do not make valid settings; `problems` lists every mistake.
         case invalidSettings
-        /// A file could not be read.
+        /// A file could not be read, or a program could not be started.
         case io
+        /// The repository exists but cannot be opened or created (wrong password, unreachable storage).
+        case repository
     }
 
     public var code: Code
