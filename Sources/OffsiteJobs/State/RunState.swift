@@ -16,10 +16,26 @@ public struct RunState: Sendable, Codable, Equatable {
     public var handledSlots: [String: Date] = [:]
     /// Per repository name, how many rotating checks have run (the next reads part `n % rotation + 1`).
     public var checkCounter: [String: Int] = [:]
+    /// Latest successful record per `RunRecord.key`, kept when a later run fails: the metrics
+    /// report the last success's time (staleness alerts) and the size of what was last backed up.
+    public var lastSuccessful: [String: RunRecord] = [:]
 
     public init() {}
 
-    public mutating func record(_ record: RunRecord) { records[record.key] = record }
+    public mutating func record(_ record: RunRecord) {
+        records[record.key] = record
+        if record.success { lastSuccessful[record.key] = record }
+    }
+
+    /// A state file written before a field existed still loads (the field starts empty).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        records = try c.decodeIfPresent([String: RunRecord].self, forKey: .records) ?? [:]
+        lastAll = try c.decodeIfPresent(RunRecord.self, forKey: .lastAll)
+        handledSlots = try c.decodeIfPresent([String: Date].self, forKey: .handledSlots) ?? [:]
+        checkCounter = try c.decodeIfPresent([String: Int].self, forKey: .checkCounter) ?? [:]
+        lastSuccessful = try c.decodeIfPresent([String: RunRecord].self, forKey: .lastSuccessful) ?? [:]
+    }
 
     public func latest(_ operation: Operation, _ job: String) -> RunRecord? { records["\(operation.rawValue)/\(job)"] }
 }
