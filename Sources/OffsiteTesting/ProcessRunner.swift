@@ -84,6 +84,23 @@ public enum Restic {
     }
 }
 
+/// Prometheus's `promtool` (Debian's `prometheus` ships it), which checks alerting and
+/// recording rules (`promtool check rules FILE`) and metric exposition text (`promtool check
+/// metrics`, on stdin). Tests fail (never skip) when it is missing.
+public enum Promtool {
+    public static func path() throws -> String {
+        if let p = ProcessInfo.processInfo.environment["PROMTOOL"] { return p }
+        guard let p = ProcessRunner.which("promtool") else {
+            throw ProcessRunner.NotFound(description: "promtool is not installed: run `apt-get install prometheus` (or `make deps`)")
+        }
+        return p
+    }
+
+    public static func run(_ args: [String], stdin: Data? = nil) throws -> ProcessRunner.Result {
+        try ProcessRunner.run(try path(), args, stdin: stdin)
+    }
+}
+
 /// The `offsite` executable built next to the test bundle (or `$OFFSITE_BIN`).
 public enum OffsiteBinary {
     public static func path() throws -> String {

@@ -57,12 +57,13 @@ public final class TestServer: @unchecked Sendable {
     /// What the server printed so far (for failure messages).
     public var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
-    /// Stops the server: SIGTERM, then SIGINT (moto's threaded server ignores SIGTERM), then
-    /// SIGKILL, each given a moment to work.
-    public func stop() {
-        for signal in [SIGTERM, SIGINT, SIGKILL] where process.isRunning {
+    /// Stops the server: `signals` (by default SIGTERM, then SIGINT: moto's threaded server
+    /// ignores SIGTERM), then SIGKILL, each given `grace` seconds to work. A server whose clean
+    /// shutdown takes another signal passes its own (PostgreSQL: SIGINT, its fast shutdown).
+    public func stop(signals: [Int32] = [SIGTERM, SIGINT], grace: Double = 1) {
+        for signal in signals + [SIGKILL] where process.isRunning {
             kill(process.processIdentifier, signal)
-            for _ in 0..<40 where process.isRunning { usleep(25_000) }
+            for _ in 0..<max(1, Int(grace / 0.025)) where process.isRunning { usleep(25_000) }
         }
         if !process.isRunning { process.waitUntilExit() }
         try? FileManager.default.removeItem(atPath: log)
@@ -89,6 +90,11 @@ public final class TestServer: @unchecked Sendable {
     static func accepts(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
+        return connectLoopback(fd, port: port)
+    }
+
+    /// Connects the TCP socket `fd` to 127.0.0.1:`port`.
+    static func connectLoopback(_ fd: Int32, port: Int) -> Bool {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
