@@ -107,13 +107,20 @@ public struct PostgresSettings: Sendable, Equatable {
     public var user: String?
     public var password: Secret?
     public var database: String?
+    /// offsite.yml's `password_file`: a file holding the password, read when the job runs (never at
+    /// load time); libpq has no such variable (`PGPASSFILE` is a `.pgpass`), so the runner reads it.
+    public var passwordFile: String?
 
-    public init(host: String? = nil, port: Int? = nil, user: String? = nil, password: Secret? = nil, database: String? = nil) {
+    public init(
+        host: String? = nil, port: Int? = nil, user: String? = nil, password: Secret? = nil, database: String? = nil,
+        passwordFile: String? = nil
+    ) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
+        self.passwordFile = passwordFile
     }
 
     /// libpq's variables for `pg_dump`, `psql`… (the password travels in the environment, never on a command line).
@@ -133,11 +140,14 @@ public struct RedisSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var password: Secret?
+    /// offsite.yml's `password_file`: a file holding the password, read when the job runs (never at load time).
+    public var passwordFile: String?
 
-    public init(host: String = "127.0.0.1", port: Int = 6379, password: Secret? = nil) {
+    public init(host: String = "127.0.0.1", port: Int = 6379, password: Secret? = nil, passwordFile: String? = nil) {
         self.host = host
         self.port = port
         self.password = password
+        self.passwordFile = passwordFile
     }
 }
 
