@@ -49,19 +49,26 @@ public enum CommandRunner {
                 workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
                 input: .none, output: .sequence, error: .sequence
             ) { execution in
-                async let errorTail: [UInt8] = {
-                    var tail: [UInt8] = []
-                    for try await chunk in execution.standardError {
-                        chunk.withUnsafeBytes { tail.append(contentsOf: $0) }
-                        if tail.count > 2 * stderrLimit { tail.removeFirst(tail.count - stderrLimit) }
+                let (standardOutput, standardError) = (execution.standardOutput, execution.standardError)
+                // Drained in a task the caller's cancellation does not reach: a cancelled caller's
+                // streams would end at once and close the pipes, and the program, told to stop by
+                // the teardown's SIGTERM, would die of SIGPIPE on its next write before removing
+                // its lock. The streams end when the program exits.
+                return try await Task {
+                    async let errorTail: [UInt8] = {
+                        var tail: [UInt8] = []
+                        for try await chunk in standardError {
+                            chunk.withUnsafeBytes { tail.append(contentsOf: $0) }
+                            if tail.count > 2 * stderrLimit { tail.removeFirst(tail.count - stderrLimit) }
+                        }
+                        return Array(tail.suffix(stderrLimit))
+                    }()
+                    var out: [UInt8] = []
+                    for try await chunk in standardOutput where out.count < stdoutLimit {
+                        chunk.withUnsafeBytes { out.append(contentsOf: $0) }
                     }
-                    return Array(tail.suffix(stderrLimit))
-                }()
-                var out: [UInt8] = []
-                for try await chunk in execution.standardOutput where out.count < stdoutLimit {
-                    chunk.withUnsafeBytes { out.append(contentsOf: $0) }
-                }
-                return (out, try await errorTail)
+                    return (out, try await errorTail)
+                }.value
             }
             let status: Int32
             switch result.terminationStatus {
