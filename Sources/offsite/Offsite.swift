@@ -28,6 +28,7 @@ struct Offsite: AsyncParsableCommand {
             StatsCommand.self, TagCommand.self,
             DumpCommand.self, FindCommand.self, DiffCommand.self, UnlockCommand.self, CheckCommand.self, PruneCommand.self,
             RepairCommand.self, RebuildIndexCommand.self, ForgetCommand.self, CopyCommand.self,
+            RunCommand.self, ConfigCommand.self,
         ]
     )
 
@@ -38,6 +39,7 @@ struct Offsite: AsyncParsableCommand {
         let commands: Set<String> = [
             "init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "debug", "help", "stats", "tag", "dump",
             "find", "diff", "unlock", "check", "prune", "repair", "rebuild-index", "forget", "copy",
+            "run", "config", "daemon", "status", "drill", "doctor", "cost",
         ]
         let valued: Set<String> = [
             "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
@@ -52,7 +54,7 @@ struct Offsite: AsyncParsableCommand {
                 // Commands with their own subcommands (`key list`) take the flags after those.
                 var head = [a]
                 var rest = Array(args[(i + 1)...])
-                if a == "key" || a == "debug" || a == "repair", let sub = rest.first, !sub.hasPrefix("-") {
+                if a == "key" || a == "debug" || a == "repair" || a == "config", let sub = rest.first, !sub.hasPrefix("-") {
                     head.append(sub)
                     rest.removeFirst()
                 }

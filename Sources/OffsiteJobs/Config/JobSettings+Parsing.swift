@@ -7,7 +7,8 @@ extension JobSettings {
     public static let knownVariables: Set<String> = [
         "BACKUP_SCHEDULE", "BACKUP_ENV", "BACKUP_RETENTION_DAILY", "BACKUP_RETENTION_WEEKLY",
         "BACKUP_RETENTION_MONTHLY", "BACKUP_VOLUMES", "BACKUP_VAULT_PATH", "BACKUP_JOBS", "BACKUP_POSTGRES_DATABASES",
-        "BACKUP_HOST", "BACKUP_METRICS_TEXTFILE", "OFFSITE_LISTEN", "OFFSITE_STATE_DIR", "OFFSITE_BINARY",
+        "BACKUP_HOST", "BACKUP_METRICS_TEXTFILE", "BACKUP_LIMIT_UPLOAD", "OFFSITE_LISTEN", "OFFSITE_STATE_DIR", "OFFSITE_BINARY",
+        "OFFSITE_PRICE_S3", "OFFSITE_PRICE_B2", "OFFSITE_PRICE_GCS_NEARLINE",
         "RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE", "RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE",
         "RESTIC_PASSWORD_COMMAND", "RESTIC_S3_ENDPOINT", "RESTIC_KEY_HINT", "RESTIC_CACHE_DIR",
         "RESTIC_COMPRESSION", "RESTIC_PACK_SIZE", "RESTIC_READ_CONCURRENCY", "RESTIC_HOST",
@@ -152,6 +153,7 @@ extension JobSettings {
             let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             postgresDatabases = names == ["all"] ? [] : names
         }
+        _ = reader.count("BACKUP_LIMIT_UPLOAD")  // KiB/s, read by the orchestrator; validated here
         let drillSchedule = reader.schedule("DRILL_SCHEDULE", default: "off", canDisable: true)
 
         guard reader.problems.isEmpty, let repository, let password, let backupSchedule else {

@@ -73,7 +73,9 @@ public struct Orchestrator: Sendable {
 
     /// The snapshots one run of `job` writes: each is the arguments after `offsite backup` and the
     /// extra environment (connection variables) it needs.
-    func backupCommands(_ job: JobDefinition, date: Date) throws(JobsError) -> [(arguments: [String], environment: [String: String])] {
+    func backupCommands(
+        _ job: JobDefinition, date: Date, rdbFile: String? = nil
+    ) throws(JobsError) -> [(arguments: [String], environment: [String: String])] {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = configuration.timeZone
         let day = calendar.dateComponents([.year, .month, .day], from: date)
@@ -81,6 +83,11 @@ public struct Orchestrator: Sendable {
         var common = ["backup", "--json", "--quiet", "--host", configuration.host, "--tag", job.name]
         for tag in job.extraTags { common += ["--tag", tag] }
         common += ["--tag", "backup-date-\(stamp)"]
+        // BACKUP_LIMIT_UPLOAD (KiB/s) keeps backups from filling a server's uplink.
+        if let limit = configuration.environment["BACKUP_LIMIT_UPLOAD"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), limit > 0
+        {
+            common += ["--limit-upload", String(limit)]
+        }
         switch job.kind {
         case .postgres:
             let env = try job.postgres.resolvedVariables()
@@ -98,19 +105,48 @@ public struct Orchestrator: Sendable {
                 )
             }
         case .redis:
-            var env: [String: String] = [:]
-            if let password = try job.redis.resolvedPassword() { env["REDISCLI_AUTH"] = password }
-            return [
-                (
-                    common + [
-                        "--stdin-filename", "redis.rdb", "--stdin-from-command", "--",
-                        "redis-cli", "-h", job.redis.host, "-p", String(job.redis.port), "--no-auth-warning", "--rdb", "-",
-                    ], env
-                )
-            ]
+            // The RDB file fetched by `fetchRDB`, streamed in under a fixed name (a temporary
+            // path would change the snapshot's paths, and retention groups by them).
+            return [(common + ["--stdin-filename", "redis.rdb", "--stdin-from-command", "--", "cat", rdbFile ?? "/dev/null"], [:])]
         case .volumes:
             return [(common + job.paths, [:])]
         }
+    }
+
+    /// Takes a consistent RDB snapshot of the job's Redis server with `redis-cli --rdb FILE` (a
+    /// replica's full sync: nothing changes on the server, unlike BGSAVE over its own dump). A file,
+    /// not a pipe: with diskless replication redis-cli ends the stream with a 40-byte end marker
+    /// it can only cut off a file, so `--rdb -` would store a padded RDB.
+    func fetchRDB(_ job: JobDefinition, to path: String) async throws(JobsError) {
+        var extra: [String: String] = [:]
+        if let password = try job.redis.resolvedPassword() { extra["REDISCLI_AUTH"] = password }
+        let out = try await CommandRunner.run(
+            ["redis-cli", "-h", job.redis.host, "-p", String(job.redis.port), "--no-auth-warning", "--rdb", path],
+            environment: configuration.environment.merging(extra) { $1 })
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard out.succeeded, size > 0, !out.stderr.contains("Error"), !out.stdout.contains("NOAUTH"), !out.stdout.contains("WRONGPASS")
+        else {
+            let reason = [out.stdout, out.stderr].joined(separator: "\n").split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.suffix(2).joined(separator: " / ")
+            throw JobsError(
+                .io,
+                "redis-cli --rdb from \(job.redis.host):\(job.redis.port) failed: \(reason.isEmpty ? "exit status \(out.status)" : reason); no snapshot saved (check REDIS_HOST, REDIS_PORT, REDIS_PASSWORD)"
+            )
+        }
+    }
+
+    /// A new directory only this user can enter, under `$TMPDIR`.
+    static func privateDirectory(prefix: String) throws(JobsError) -> String {
+        let path = NSTemporaryDirectory() + prefix + UUID().uuidString
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw JobsError(
+                .io,
+                "cannot create a private directory under \(NSTemporaryDirectory()): \(error.localizedDescription); set TMPDIR to a writable directory"
+            )
+        }
+        return path
     }
 
     /// Backs up `job` (one snapshot, or one per database) and records the outcome.
@@ -126,7 +162,13 @@ public struct Orchestrator: Sendable {
             var filesNew = 0
             var filesChanged = 0
             var failures: [String] = []
-            for (arguments, extra) in try backupCommands(job, date: now) {
+            var rdbDirectory: String?
+            defer { if let rdbDirectory { try? FileManager.default.removeItem(atPath: rdbDirectory) } }
+            if job.kind == .redis {
+                rdbDirectory = try Self.privateDirectory(prefix: "offsite-redis-")
+                try await fetchRDB(job, to: rdbDirectory! + "/redis.rdb")
+            }
+            for (arguments, extra) in try backupCommands(job, date: now, rdbFile: rdbDirectory.map { $0 + "/redis.rdb" }) {
                 try Task.checkCancellation()
                 let out = try await offsite(arguments, repository: repository, extra: extra)
                 let summary = Self.summary(in: out.stdout)
@@ -208,7 +250,7 @@ public struct Orchestrator: Sendable {
                     records.append(forgotten)
                     save(forgotten)
                     log(
-                        "\(job.name): retention \(forgotten.success ? "applied, \(forgotten.snapshotCount ?? 0) snapshots kept" : "failed: \(forgotten.message)")"
+                        "\(job.name): retention \(forgotten.success ? "applied, \(forgotten.snapshotCount ?? 0) snapshot\(forgotten.snapshotCount == 1 ? "" : "s") kept" : "failed: \(forgotten.message)")"
                     )
                 }
             } else {
@@ -301,7 +343,31 @@ public struct Orchestrator: Sendable {
     /// backup itself succeeded). Returns the problems, if any.
     @discardableResult
     public func publish() async -> [String] {
-        []
+        let state: RunState
+        do {
+            state = try store.load()
+        } catch {
+            log("metrics: \(error.message)")
+            return [error.message]
+        }
+        let text = MetricsRenderer.render(state, now: Date())
+        var problems: [String] = []
+        if let path = configuration.textfile {
+            do {
+                try TextfileExporter.write(text: text, to: path)
+            } catch {
+                problems.append(error.message)
+            }
+        }
+        if let url = configuration.pushgateway {
+            do {
+                try await Pushgateway.push(text: text, to: url, job: "offsite", instance: configuration.host)
+            } catch {
+                problems.append(error.message)
+            }
+        }
+        for problem in problems { log("metrics not delivered: \(problem) (backups are not affected)") }
+        return problems
     }
 
     // MARK: Helpers
@@ -342,12 +408,27 @@ public struct Orchestrator: Sendable {
 extension PostgresSettings {
     /// libpq's variables with the password read now (from `passwordFile` when set).
     func resolvedVariables() throws(JobsError) -> [String: String] {
-        libpqVariables()
+        var variables = libpqVariables()
+        if let passwordFile { variables["PGPASSWORD"] = try readPasswordFile(passwordFile, for: "the PostgreSQL password") }
+        return variables
     }
 }
 
 extension RedisSettings {
+    /// The password, read now from `passwordFile` when set.
     func resolvedPassword() throws(JobsError) -> String? {
-        password?.reveal()
+        if let passwordFile { return try readPasswordFile(passwordFile, for: "the Redis password") }
+        return password?.reveal()
     }
+}
+
+/// The first line of a password file (trailing newline and blanks removed, as restic reads its own).
+func readPasswordFile(_ path: String, for what: String) throws(JobsError) -> String {
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        throw JobsError(.io, "\(path): cannot read \(what) (check the path and that this user may read it)")
+    }
+    let line = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+    let password = line.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !password.isEmpty else { throw JobsError(.io, "\(path): the file holding \(what) is empty") }
+    return password
 }
