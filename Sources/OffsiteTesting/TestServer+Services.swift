@@ -17,7 +17,9 @@ extension TestServer {
     public static func pushgateway() throws -> TestServer {
         let binary = ProcessRunner.which("prometheus-pushgateway") ?? ProcessRunner.which("pushgateway") ?? "prometheus-pushgateway"
         return try TestServer(binary, install: "apt-get install prometheus-pushgateway") { port in
-            ["--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
+            // Debian's build persists pushes to /var/lib/prometheus/pushgateway.data by default,
+            // so every test's server would start with the metrics earlier tests pushed.
+            ["--web.listen-address=127.0.0.1:\(port)", "--log.level=warn", "--persistence.file="]
         }
     }
 

@@ -28,7 +28,7 @@ struct Offsite: AsyncParsableCommand {
             StatsCommand.self, TagCommand.self,
             DumpCommand.self, FindCommand.self, DiffCommand.self, UnlockCommand.self, CheckCommand.self, PruneCommand.self,
             RepairCommand.self, RebuildIndexCommand.self, ForgetCommand.self, CopyCommand.self,
-            RunCommand.self, ConfigCommand.self, DrillCommand.self,
+            RunCommand.self, ConfigCommand.self, DrillCommand.self, DaemonCommand.self, StatusCommand.self,
         ]
     )
 

@@ -269,7 +269,8 @@ import Testing
                 text: "backup_success 1\n", to: URL(string: "http://offsite:s3cr%3At@127.0.0.1:\(port)/gw")!, job: "offsite",
                 instance: "h")
         }
-        #expect(Date().timeIntervalSince(started) < 9)
+        // Refused at once, not retried for minutes (the bound is loose: the suite shares two cores).
+        #expect(Date().timeIntervalSince(started) < 60)
         let message = error?.message ?? ""
         #expect(message.hasPrefix("pushgateway http://127.0.0.1:\(port)/gw: "), "\(message)")
         #expect(message.lowercased().contains("refused"), "\(message)")

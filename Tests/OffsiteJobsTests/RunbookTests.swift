@@ -79,7 +79,7 @@ import Testing
             // Monitoring: the pushgateway holds the guide's metrics.
             let metrics = try deployment.pushgateway!.metricsText()
             #expect(metricLine(metrics, "backup_success", containing: #"mode="all""#)?.hasSuffix(" 1") == true, "\(metrics.prefix(3000))")
-            #expect(metricLine(metrics, "backup_timestamp", containing: "") != nil)
+            #expect(metricLine(metrics, "backup_timestamp", containing: "") != nil, "\(metrics)")
             #expect(metricLine(metrics, "backup_total_size_bytes", containing: "") != nil)
 
             // status shows each job's last run.

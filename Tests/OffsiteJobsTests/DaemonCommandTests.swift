@@ -1,0 +1,76 @@
+import Foundation
+import OffsiteTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `offsite daemon` as an operator starts it: the guide's .env with a seconds-level schedule, the
+/// executable itself, HTTP on a real port, SIGTERM to stop it.
+@Suite(.serialized) struct DaemonCommandTests {
+    @Test func daemonRunsScheduledJobsServesMetricsAndStopsOnSIGTERM() async throws {
+        try await withScratchDirectory { root in
+            let deployment = try GuideDeployment(
+                root: root, extraEnv: "BACKUP_SCHEDULE=@every 3s\nBACKUP_JOBS=redis,volumes\nPRUNE_SCHEDULE=off\nCHECK_SCHEDULE=off")
+            defer { deployment.stop() }
+            let port = try TestServer.freePort()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
+            p.arguments = ["daemon", "--env-file", deployment.envFile, "--listen", "127.0.0.1:\(port)", "--log-file", root + "/daemon.log"]
+            var env = ProcessInfo.processInfo.environment
+            for name in ["RESTIC_PASSWORD", "RESTIC_REPOSITORY", "OFFSITE_STATE_DIR", "OFFSITE_CONFIG"] { env[name] = nil }
+            p.environment = env
+            let out = root + "/stdout.log"
+            FileManager.default.createFile(atPath: out, contents: nil)
+            let handle = FileHandle(forWritingAtPath: out)
+            p.standardOutput = handle
+            p.standardError = handle
+            try p.run()
+            defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+
+            // Two scheduled runs of both jobs (generous: the suite shares two cores).
+            var runs = 0
+            for _ in 0..<1200 where runs < 2 {
+                usleep(100_000)
+                let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+                runs = text.components(separatedBy: "volumes: backup completed").count - 1
+            }
+            #expect(runs >= 2, "\((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
+
+            let health = try LoopbackHTTP.request(port: port, path: "/healthz")
+            #expect(health.status == 200)
+            let metrics = try LoopbackHTTP.request(port: port, path: "/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.text.contains("backup_success{mode=\"all\"} 1"), "\(metrics.text.prefix(2000))")
+            #expect(metrics.text.contains("offsite_last_success{operation=\"backup\",target=\"redis\"} 1"))
+
+            kill(p.processIdentifier, SIGTERM)
+            for _ in 0..<1200 where p.isRunning { usleep(100_000) }
+            #expect(!p.isRunning, "the daemon did not stop within 120 s of SIGTERM")
+            p.waitUntilExit()
+            let stdout = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            #expect(p.terminationStatus == 0, "\(stdout)")
+            #expect(stdout.contains("daemon: stopped"))
+            // Every event line carries a timestamp, and the log file has the same lines.
+            let lines = stdout.split(separator: "\n").filter { !$0.hasPrefix("signal interrupt") }
+            let untimed = lines.filter { $0.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"#, options: .regularExpression) == nil }
+            #expect(untimed.isEmpty, "\(untimed)")
+            let logFile = (try? String(contentsOfFile: root + "/daemon.log", encoding: .utf8)) ?? ""
+            #expect(logFile.contains("volumes: backup completed"))
+
+            let locks = (try? FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/locks")) ?? []
+            #expect(locks.isEmpty, "locks left: \(locks)")
+            let snapshots = try deployment.snapshots()
+            // Retention ran after each backup: keep-daily keeps the day's latest snapshot only.
+            #expect(snapshots.filter { $0.tags.contains("volumes") }.count == 1)
+            #expect(snapshots.filter { $0.tags.contains("redis") }.count == 1)
+            _ = try deployment.restic(["check"])
+
+            let status = try deployment.offsite(["status", "--env-file", deployment.envFile])
+            #expect(status.status == 0, "\(status.stderr)")
+            #expect(status.stdoutString.contains("redis") && status.stdoutString.contains("volumes"), "\(status.stdoutString)")
+            deployment.expectNoSecrets(stdout + logFile + metrics.text + status.stdoutString)
+        }
+    }
+}
