@@ -78,6 +78,8 @@ let package = Package(
         .target(
             name: "OffsiteJobs",
             dependencies: [
+                // offsite doctor's signed S3 requests (bucket lifecycle rules).
+                "OffsiteCloud",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),

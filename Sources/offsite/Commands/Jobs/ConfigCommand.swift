@@ -34,18 +34,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
         let options = jobOptions
         let json = json
         try await runJobCommand {
-            let configuration: Configuration
-            do {
-                configuration = try options.configuration()
-            } catch let error as JobsError where error.code == .invalidSettings && !error.problems.isEmpty {
-                if json {
-                    let findings = error.problems.map { Finding(.problem, $0.origin ?? "configuration", "\($0.variable): \($0.message)") }
-                    printJSON(findings)
-                } else {
-                    Console.error(error.message)
-                }
-                throw ExitCode(ExitStatus.fatal)
-            }
+            let configuration = try findingsConfiguration(options, json: json)
             let findings = await ConfigCheck.run(options.orchestrator(configuration) { _ in })
             if json {
                 printJSON(findings)
@@ -57,6 +46,23 @@ struct ConfigCheckCommand: AsyncParsableCommand {
             }
             if findings.contains(where: { $0.level == .problem }) { throw ExitCode(ExitStatus.fatal) }
         }
+    }
+}
+
+/// The configuration of a command that prints findings (`config check`, `doctor`): mistakes in
+/// the settings become problem findings (with --json) or are listed on standard error, and exit 1.
+func findingsConfiguration(_ options: JobOptions, json: Bool) throws -> Configuration {
+    do {
+        return try options.configuration()
+    } catch {
+        guard error.code == .invalidSettings && !error.problems.isEmpty else { throw error }
+        if json {
+            let findings = error.problems.map { Finding(.problem, $0.origin ?? "configuration", "\($0.variable): \($0.message)") }
+            printJSON(findings)
+        } else {
+            Console.error(error.message)
+        }
+        throw ExitCode(ExitStatus.fatal)
     }
 }
 
