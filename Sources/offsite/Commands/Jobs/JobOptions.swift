@@ -54,6 +54,17 @@ struct JobOptions: ParsableArguments {
             store: store(environment: configuration.environment), log: log)
     }
 
+    /// The jobs a `run` or `drill` argument names: one job, or `all`.
+    static func select(_ name: String, in configuration: Configuration) throws(JobsError) -> [JobDefinition] {
+        if name == "all" {
+            guard !configuration.jobs.isEmpty else { throw JobsError(.invalidSettings, "no jobs are configured (BACKUP_JOBS is empty)") }
+            return configuration.jobs
+        }
+        if let job = configuration.job(named: name) { return [job] }
+        let names = configuration.jobs.map(\.name).joined(separator: ", ")
+        throw JobsError(.invalidSettings, "no job named \(name); configured: \(names.isEmpty ? "none" : names), or all")
+    }
+
     /// This process's executable (`OFFSITE_BINARY` overrides it).
     static func ownExecutable(environment: [String: String]) -> String {
         if let path = environment["OFFSITE_BINARY"], !path.isEmpty { return path }

@@ -46,26 +46,12 @@ struct RunCommand: AsyncParsableCommand {
         let json = json
         try await runJobCommand {
             let configuration = try options.configuration()
-            let jobs: [JobDefinition]
-            if job == "all" {
-                jobs = configuration.jobs
-            } else if let one = configuration.job(named: job) {
-                jobs = [one]
-            } else {
-                let names = configuration.jobs.map(\.name).joined(separator: ", ")
-                throw JobsError(.invalidSettings, "no job named \(job); configured: \(names.isEmpty ? "none" : names), or all")
-            }
-            guard !jobs.isEmpty else { throw JobsError(.invalidSettings, "no jobs are configured (BACKUP_JOBS is empty)") }
+            let jobs = try JobOptions.select(job, in: configuration)
             let orchestrator = options.orchestrator(configuration) { line in
                 if !json { Console.out(line) }
             }
             let records = await orchestrator.run(jobs, mode: job)
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                encoder.dateEncodingStrategy = .iso8601
-                Console.out(String(decoding: try encoder.encode(records), as: UTF8.self))
-            }
+            if json { printJSON(records) }
             if Task.isCancelled { throw ExitCode(ExitStatus.interrupted) }
             let failed = records.filter { $0.operation == .backup && !$0.success }
             if !failed.isEmpty || records.filter({ $0.operation == .backup }).count < jobs.count {
