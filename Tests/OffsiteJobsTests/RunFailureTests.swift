@@ -50,6 +50,25 @@ import Glibc
         }
     }
 
+    @Test func anExistingRepositoryThatDoesNotOpenIsNeverReinitialised() async throws {
+        try await withScratchDirectory { root in
+            let deployment = try GuideDeployment(root: root, pushgateway: false, extraEnv: "BACKUP_JOBS=volumes")
+            defer { deployment.stop() }
+            #expect(try deployment.offsite(["run", "all", "--env-file", deployment.envFile]).status == 0)
+            let config = try Data(contentsOf: URL(fileURLWithPath: deployment.repository + "/config"))
+            let keys = try FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/keys")
+            let wrong = "a-Wrong-restic-password-31"
+            let run = try deployment.offsite(["run", "all", "--env-file", deployment.envFile], environment: ["RESTIC_PASSWORD": wrong])
+            #expect(run.status == 1)
+            #expect(run.stdoutString.contains("cannot be opened"), "\(run.stdoutString)")
+            #expect(!run.stdoutString.contains("initialising"))
+            #expect(!(run.stdoutString + run.stderr).contains(wrong))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: deployment.repository + "/config")) == config)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/keys") == keys)
+            #expect(try deployment.snapshots().count == 1)
+        }
+    }
+
     @Test func unreachablePushgatewayDoesNotFailTheBackup() async throws {
         try await withScratchDirectory { root in
             let deployment = try GuideDeployment(root: root, pushgateway: false)
