@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test bench bench-quick clean
+.PHONY: deps build demo test bench bench-quick crash clean
 
 deps:
 	./scripts/deps.sh
@@ -24,6 +24,12 @@ bench: deps
 bench-quick: deps
 	swift build --product offsite
 	./scripts/bench --quick --offsite .build/debug/offsite
+
+# Crash consistency: 30 SIGKILLs per command (backup, forget --prune, prune, copy, key add),
+# each followed by offsite check, restic check, restores and a re-run; rewrites the figures in
+# docs/RELIABILITY.md. `make test` runs the short form (3 kills per command).
+crash: deps
+	./scripts/crash
 
 clean:
 	rm -rf .build .build-bench demo-work

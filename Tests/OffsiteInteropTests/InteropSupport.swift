@@ -54,19 +54,23 @@ func summary(_ r: ProcessRunner.Result) throws -> [String: Any] {
     return obj
 }
 
-/// Starts the offsite binary with `args` (output discarded) and kills it with SIGKILL after
-/// `delay` microseconds, for crash tests.
-func runOffsiteAndKill(_ args: [String], environment: [String: String], after delay: UInt32) throws {
+/// Starts the offsite binary with `args` (output discarded, in `cwd` if given) and kills it
+/// with SIGKILL after `delay` microseconds, for crash tests. Returns whether the kill hit the
+/// running process (false when it had already exited by then).
+@discardableResult
+func runOffsiteAndKill(_ args: [String], environment: [String: String], cwd: String? = nil, after delay: UInt32) throws -> Bool {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
     p.arguments = args
     p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
     try p.run()
     usleep(delay)
-    kill(p.processIdentifier, SIGKILL)
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
+    return p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL
 }
 
 /// The fault scenario every cloud backend passes: `dir/src` is backed up through a FaultProxy
