@@ -251,7 +251,11 @@ struct CrashDriver {
             if rerun.status != 0 {
                 problems.append("the re-run failed: exit \(rerun.status): \(rerun.stdoutString.suffix(1000)) \(rerun.stderr.prefix(1500))")
             }
-            if !files(in: repo + "/locks").isEmpty { problems.append("the re-run left locks behind: \(files(in: repo + "/locks"))") }
+            if !files(in: repo + "/locks").isEmpty {
+                problems.append("the re-run left locks behind: \(files(in: repo + "/locks"))")
+                // A re-run that crashed: its lock must not stop the remaining rounds.
+                _ = try OffsiteBinary.run(["-r", repo, "unlock"], password: password)
+            }
             v = verify(phase: "after the re-run", cleansUnreferenced: cleansUnreferenced)
             problems += v.problems
             fig.unreferencedAfterRerun += v.unreferenced

@@ -312,7 +312,10 @@ public struct Prune: Sendable {
         }
         let maxUnusedAfter = options.maxUnused.limit(used: stats.size.used)
         for (id, p) in candidates {
-            let reachedUnused = stats.size.unused - stats.size.remove - stats.size.repackrm < maxUnusedAfter
+            // Wrapping, as restic's uint64: duplicate copies counted for removal are not in
+            // `unused`, so after a prune killed between writing packs and deleting the old ones
+            // this goes below zero (a trap before; restic then reads "not reached" and repacks).
+            let reachedUnused = stats.size.unused &- stats.size.remove &- stats.size.repackrm < maxUnusedAfter
             let (sum, overflow) = stats.size.repack.addingReportingOverflow(p.unusedSize + p.usedSize)
             let reachedRepackSize = overflow || sum >= options.maxRepackBytes
             let largeEnough = p.unusedSize + p.usedSize >= target
