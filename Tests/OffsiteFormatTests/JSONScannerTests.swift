@@ -22,6 +22,17 @@ import Testing
         #expect(try parse("{}").packs.isEmpty)
     }
 
+    /// Hostile nesting (the fuzzer's stack overflow, Fuzz/corpus/index/deep-nesting.json) is an
+    /// error, not a crash; nesting restic could plausibly write still parses.
+    @Test func deepNestingIsRejectedNotACrash() throws {
+        func nested(_ levels: Int) -> String {
+            "{\"future\":" + String(repeating: "[", count: levels) + String(repeating: "]", count: levels) + ",\"packs\":[]}"
+        }
+        #expect(try parse(nested(100)).packs.isEmpty)
+        #expect(throws: FormatError.self) { try parse(nested(100_000)) }
+        #expect(throws: FormatError.self) { try Tree(json: Data(("{\"nodes\":[" + String(repeating: "{\"a\":", count: 100_000)).utf8)) }
+    }
+
     @Test(arguments: [
         "", "{", "{\"packs\":[}", "{\"packs\":[{\"id\":\"\(pack)\",\"blobs\":[{\"id\":\"\(blob)\",\"type\":\"other\"}]}]}",
         "{\"packs\":[{\"blobs\":[]}]}", "{\"packs\":[]} trailing",

@@ -5,6 +5,11 @@
 public struct JSONScanner {
     let bytes: UnsafeRawBufferPointer
     public private(set) var position = 0
+    /// Objects and arrays open around the current position.
+    private var depth = 0
+    /// Deepest nesting accepted: far beyond any document restic writes (5 levels), well within the
+    /// stack (thousands of nested `[` overflowed it under AddressSanitizer: found by the fuzzer).
+    public static let maxDepth = 200
 
     public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -46,6 +51,9 @@ public struct JSONScanner {
     /// Iterates an object's members: `body` gets each key and must consume its value.
     public mutating func object(_ body: (inout JSONScanner, [UInt8]) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
+        guard depth < Self.maxDepth else { throw fail("JSON nested deeper than \(Self.maxDepth) levels") }
+        depth += 1
+        defer { depth -= 1 }
         if consume(UInt8(ascii: "}")) { return }
         repeat {
             let key = try string()
@@ -58,6 +66,9 @@ public struct JSONScanner {
     /// Iterates an array's elements: `body` must consume each element.
     public mutating func array(_ body: (inout JSONScanner) throws -> Void) throws {
         try expect(UInt8(ascii: "["))
+        guard depth < Self.maxDepth else { throw fail("JSON nested deeper than \(Self.maxDepth) levels") }
+        depth += 1
+        defer { depth -= 1 }
         if consume(UInt8(ascii: "]")) { return }
         repeat {
             try body(&self)
