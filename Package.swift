@@ -1,11 +1,17 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// `make fuzz` (Fuzz/run) sets OFFSITE_FUZZ=1: offsite's own modules are instrumented for libFuzzer
+/// and AddressSanitizer, and the `offsite-fuzz` driver exists. Dependencies are not instrumented.
+/// Normal builds never see either.
+let fuzzing = Context.environment["OFFSITE_FUZZ"] == "1"
+
 /// One set of compiler settings shared by every target (DESIGN.md, house style 10).
-let sharedSettings: [SwiftSetting] = [
+var sharedSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
+if fuzzing { sharedSettings.append(.unsafeFlags(["-sanitize=fuzzer,address"])) }
 
 let package = Package(
     name: "offsite",
@@ -90,6 +96,14 @@ let package = Package(
             ],
             swiftSettings: sharedSettings
         ),
+        // The parsers hostile input reaches, one entry point each (docs/RELIABILITY.md, Fuzzing):
+        // run by the libFuzzer driver and by OffsiteFuzzingTests' corpus smoke.
+        .target(
+            name: "OffsiteFuzzing",
+            dependencies: ["OffsiteFormat", "OffsiteCloud", "OffsiteJobs"],
+            path: "Fuzz/Targets",
+            swiftSettings: sharedSettings
+        ),
         .target(
             name: "OffsiteTesting",
             dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "CPosix"],
@@ -98,6 +112,11 @@ let package = Package(
         .testTarget(
             name: "OffsiteCloudTests",
             dependencies: ["OffsiteCloud", "OffsiteStorage", "OffsiteTesting"],
+            swiftSettings: sharedSettings
+        ),
+        .testTarget(
+            name: "OffsiteFuzzingTests",
+            dependencies: ["OffsiteFuzzing", "OffsiteTesting"],
             swiftSettings: sharedSettings
         ),
         .testTarget(
@@ -134,3 +153,14 @@ let package = Package(
         ),
     ]
 )
+
+if fuzzing {
+    package.targets.append(
+        .executableTarget(
+            name: "offsite-fuzz",
+            dependencies: ["OffsiteFuzzing"],
+            path: "Fuzz/Driver",
+            swiftSettings: sharedSettings + [.unsafeFlags(["-parse-as-library"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
+        ))
+}
