@@ -77,14 +77,19 @@ import FoundationNetworking
         var description: String
     }
 
-    /// Polls `condition` every `interval` seconds until it holds; throws after `timeout` seconds.
+    /// Polls `condition` every `interval` seconds until it holds; throws after `timeout / interval`
+    /// polls. Polls are counted, not wall-clock time: under the parallel suite this task and the
+    /// daemon's can both wait many minutes for a thread, and a deadline would expire while neither
+    /// ran (seen in a clean-clone run: the daemon logged its start at the moment the wait gave up).
     static func wait(
         _ what: String, timeout: Double = 180, interval: Double = 0.5, log: @autoclosure () -> String = "",
         until condition: () throws -> Bool
     ) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
+        let polls = Int(timeout / interval)
+        var polled = 0
         while try !condition() {
-            guard Date() < deadline else { throw TimedOut(description: "timed out waiting for \(what); log:\n\(log())") }
+            guard polled < polls else { throw TimedOut(description: "timed out waiting for \(what); log:\n\(log())") }
+            polled += 1
             try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
         }
     }

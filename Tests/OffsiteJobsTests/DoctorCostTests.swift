@@ -203,8 +203,10 @@ import Glibc
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            let deadline = Date().addingTimeInterval(30)
-            while (try? FileManager.default.contentsOfDirectory(atPath: d.repository + "/locks"))?.isEmpty != false, Date() < deadline {
+            // Polls counted, not a deadline: this task may wait minutes for a thread under the parallel suite.
+            var polls = 0
+            while (try? FileManager.default.contentsOfDirectory(atPath: d.repository + "/locks"))?.isEmpty != false, polls < 1200 {
+                polls += 1
                 try await Task.sleep(for: .milliseconds(100))
             }
             kill(p.processIdentifier, SIGKILL)
