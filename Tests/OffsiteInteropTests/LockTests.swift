@@ -3,6 +3,7 @@ import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
 import OffsiteTesting
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -203,4 +204,58 @@ import Glibc
             #expect(lockFiles(repo).isEmpty)
         }
     }
+
+    /// A slow backend: a refresh whose upload is still being acknowledged when the lock is
+    /// released must not leave its new lock file behind (seen once in CI: release removed the
+    /// old file while the refresh in flight then made its new one current).
+    @Test func releaseDuringASlowRefreshLeavesNoLock() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try makeRepository(dir)
+            let slow = SlowLockSaves(LocalBackend(path: repo))
+            let r = try await Repository.open(backend: slow, password: password)
+            var options = RepositoryLock.Options()
+            options.refreshInterval = .milliseconds(50)
+            options.settle = .milliseconds(10)
+            let lock = try await RepositoryLock.acquire(r, .exclusive, options: options)
+            // Wait until a refresh has written its file and is waiting on the acknowledgement.
+            var polls = 0
+            while slow.lockSaves < 2 && polls < 3000 {
+                try await Task.sleep(for: .milliseconds(10))
+                polls += 1
+            }
+            #expect(slow.lockSaves >= 2, "no refresh started")
+            await lock.release()
+            #expect(lockFiles(repo).isEmpty, "left behind: \(lockFiles(repo))")
+            // A refresh that failed or was never acknowledged is retried by the next one, and
+            // the lock still works after it.
+            let again = try await RepositoryLock.acquire(r, .exclusive, options: options)
+            await again.release()
+            #expect(lockFiles(repo).isEmpty)
+        }
+    }
+}
+
+/// Writes lock files at once, then holds the acknowledgement back for 300 ms regardless of
+/// cancellation, as a slow network upload that has already reached the server does.
+final class SlowLockSaves: StorageBackend {
+    let inner: any StorageBackend
+    private let saves = Mutex(0)
+
+    init(_ inner: any StorageBackend) { self.inner = inner }
+
+    var lockSaves: Int { saves.withLock { $0 } }
+    var location: String { inner.location }
+    func create() async throws { try await inner.create() }
+    func save(_ handle: Handle, data: Data) async throws {
+        try await inner.save(handle, data: data)
+        guard handle.type == .locks else { return }
+        saves.withLock { $0 += 1 }
+        await Task.detached { try? await Task.sleep(for: .milliseconds(300)) }.value
+    }
+    func load(_ handle: Handle, offset: Int, length: Int?) async throws -> Data {
+        try await inner.load(handle, offset: offset, length: length)
+    }
+    func size(_ handle: Handle) async throws -> Int { try await inner.size(handle) }
+    func list(_ type: FileType) async throws -> [ObjectInfo] { try await inner.list(type) }
+    func remove(_ handle: Handle) async throws { try await inner.remove(handle) }
 }

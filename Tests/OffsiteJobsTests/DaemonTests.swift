@@ -35,10 +35,12 @@ import FoundationNetworking
         }
 
         func configuration(
-            schedule: String, password: JobSettings.PasswordSource = .value(Secret(DaemonTests.password)), listen: String? = nil
+            schedule: String, password: JobSettings.PasswordSource = .value(Secret(DaemonTests.password)), listen: String? = nil,
+            uploadKiB: Int? = nil
         ) throws -> Configuration {
             var environment = ProcessInfo.processInfo.environment
             environment["TZ"] = "UTC"
+            if let uploadKiB { environment["BACKUP_LIMIT_UPLOAD"] = String(uploadKiB) }
             environment["XDG_CACHE_HOME"] = dir + "/cache"
             let repository = RepositoryTarget(
                 name: "default", location: .url(Secret(repo)), password: password, pruneSchedule: nil, checkSchedule: nil,
@@ -230,9 +232,12 @@ import FoundationNetworking
     /// released, nothing half-written that restic objects to) and the daemon returns.
     @Test func cancellationMidRunStopsCleanly() async throws {
         try await withScratchDirectory { dir in
+            // 8 MiB at 256 KiB/s takes 32 s at least, so the backup is still uploading when the
+            // task is cancelled however fast or slow the machine is (a free-running 48 MiB backup
+            // finished first on a loaded CI machine).
             let mib = 1 << 20
-            let f = try Fixture(dir, files: ["big1": 16 * mib, "big2": 16 * mib, "big3": 16 * mib, "small": 10])
-            let daemon = try f.daemon(try f.configuration(schedule: "@every 2s"))
+            let f = try Fixture(dir, files: ["big1": 4 * mib, "big2": 4 * mib, "small": 10])
+            let daemon = try f.daemon(try f.configuration(schedule: "@every 2s", uploadKiB: 256))
             let task = Task { try await daemon.run() }
             try await Self.wait("the backup's lock", interval: 0.01, log: f.log) { !f.locks().isEmpty }
             let cancelled = Date()

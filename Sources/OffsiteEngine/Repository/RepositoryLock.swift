@@ -230,10 +230,14 @@ public final class RepositoryLock: Sendable {
     /// Stops refreshing and removes the lock file. Safe to call more than once, and during
     /// cancellation (the removal runs outside the cancelled task).
     public func release() async {
-        refresher.withLock { task in
-            task?.cancel()
-            task = nil
+        let task = refresher.withLock { task -> Task<Void, Never>? in
+            defer { task = nil }
+            return task
         }
+        // Wait for a refresh in flight: it may have written a new lock file and not yet made it
+        // current, and that file would outlive the release.
+        task?.cancel()
+        await task?.value
         let id = current.withLock { id -> ID? in
             defer { id = nil }
             return id
