@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test bench bench-quick crash fuzz fuzz-smoke clean
+.PHONY: deps build demo test bench bench-quick crash fuzz fuzz-smoke secrets clean
 
 deps:
 	./scripts/deps.sh
@@ -40,6 +40,12 @@ fuzz: deps
 
 fuzz-smoke: deps
 	./Fuzz/run --runs 5000
+
+# Secrets and malformed server responses (docs/RELIABILITY.md): SecretsTests in full
+# (SECRETS_FULL=1: the daemon and an unreachable S3 endpoint too) and MalformedResponseTests,
+# printing the figures. `make test` runs both in their short form.
+secrets: deps
+	./scripts/secrets
 
 clean:
 	rm -rf .build .build-bench .build-fuzz demo-work
