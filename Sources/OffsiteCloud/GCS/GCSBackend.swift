@@ -168,6 +168,7 @@ public final class GCSBackend: StorageBackend {
         let prefix = config.objectName(type == .config ? "config" : type.rawValue + "/")
         var out: [ObjectInfo] = []
         var token: String? = nil
+        var tokens: Set<String> = []
         repeat {
             var url =
                 config.metadataURL() + "/o?prefix=\(SigV4.uriEncode(prefix))&maxResults=\(listPageSize)"
@@ -184,6 +185,10 @@ public final class GCSBackend: StorageBackend {
                 out.append(ObjectInfo(name: String(object.name[object.name.index(after: slash)...]), size: size))
             }
             token = page.nextPageToken.flatMap { $0.isEmpty ? nil : $0 }
+            // A server that names a page it already sent would keep the listing going forever.
+            if let token, !tokens.insert(token).inserted {
+                throw StorageError(.io, "listing \(type.rawValue): the server sent the page token of an earlier page again")
+            }
         } while token != nil
         return out
     }

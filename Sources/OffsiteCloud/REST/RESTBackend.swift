@@ -53,6 +53,7 @@ public final class RESTBackend: StorageBackend {
         let text = reply.bodyText.trimmingCharacters(in: .whitespacesAndNewlines)
         let detail = text.isEmpty || text.count > 200 || text.contains("\n") || text.lowercased() == reason.lowercased() ? "" : ": \(text)"
         let said = "HTTP \(reply.status) \(reason)\(detail)"
+        if let redirect = reply.redirectFailure(what, said: said) { return redirect }
         switch reply.status {
         case 404:
             return StorageError(.notFound, "\(what): not found (\(said))")

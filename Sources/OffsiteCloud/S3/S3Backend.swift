@@ -61,7 +61,10 @@ public final class S3Backend: StorageBackend {
         switch reply.status {
         case 404:
             if code == "NoSuchBucket" {
-                return StorageError(.notFound, "\(what): bucket \(config.bucket) does not exist at \(config.endpoint) (\(said)); check the bucket name, or create the repository with `offsite init`")
+                return StorageError(
+                    .notFound,
+                    "\(what): bucket \(config.bucket) does not exist at \(config.endpoint) (\(said)); check the bucket name, or create the repository with `offsite init`"
+                )
             }
             return StorageError(.notFound, "\(what): not found (\(said))")
         case 401, 403:
@@ -69,16 +72,23 @@ public final class S3Backend: StorageBackend {
                 .unauthorized,
                 "\(what): access denied (\(said)); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), the key's permissions on bucket \(config.bucket), and the region (\(config.region))"
             )
-        case 301, 307, 400 where code == "AuthorizationHeaderMalformed" || code == "PermanentRedirect" || code == "IllegalLocationConstraintException":
+        case 301, 307,
+            400 where code == "AuthorizationHeaderMalformed" || code == "PermanentRedirect" || code == "IllegalLocationConstraintException":
             let region = XMLFields.first("Region", in: reply.body) ?? reply.header("x-amz-bucket-region")
-            let hint = region.map { "the bucket is in region \($0): set AWS_DEFAULT_REGION=\($0) or -o s3.region=\($0)" } ?? "check the endpoint and region"
-            return StorageError(.io, "\(what): wrong region or endpoint (\(said)); \(hint)")
-        case 416:
-            return StorageError(.invalidData, "\(what): the range asked for is past the end of the object (\(said))")
-        case 408, 429, 500...599:
-            return StorageError(.transient, "\(what): \(said)")
+            guard let region else {
+                // Not S3 telling the bucket's region: a redirect somewhere else, never followed.
+                return reply.redirectFailure(what, said: said)
+                    ?? StorageError(.io, "\(what): wrong region or endpoint (\(said)); check the endpoint and region")
+            }
+            let moved =
+                reply.header("location").map { "; the server pointed to \(HTTPTransport.redacted($0)), which offsite does not follow" }
+                ?? ""
+            return StorageError(
+                .io,
+                "\(what): wrong region or endpoint (\(said)); the bucket is in region \(region): set AWS_DEFAULT_REGION=\(region) or -o s3.region=\(region)\(moved)"
+            )
         default:
-            return StorageError(.io, "\(what): \(said)")
+            return reply.statusFailure(what, said: said)
         }
     }
 
@@ -133,6 +143,7 @@ public final class S3Backend: StorageBackend {
         let prefix = config.key(type == .config ? "config" : type.rawValue + "/")
         var out: [ObjectInfo] = []
         var token: String? = nil
+        var tokens: Set<String> = []
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix)]
             if let token { query.append(("continuation-token", token)) }
@@ -146,6 +157,10 @@ public final class S3Backend: StorageBackend {
             token = page.isTruncated ? page.nextToken : nil
             if page.isTruncated && token == nil {
                 throw StorageError(.io, "listing \(type.rawValue): the server said the listing is truncated but sent no continuation token")
+            }
+            // A server that names a page it already sent would keep the listing going forever.
+            if let token, !tokens.insert(token).inserted {
+                throw StorageError(.io, "listing \(type.rawValue): the server sent the continuation token of an earlier page again")
             }
         } while token != nil
         return out
