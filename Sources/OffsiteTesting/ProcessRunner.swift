@@ -24,7 +24,8 @@ public enum ProcessRunner {
     }
 
     /// Runs `executable` with `arguments`; `environment` entries are added to (or, when nil,
-    /// removed from) the current environment.
+    /// removed from) the current environment. Under a `SecretsAudit` (`SecretsAudit.current`)
+    /// the output and the command lines of the program's children are checked for its secrets.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String?] = [:],
         stdin: Data? = nil, currentDirectory: String? = nil
@@ -43,6 +44,9 @@ public enum ProcessRunner {
         p.standardError = err
         p.standardInput = input
         try p.run()
+        // Under a secrets audit: the children's command lines while it runs, its output after.
+        let audit = SecretsAudit.current
+        let sampler = audit?.watchDescendants(of: p.processIdentifier)
         if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
         try? input.fileHandleForWriting.close()
         // Read both pipes concurrently so a full stderr pipe cannot block the child.
@@ -54,6 +58,12 @@ public enum ProcessRunner {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         errData.done.wait()
         p.waitUntilExit()
+        if let audit {
+            sampler?.stop()
+            let what = ([(executable as NSString).lastPathComponent] + arguments.prefix(2)).joined(separator: " ")
+            audit.scan(outData, "the standard output of `\(what)`")
+            audit.scan(errData.data, "the standard error of `\(what)`")
+        }
         return Result(status: p.terminationStatus, stdout: outData, stderr: String(decoding: errData.data, as: UTF8.self))
     }
 

@@ -85,27 +85,12 @@ import Testing
     /// check, without retries and without the secret in the output.
     @Test func wrongSecretFailsFast() async throws {
         try await withScratchDirectory { dir in
-            let moto = try TestServer(
-                "moto_server", install: "pip install 'moto[server]'", environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "2"]
-            ) {
-                ["-H", "127.0.0.1", "-p", String($0)]
-            }
+            let (moto, keyID, keySecret) = try TestServer.motoCheckingSignatures()
             defer { moto.stop() }
-            let script = """
-                import boto3, json
-                kw = dict(endpoint_url='http://127.0.0.1:\(moto.port)', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')
-                iam = boto3.client('iam', **kw)
-                iam.create_user(UserName='backup')
-                key = iam.create_access_key(UserName='backup')['AccessKey']
-                print(json.dumps([key['AccessKeyId'], key['SecretAccessKey']]))
-                """
-            let made = expectStatus(
-                try ProcessRunner.run(try #require(ProcessRunner.which("python3")), ["-c", script]), 0, "create an IAM key in moto")
-            let key = try #require(try JSONSerialization.jsonObject(with: made.stdout) as? [String])
             let repo = "s3:http://127.0.0.1:\(moto.port)/locked-bucket"
-            let wrongSecret = key[1] + "-wrong"
+            let wrongSecret = keySecret + "-wrong"
             let started = Date()
-            let r = try offsite(["init"], repo, env: ["AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": wrongSecret])
+            let r = try offsite(["init"], repo, env: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": wrongSecret])
             let elapsed = Date().timeIntervalSince(started)
             #expect(r.status == 1, "exit \(r.status): \(r.stderr)")
             #expect(r.stderr.contains("access denied") && r.stderr.contains("AWS_SECRET_ACCESS_KEY"), "\(r.stderr)")
