@@ -205,18 +205,26 @@ import Glibc
         }
     }
 
+    /// An exclusive lock refreshed every 50 ms on a repository whose lock uploads are
+    /// acknowledged 300 ms late (`SlowLockSaves`).
+    func lockWithSlowRefreshes(
+        _ dir: String
+    ) async throws -> (String, SlowLockSaves, Repository, RepositoryLock.Options, RepositoryLock) {
+        let repo = try makeRepository(dir)
+        let slow = SlowLockSaves(LocalBackend(path: repo))
+        let r = try await Repository.open(backend: slow, password: password)
+        var options = RepositoryLock.Options()
+        options.refreshInterval = .milliseconds(50)
+        options.settle = .milliseconds(10)
+        return (repo, slow, r, options, try await RepositoryLock.acquire(r, .exclusive, options: options))
+    }
+
     /// A slow backend: a refresh whose upload is still being acknowledged when the lock is
     /// released must not leave its new lock file behind (seen once in CI: release removed the
     /// old file while the refresh in flight then made its new one current).
     @Test func releaseDuringASlowRefreshLeavesNoLock() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
-            let slow = SlowLockSaves(LocalBackend(path: repo))
-            let r = try await Repository.open(backend: slow, password: password)
-            var options = RepositoryLock.Options()
-            options.refreshInterval = .milliseconds(50)
-            options.settle = .milliseconds(10)
-            let lock = try await RepositoryLock.acquire(r, .exclusive, options: options)
+            let (repo, slow, r, options, lock) = try await lockWithSlowRefreshes(dir)
             // Wait until a refresh has written its file and is waiting on the acknowledgement.
             var polls = 0
             while slow.lockSaves < 2 && polls < 3000 {
@@ -230,6 +238,74 @@ import Glibc
             // the lock still works after it.
             let again = try await RepositoryLock.acquire(r, .exclusive, options: options)
             await again.release()
+            #expect(lockFiles(repo).isEmpty)
+        }
+    }
+
+    /// A refresh slower than the refresh interval (uploads acknowledged after 300 ms, a refresh
+    /// every 50 ms): refreshes do not overlap or pile up, so at most two lock files exist at
+    /// any moment (the new one written, the old one not yet removed), and release leaves none.
+    @Test func refreshSlowerThanTheIntervalDoesNotPileUp() async throws {
+        try await withScratchDirectory { dir in
+            let (repo, slow, _, _, lock) = try await lockWithSlowRefreshes(dir)
+            var most = 0, polls = 0
+            while slow.lockSaves < 5 && polls < 6000 {
+                most = max(most, lockFiles(repo).count)
+                try await Task.sleep(for: .milliseconds(10))
+                polls += 1
+            }
+            #expect(slow.lockSaves >= 5, "only \(slow.lockSaves - 1) refreshes")
+            #expect(most >= 1 && most <= 2, "\(most) lock files at once")
+            await lock.release()
+            #expect(lockFiles(repo).isEmpty, "left behind: \(lockFiles(repo))")
+        }
+    }
+
+    /// With --retry-lock, an attempt whose second look finds a conflicting lock (a prune that
+    /// started while ours settled) backs off. The index it loaded while settling may be out of
+    /// date when the lock is finally taken (the prune removed packs and index files), so the
+    /// work runs again in the attempt that wins: a backup deduplicating against the old index
+    /// would write snapshots referring to deleted packs. (It ran once only: the repository
+    /// kept the removed index's blobs.)
+    @Test func aLostRaceLoadsTheIndexAgain() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try makeRepository(dir)
+            let r = try await Repository.open(backend: LocalBackend(path: repo), password: password)
+            let pruner = LockDocument(time: GoTime.now(), exclusive: true, hostname: "elsewhere", username: "prune", pid: 1)
+            let runs = Mutex(0), firstLoad = Mutex(0), otherLock = Mutex<String?>(nil)
+            var options = RepositoryLock.Options()
+            options.settle = .milliseconds(10)
+            options.retryFor = .seconds(3600)
+            options.whileSettling = {
+                // What `RepositoryOpener` does: load the index from scratch.
+                r.index.removeAll()
+                try await r.loadIndex()
+                guard
+                    runs.withLock({ n in
+                        n += 1; return n
+                    }) == 1
+                else { return }
+                firstLoad.withLock { $0 = r.index.blobsByPack().count }
+                // The first time, another host's prune takes its lock meanwhile; once we have
+                // backed off, it removes every pack and index file, and goes.
+                let other = try await r.saveJSON(.locks, pruner.json)
+                otherLock.withLock { $0 = other.hex }
+            }
+            options.onNotice = { _ in
+                guard
+                    let other = otherLock.withLock({ id in
+                        defer { id = nil }; return id
+                    })
+                else { return }
+                for folder in ["index", "data"] { removeTree(repo + "/" + folder) }
+                try? FileManager.default.createDirectory(atPath: repo + "/index", withIntermediateDirectories: true)
+                try? FileManager.default.removeItem(atPath: repo + "/locks/" + other)
+            }
+            let lock = try await RepositoryLock.acquire(r, .shared, options: options)
+            #expect(firstLoad.withLock { $0 } > 0, "the first attempt loaded no pack")
+            #expect(runs.withLock { $0 } == 2)
+            #expect(r.index.blobsByPack().isEmpty, "the index still lists the packs the prune removed")
+            await lock.release()
             #expect(lockFiles(repo).isEmpty)
         }
     }

@@ -72,6 +72,12 @@ public final class MasterIndex: Sendable {
         }
     }
 
+    /// Forgets everything added, to load the index afresh (after another process may have
+    /// changed the repository: a lock attempt lost to a prune).
+    public func removeAll() {
+        state.withLock { $0 = State() }
+    }
+
     /// Adds one pack just written.
     public func add(pack: ID, blobs: [PackBlob]) {
         add(IndexFile(packs: [.init(id: pack, blobs: blobs)]))

@@ -32,7 +32,9 @@ public final class RepositoryLock: Sendable {
         /// Called with a message when the lock is retried or a refresh fails.
         public var onNotice: (@Sendable (String) -> Void)? = nil
         /// Read-only work (loading the index) done while waiting to check for others again:
-        /// the wait then costs nothing. It runs once, and nothing may be written in it.
+        /// the wait then costs nothing. Nothing may be written in it. It runs again in every
+        /// attempt that gets this far (after a lost race the repository may have been changed by
+        /// the winner, a prune removing packs), so it must start afresh each time.
         public var whileSettling: (@Sendable () async throws -> Void)? = nil
 
         public init() {}
@@ -58,12 +60,11 @@ public final class RepositoryLock: Sendable {
     /// Takes a lock of `kind`, retrying for `options.retryFor` (with restic's backoff from 5 s
     /// up to 60 s). Throws `.locked` naming the holder when the repository stays locked.
     public static func acquire(_ repository: Repository, _ kind: Kind, options: Options = .init()) async throws -> RepositoryLock {
-        var options = options
         let deadline = ContinuousClock.now + options.retryFor
         var delay = Duration.seconds(5)
         while true {
             do {
-                let lock = try await attempt(repository, kind, options: &options)
+                let lock = try await attempt(repository, kind, options: options)
                 lock.startRefreshing(options)
                 return lock
             } catch let e as EngineError where e.code == .locked {
@@ -83,21 +84,27 @@ public final class RepositoryLock: Sendable {
         }
     }
 
-    private static func attempt(_ repository: Repository, _ kind: Kind, options: inout Options) async throws -> RepositoryLock {
+    private static func attempt(_ repository: Repository, _ kind: Kind, options: Options) async throws -> RepositoryLock {
         try await checkConflicts(repository, kind, ignoring: nil)
         let id = try await repository.saveJSON(.locks, document(kind).json)
         let lock = RepositoryLock(repository: repository, kind: kind, id: id)
         do {
             let settle = options.settle
             async let wait: Void = Task.sleep(for: settle)
-            if let work = options.whileSettling {
-                options.whileSettling = nil  // done once, not again on a retry
-                try await work()
-            }
+            if let work = options.whileSettling { try await work() }
             try await wait
             try await checkConflicts(repository, kind, ignoring: id)
         } catch {
             await lock.removeFile(id)
+            // The work can fail because the holder of a conflicting lock is changing the
+            // repository (a prune removing the index files being loaded): that is the conflict.
+            if (error as? EngineError)?.code != .locked && !(error is CancellationError) {
+                do {
+                    try await checkConflicts(repository, kind, ignoring: id)
+                } catch let conflict as EngineError where conflict.code == .locked {
+                    throw conflict
+                } catch {}
+            }
             throw error
         }
         return lock

@@ -102,8 +102,15 @@ enum RepositoryOpener {
             }
             options.onNotice = { Console.error($0) }
             // The index loads while the lock settles (restic waits 200 ms before checking for
-            // other locks again); nothing is written before the lock is confirmed.
-            if loadIndex { options.whileSettling = { try await repo.loadIndex() } }
+            // other locks again); nothing is written before the lock is confirmed. An attempt
+            // that loses the race (--retry-lock) loads it again from scratch in the next one:
+            // the winner may have been a prune that removed packs.
+            if loadIndex {
+                options.whileSettling = {
+                    repo.index.removeAll()
+                    try await repo.loadIndex()
+                }
+            }
             HeldLocks.add(try await RepositoryLock.acquire(repo, kind, options: options))
             return repo
         }
