@@ -98,6 +98,11 @@ import Testing
     /// What a server in append-only mode (the defence against a compromised client deleting
     /// backups) allows: backups, reads and checks; forget and prune fail, saying why, and leave
     /// the repository whole.
+    /// An append-only server (rclone serve restic --append-only): backups work; forget and
+    /// prune are refused (exit 1) with a message that says why and what to do, before anything
+    /// changed (prune used to repack and write a new index first, then stop at the first
+    /// deletion, leaving copies behind at every attempt); restic check --read-data is clean,
+    /// every snapshot restores with both tools, and forget and prune then work on a normal server.
     @Test func appendOnlyServer() async throws {
         try await withScratchDirectory { dir in
             let src = dir + "/src"
@@ -115,6 +120,9 @@ import Testing
                 expectStatus(try OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup 2")
                 expectStatus(try OffsiteBinary.run(["-r", repo, "forget", "--keep-last", "1"], password: password), 0, "offsite forget")
             }
+            // The tree of each snapshot left, in time order.
+            let trees = [dir + "/tree-2", src]
+            expectStatus(try ProcessRunner.run("/bin/cp", ["-a", src, trees[0]]), 0, "cp")
             let server = try TestServer.rclone(directory: served, appendOnly: true)
             defer { server.stop() }
             let repo = "rest:\(server.url())/repo"
@@ -122,21 +130,56 @@ import Testing
             expectStatus(try OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup, append-only")
             let before = try snapshotIDs(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password))
             #expect(before.count == 2)
+            func files() -> [String] {
+                (FileManager.default.enumerator(atPath: served + "/repo")?.allObjects as? [String] ?? []).filter { !$0.hasPrefix("locks") }
+                    .sorted()
+            }
+            let stored = files()
 
-            for (command, args) in [("forget", ["forget", "--keep-last", "1"]), ("prune", ["prune"])] {
-                let r = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 1, "offsite \(command), append-only")
-                #expect(r.stderr.contains("append-only"), "\(command): \(r.stderr)")
-                #expect(r.stderr.contains("HTTP 403"), "\(command): \(r.stderr)")
+            for args in [
+                ["forget", "--keep-last", "1"], ["forget", "--keep-last", "1", "--prune"], ["prune"], ["prune", "--max-unused", "0"],
+            ] {
+                let what = "offsite \(args.joined(separator: " ")), append-only"
+                let r = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 1, what)
+                #expect(r.stderr.contains("HTTP 403"), "\(what): \(r.stderr)")
+                #expect(
+                    r.stderr.contains(
+                        "the server is probably in append-only mode (rest-server or rclone serve restic --append-only), which lets backups add data but refuses to delete or replace it: run forget, prune and other removals against a server (or a user) without append-only"
+                    ), "\(what): \(r.stderr)")
+                if args == ["prune"] { #expect(r.stderr.contains("prune stopped before changing anything"), "\(r.stderr)") }
+                // Nothing was added or removed (no repacked pack, no new index file).
+                #expect(files() == stored, "\(what) changed the repository")
             }
             let after = try snapshotIDs(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password))
             #expect(after == before)
             let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
             #expect(check.stdoutString.contains("no errors were found"))
-            expectStatus(
-                try Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
-            try expectSameTree(src, dir + "/out" + src)
+            expectStatus(try OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password), 0, "offsite check")
+            // Every snapshot restores, with both tools, to the tree it was taken from.
+            let list = try jsonArray(
+                expectStatus(try Restic.run(["snapshots", "--json"], repo: repo, password: password), 0, "restic snapshots").stdout)
+            #expect(list.count == trees.count)
+            for (snapshot, tree) in zip(list.sorted { ($0["time"] as? String ?? "") < ($1["time"] as? String ?? "") }, trees) {
+                let id = snapshot["short_id"] as? String ?? "?"
+                expectStatus(
+                    try Restic.run(["restore", id, "--target", dir + "/restic-" + id], repo: repo, password: password), 0, "restic restore")
+                try expectSameTree(tree, dir + "/restic-" + id + src)
+                expectStatus(
+                    try OffsiteBinary.run(["-r", repo, "restore", id, "--target", dir + "/offsite-" + id], password: password), 0,
+                    "offsite restore")
+                try expectSameTree(tree, dir + "/offsite-" + id + src)
+            }
             // No lock is left behind by the failed commands.
             #expect(try FileManager.default.contentsOfDirectory(atPath: served + "/repo/locks").isEmpty)
+
+            // What the message says to do: the same commands against a normal server work.
+            server.stop()
+            let normal = try TestServer.rclone(directory: served)
+            defer { normal.stop() }
+            let full = "rest:\(normal.url())/repo"
+            expectStatus(
+                try OffsiteBinary.run(["-r", full, "forget", "--keep-last", "1", "--prune"], password: password), 0, "forget --prune")
+            expectStatus(try Restic.run(["check", "--read-data"], repo: full, password: password), 0, "restic check after the prune")
         }
     }
 

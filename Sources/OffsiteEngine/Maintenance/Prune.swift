@@ -355,6 +355,9 @@ public struct Prune: Sendable {
     /// Carries out `plan` (nothing with `dryRun`).
     public func execute(_ plan: Plan) async throws {
         if options.dryRun { return }
+        if !(plan.removeFirst.isEmpty && plan.repack.isEmpty && plan.remove.isEmpty && plan.ignore.isEmpty) {
+            try await checkDeletionsAllowed()
+        }
         if !plan.removeFirst.isEmpty {
             onEvent?(.phase("deleting unreferenced packs"))
             try await repository.removeFiles(plan.removeFirst, .data)
@@ -385,6 +388,28 @@ public struct Prune: Sendable {
             try await repository.removeFiles(remove, .data)
         }
         onEvent?(.phase("done"))
+    }
+
+    /// Fails, before anything is written, when the storage refuses deletions (an append-only
+    /// REST server, S3 credentials without s3:DeleteObject): otherwise prune would repack and
+    /// save a new index, then stop at the first deletion, leaving copies of packs and index
+    /// files behind at every attempt. It removes a pack that does not exist (a random name):
+    /// such storage refuses before looking (rest-server and rclone answer 403, S3 AccessDenied),
+    /// other storage answers "not found" or OK. (On a versioned S3 bucket this leaves a delete
+    /// marker, which lists nothing.)
+    func checkDeletionsAllowed() async throws {
+        do {
+            try await repository.backend.remove(Handle(.data, ID.random().hex))
+        } catch let e as StorageError where e.code == .notFound {
+            return
+        } catch let e as StorageError where e.code == .unauthorized {
+            throw EngineError.storage(
+                e,
+                "prune stopped before changing anything: the storage refused a deletion (an append-only server, or credentials without the right to delete); run prune where deleting is allowed"
+            )
+        } catch let e as StorageError {
+            throw EngineError.storage(e, "prune stopped before changing anything: trying whether the storage allows deletions failed")
+        }
     }
 
     /// Copies the blobs of `keep` found in `packs` into new packs; returns those not found.
