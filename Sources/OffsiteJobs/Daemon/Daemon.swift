@@ -80,8 +80,11 @@ public final class Daemon: Sendable {
 
     /// Runs the schedules until the calling task is cancelled, then stops running operations
     /// cleanly and returns.
-    /// - Throws: `.io` when the state cannot be read or the server cannot listen.
+    /// - Throws: `.io` when another daemon runs with the same state directory (`DaemonLock`), the
+    ///   state cannot be read or the server cannot listen.
     public func run() async throws(JobsError) {
+        let instance = try DaemonLock.acquire(directory: orchestrator.store.directory)
+        defer { instance.release() }
         var server: MetricsServer?
         if let listen {
             let s = try await MetricsServer.start(listen: listen, metrics: metrics, health: { [self] in health })

@@ -80,7 +80,9 @@ public struct Orchestrator: Sendable {
         calendar.timeZone = configuration.timeZone
         let day = calendar.dateComponents([.year, .month, .day], from: date)
         let stamp = String(format: "%04d%02d%02d", day.year!, day.month!, day.day!)
-        var common = ["backup", "--json", "--quiet", "--host", configuration.host, "--tag", job.name]
+        // --retry-lock: another host's (or another daemon's) prune, check or forget holds the
+        // repository exclusively for a while; the backup waits for it instead of failing.
+        var common = ["backup", "--json", "--quiet", "--retry-lock", "30m", "--host", configuration.host, "--tag", job.name]
         for tag in job.extraTags { common += ["--tag", tag] }
         common += ["--tag", "backup-date-\(stamp)"]
         // BACKUP_LIMIT_UPLOAD (KiB/s) keeps backups from filling a server's uplink.
@@ -210,7 +212,10 @@ public struct Orchestrator: Sendable {
         var record = RunRecord(operation: .forget, job: job.name, success: false, message: "", started: started, duration: 0)
         do {
             let repository = try repository(of: job)
-            var arguments = ["forget", "--json", "--tag", job.name, "--group-by", "host,paths", "--host", configuration.host]
+            // forget locks exclusively: it waits for other hosts' backups to finish.
+            var arguments = [
+                "forget", "--json", "--retry-lock", "30m", "--tag", job.name, "--group-by", "host,paths", "--host", configuration.host,
+            ]
             if r.daily > 0 { arguments += ["--keep-daily", String(r.daily)] }
             if r.weekly > 0 { arguments += ["--keep-weekly", String(r.weekly)] }
             if r.monthly > 0 { arguments += ["--keep-monthly", String(r.monthly)] }

@@ -89,7 +89,8 @@ public struct StateStore: Sendable {
         return state
     }
 
-    private func createDirectory() throws(JobsError) {
+    /// Creates the state directory (0700) if it does not exist yet.
+    func createDirectory() throws(JobsError) {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue { return }
         do {
