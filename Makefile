@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test bench bench-quick crash fuzz fuzz-smoke secrets clean
+.PHONY: deps build demo test bench bench-quick crash concurrency fuzz fuzz-smoke secrets clean
 
 deps:
 	./scripts/deps.sh
@@ -30,6 +30,13 @@ bench-quick: deps
 # docs/RELIABILITY.md. `make test` runs the short form (3 kills per command).
 crash: deps
 	./scripts/crash
+
+# Concurrency: four clients (one of them restic 0.14) back up into one repository at once for 10
+# rounds while forget --prune runs in between, on a local directory and a REST server; then both
+# tools' check --read-data and every kept snapshot restored with both; rewrites the figures in
+# docs/RELIABILITY.md. `make test` runs the short form (2 rounds).
+concurrency: deps
+	./scripts/concurrency
 
 # Fuzzing hostile input (docs/RELIABILITY.md, Fuzzing): builds the libFuzzer driver in .build-fuzz
 # (a full instrumented build the first time, ~12 min on 2 cores) and runs every target in Fuzz/corpus

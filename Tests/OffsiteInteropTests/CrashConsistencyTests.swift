@@ -371,7 +371,6 @@ struct CrashDriver {
 
     /// Appends this command's figures as one JSON line to `$CRASH_REPORT`.
     func report(_ fig: Figures, typicalMicros: UInt32, lockedMicros: UInt32, seconds: Double) throws {
-        guard let path = ProcessInfo.processInfo.environment["CRASH_REPORT"], !path.isEmpty else { return }
         let line: [String: Any] = [
             "command": command, "seed": String(seed), "attempts": fig.attempts, "kills": fig.kills, "survived": fig.survived,
             "kills_holding_lock": fig.killsHoldingLock,
@@ -382,11 +381,6 @@ struct CrashDriver {
             "unreferenced_packs_after_reruns": fig.unreferencedAfterRerun, "unreferenced_packs_at_end": fig.unreferencedAtEnd,
             "snapshots_restored": fig.snapshotsRestored, "seconds": Int(seconds.rounded()),
         ]
-        var data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
-        data.append(0x0a)
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        guard fd >= 0 else { throw FixtureError(message: "cannot open \(path)") }
-        defer { close(fd) }
-        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        try appendReportLine(line, toFileIn: "CRASH_REPORT")
     }
 }

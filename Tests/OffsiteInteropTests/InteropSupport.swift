@@ -40,6 +40,19 @@ func expectSameTree(_ a: String, _ b: String, sourceLocation: SourceLocation = #
     #expect(Set(restored.keys) == Set(original.keys), sourceLocation: sourceLocation)
 }
 
+/// Appends `line` as one JSON line (sorted keys) to the file named by the environment variable
+/// `variable`, when it is set: the reliability drivers' figures, which their scripts turn into
+/// docs/RELIABILITY.md's tables. Appends are whole lines even from tests running in parallel.
+func appendReportLine(_ line: [String: Any], toFileIn variable: String) throws {
+    guard let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty else { return }
+    var data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+    data.append(0x0a)
+    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    guard fd >= 0 else { throw FixtureError(message: "cannot open \(path)") }
+    defer { close(fd) }
+    _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
 /// Makes every file under `path` writable (repository files are 0400) so tests can damage them.
 func makeWritable(_ path: String) {
     _ = try? ProcessRunner.run("/bin/chmod", ["-R", "u+w", path])
