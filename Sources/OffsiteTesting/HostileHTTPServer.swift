@@ -70,6 +70,9 @@ public enum HostileHTTPServer {
                 self.send_header("Content-Type", ctype)
                 for k, v in extra:
                     self.send_header(k, v)
+                if close:
+                    # No reuse of a connection left with stray bytes: each case starts afresh.
+                    self.send_header("Connection", "close")
                 self.send_header("Content-Length", str(len(body) if length is None else length))
                 self.end_headers()
                 if self.command != "HEAD":

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension TestServer {
     /// moto's S3 server checking signatures: the first `INITIAL_NO_AUTH_ACTION_COUNT` calls go
