@@ -212,6 +212,63 @@ import Glibc
         report("orchestrator+daemon", audit, permissions: 1)
     }
 
+    /// GCS through the emulator with a service account key file: the key's private key lines
+    /// and every access token the test token endpoint issued must stay out of the outputs of
+    /// init, backup, snapshots, check (plain and `--json`), a wrong password and a key the
+    /// token endpoint refuses.
+    @Test func gcsKeyAndTokensLeakNot() async throws {
+        try await withScratchDirectory { root in
+            let emulator = try TestServer.fakeGCS()
+            defer { emulator.stop() }
+            let auth = try GoogleAuthTestServer(upstream: "http://127.0.0.1:\(emulator.port)", directory: root + "/auth")
+            defer { auth.stop() }
+            try auth.writeKeyFile(root + "/key.json")
+            let other = try GoogleAuthTestServer.generateKey()
+            try auth.writeKeyFile(root + "/other-key.json", privateKeyPEM: other)
+            // The base64 lines of both private keys (64 characters each), each a secret.
+            func keyLines(_ pem: String, _ name: String) -> [String: String] {
+                let lines = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") && $0.count >= 32 }
+                return Dictionary(uniqueKeysWithValues: lines.enumerated().map { ("\(name) line \($0.offset + 1)", String($0.element)) })
+            }
+            let secrets = keyLines(auth.privateKeyPEM, "the private key").merging(keyLines(other, "the refused private key")) { a, _ in a }
+            let audit = SecretsAudit(
+                secrets.merging(["RESTIC_PASSWORD": Self.resticPassword, "a wrong RESTIC_PASSWORD": Self.wrongRestic]) { a, _ in a })
+            let source = TreeFixture(root: root + "/src")
+            try source.dir("")
+            try source.file("a.txt", Array(String(repeating: "gcs audit\n", count: 500).utf8))
+            var transcript = ""
+            try SecretsAudit.$current.withValue(audit) {
+                func ok(_ args: [String], key: String = "key.json", password: String = Self.resticPassword, _ status: Int32 = 0) throws {
+                    let r = try OffsiteBinary.run(
+                        ["-r", "gs:secrets-audit:/repo"] + args, password: password,
+                        environment: [
+                            "STORAGE_EMULATOR_HOST": auth.endpoint, "GOOGLE_APPLICATION_CREDENTIALS": root + "/" + key,
+                            "GOOGLE_PROJECT_ID": "offsite-test", "GOOGLE_ACCESS_TOKEN": nil,
+                        ], cwd: root)
+                    #expect(r.status == status, "offsite \(args.joined(separator: " ")): \(r.stdoutString) \(r.stderr)")
+                    transcript += r.stdoutString + r.stderr
+                }
+                try ok(["init"])
+                try ok(["backup", "src", "--json"])
+                try ok(["snapshots"])
+                try ok(["snapshots", "--json"])
+                try ok(["check", "--read-data"])
+                try ok(["snapshots", "--json"], password: Self.wrongRestic, 12)
+                try ok(["snapshots", "--json"], key: "other-key.json", 1)
+                try ok(["snapshots"], key: "other-key.json", 1)
+            }
+            #expect(transcript.contains("GOOGLE_APPLICATION_CREDENTIALS"), "the refused key is named by its variable: \(transcript)")
+            // The tokens exist only once issued: a second audit over the same outputs.
+            let tokens = try #require(try auth.stats()["tokensUsed"] as? [String])
+            #expect(!tokens.isEmpty)
+            let tokenAudit = SecretsAudit(
+                Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ("access token \($0.offset + 1)", $0.element) }))
+            tokenAudit.scan(transcript, "the outputs of the GCS commands")
+            #expect(audit.leaks.isEmpty && tokenAudit.leaks.isEmpty, "\(audit.summary); \(tokenAudit.summary)")
+            Self.report("gcs (\(tokens.count) tokens)", audit, permissions: 0)
+        }
+    }
+
     /// restic's commands against S3 (moto) and a REST server with a password: init, backup,
     /// snapshots, ls, find, stats, check, restore, forget --prune, key list, plain and `--json`;
     /// then a wrong repository password, a wrong AWS secret (refused by a second moto that checks
