@@ -31,7 +31,7 @@ bench-quick: deps
 crash: deps
 	./scripts/crash
 
-# Concurrency: four clients (one of them restic 0.14) back up into one repository at once for 10
+# Concurrency: four clients (one of them restic 0.14) back up into one repository at once for 30
 # rounds while forget --prune runs in between, on a local directory and a REST server; then both
 # tools' check --read-data and every kept snapshot restored with both; rewrites the figures in
 # docs/RELIABILITY.md. `make test` runs the short form (2 rounds).

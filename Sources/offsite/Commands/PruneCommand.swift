@@ -121,8 +121,9 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     static func print(_ s: Prune.Stats, verbose: Bool) {
-        func count(_ n: UInt64) -> String { String(format: "%10d", Int(n)) }
-        func bytes(_ n: UInt64) -> String { Console.bytes(Int(n)) }
+        // Clamped: the figures never trap, whatever the repository holds.
+        func count(_ n: UInt64) -> String { String(format: "%10d", Int(clamping: n)) }
+        func bytes(_ n: UInt64) -> String { Console.bytes(Int(clamping: n)) }
         let totalBlobs = s.blobs.used + s.blobs.unused + s.blobs.duplicate
         let totalSize = s.size.used + s.size.duplicate + s.size.unused + s.size.unref
         let unusedSize = s.size.duplicate + s.size.unused
@@ -137,14 +138,22 @@ struct PruneCommand: AsyncParsableCommand {
             lines.append("unused size: \(percent(unusedSize, totalSize)) of total size")
         }
         let totalPrune = s.size.remove + s.size.repackrm + s.size.unref
-        let unusedAfter = unusedSize &- s.size.remove &- s.size.repackrm
+        // Duplicate copies of a blob can differ in size (compressed by different tools): the
+        // copy counted as used may not be the one kept, so what is removed can exceed what was
+        // counted unused. restic's uint64 wraps to a huge number there; offsite trapped
+        // converting it (a forget --prune crashed after concurrent backups). Nothing is left.
+        let removed = s.size.remove + s.size.repackrm
+        let unusedAfter = unusedSize > removed ? unusedSize - removed : 0
         lines.append("")
         lines.append("to repack:    \(count(s.blobs.repack)) blobs / \(bytes(s.size.repack))")
         lines.append("this removes: \(count(s.blobs.repackrm)) blobs / \(bytes(s.size.repackrm))")
         lines.append("to delete:    \(count(s.blobs.remove)) blobs / \(bytes(s.size.remove + s.size.unref))")
         lines.append("total prune:  \(count(s.blobs.remove + s.blobs.repackrm)) blobs / \(bytes(totalPrune))")
-        lines.append("remaining:    \(count(totalBlobs - (s.blobs.remove + s.blobs.repackrm))) blobs / \(bytes(totalSize - totalPrune))")
-        lines.append("unused size after prune: \(bytes(unusedAfter)) (\(percent(unusedAfter, totalSize - totalPrune)) of remaining size)")
+        let removedBlobs = s.blobs.remove + s.blobs.repackrm
+        let remainingSize = totalSize > totalPrune ? totalSize - totalPrune : 0
+        lines.append(
+            "remaining:    \(count(totalBlobs > removedBlobs ? totalBlobs - removedBlobs : 0)) blobs / \(bytes(remainingSize))")
+        lines.append("unused size after prune: \(bytes(unusedAfter)) (\(percent(unusedAfter, remainingSize)) of remaining size)")
         lines.append("")
         if verbose {
             lines.append("totally used packs: \(count(UInt64(s.packsUsed)))")
