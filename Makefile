@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test bench bench-quick crash concurrency fuzz fuzz-smoke secrets clean
+.PHONY: deps build demo test bench bench-quick crash concurrency fuzz fuzz-smoke sanitize secrets clean
 
 deps:
 	./scripts/deps.sh
@@ -54,5 +54,11 @@ fuzz-smoke: deps
 secrets: deps
 	./scripts/secrets
 
+# Sanitizers (docs/RELIABILITY.md, Sanitizers): the whole test suite under AddressSanitizer (with
+# LeakSanitizer) and ThreadSanitizer, each in its own instrumented build (.build-asan, .build-tsan;
+# ~20 min each the first time on 2 cores). `scripts/sanitize thread` runs one; SANITIZE_FILTER a subset.
+sanitize: deps
+	./scripts/sanitize
+
 clean:
-	rm -rf .build .build-bench .build-fuzz demo-work
+	rm -rf .build .build-bench .build-fuzz .build-asan .build-tsan demo-work
