@@ -12,6 +12,9 @@ var sharedSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 if fuzzing { sharedSettings.append(.unsafeFlags(["-sanitize=fuzzer,address"])) }
+/// `make sanitize` (scripts/sanitize) sets OFFSITE_TSAN=1 for its ThreadSanitizer build: OffsiteSync's
+/// `Mutex` is then a pthread mutex, which ThreadSanitizer can see (Sources/OffsiteSync/Mutex.swift).
+if Context.environment["OFFSITE_TSAN"] == "1" { sharedSettings.append(.define("OFFSITE_TSAN")) }
 
 let package = Package(
     name: "offsite",
@@ -36,10 +39,16 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
+        // The mutex every module uses (Synchronization's, or a pthread one under ThreadSanitizer).
+        .target(
+            name: "OffsiteSync",
+            swiftSettings: sharedSettings
+        ),
         .target(
             name: "OffsiteFormat",
             dependencies: [
                 "CZstd",
+                "OffsiteSync",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -47,6 +56,7 @@ let package = Package(
         ),
         .target(
             name: "OffsiteStorage",
+            dependencies: ["OffsiteSync"],
             swiftSettings: sharedSettings
         ),
         // Linux headers Glibc's module leaves out (extended attributes).

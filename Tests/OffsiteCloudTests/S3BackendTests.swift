@@ -1,7 +1,7 @@
 import Foundation
 import OffsiteStorage
 import OffsiteTesting
-import Synchronization
+import OffsiteSync
 import Testing
 
 @testable import OffsiteCloud

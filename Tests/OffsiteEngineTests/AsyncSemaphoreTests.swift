@@ -1,4 +1,4 @@
-import Synchronization
+import OffsiteSync
 import Testing
 
 @testable import OffsiteEngine

@@ -3,7 +3,7 @@ import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
 import OffsiteTesting
-import Synchronization
+import OffsiteSync
 import Testing
 
 /// Failures of the repository are never downgraded: no snapshot is written after one.

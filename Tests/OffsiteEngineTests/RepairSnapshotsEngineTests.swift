@@ -3,7 +3,7 @@ import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
 import OffsiteTesting
-import Synchronization
+import OffsiteSync
 import Testing
 
 /// `RepairSnapshots` on in-memory repositories with hand-made trees: each of restic's rules

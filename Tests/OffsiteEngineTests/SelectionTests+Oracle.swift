@@ -1,6 +1,6 @@
 import Foundation
 import OffsiteTesting
-import Synchronization
+import OffsiteSync
 import Testing
 
 @testable import OffsiteEngine

@@ -3,7 +3,7 @@ import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
 import OffsiteTesting
-import Synchronization
+import OffsiteSync
 import Testing
 
 /// On object storage (a backend that asks for several connections) trees are read in pack

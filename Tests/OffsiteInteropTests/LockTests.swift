@@ -3,7 +3,7 @@ import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
 import OffsiteTesting
-import Synchronization
+import OffsiteSync
 import Testing
 
 #if canImport(Glibc)

@@ -5,7 +5,7 @@ import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
 public import OffsiteStorage
-import Synchronization
+import OffsiteSync
 
 /// One HTTP request as the cloud backends build it.
 public struct HTTPRequest: Sendable {

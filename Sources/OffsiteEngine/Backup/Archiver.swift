@@ -1,6 +1,6 @@
 import Foundation
 import OffsiteFormat
-import Synchronization
+import OffsiteSync
 
 /// The concurrent backup walk.
 ///

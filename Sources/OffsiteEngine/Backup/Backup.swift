@@ -1,6 +1,6 @@
 public import Foundation
 public import OffsiteFormat
-import Synchronization
+import OffsiteSync
 
 /// Backs up files and directories (or a stream) into a new snapshot.
 ///

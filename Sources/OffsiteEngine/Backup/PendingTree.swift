@@ -1,5 +1,5 @@
 import OffsiteFormat
-import Synchronization
+import OffsiteSync
 
 /// A directory whose tree blob is being assembled while its children are still being saved.
 ///

@@ -1,4 +1,4 @@
-import Synchronization
+import OffsiteSync
 
 /// A counting semaphore for async code: `acquire` suspends (without blocking a thread) until
 /// enough permits are free. Used to cap work in flight: files being read, chunks being

@@ -1,6 +1,6 @@
 public import OffsiteFormat
 import OffsiteStorage
-import Synchronization
+import OffsiteSync
 
 /// Copies snapshots from one repository to another as restic 0.14's `copy` does.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import OffsiteSync
 
 #if canImport(Glibc)
 import Glibc

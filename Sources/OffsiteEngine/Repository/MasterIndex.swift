@@ -1,5 +1,5 @@
 public import OffsiteFormat
-import Synchronization
+import OffsiteSync
 
 /// Where every blob is: the union of all index files, plus packs written in this session.
 ///

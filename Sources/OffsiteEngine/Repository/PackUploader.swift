@@ -1,7 +1,7 @@
 public import Foundation
 public import OffsiteFormat
 import OffsiteStorage
-import Synchronization
+import OffsiteSync
 
 /// Collects new blobs into packs (~16 MiB, one open pack per blob type), uploads each finished
 /// pack, and writes index files for the uploaded packs.

@@ -1,7 +1,7 @@
 import Foundation
 public import OffsiteFormat
 public import OffsiteStorage
-import Synchronization
+import OffsiteSync
 
 #if canImport(Glibc)
 import Glibc

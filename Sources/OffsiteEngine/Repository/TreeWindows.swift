@@ -1,6 +1,6 @@
 public import OffsiteFormat
 import OffsiteStorage
-import Synchronization
+import OffsiteSync
 
 /// Tree loading for object storage, where every request is a network round trip (and a
 /// billed GET): a tree that is not in memory is read together with the other trees stored

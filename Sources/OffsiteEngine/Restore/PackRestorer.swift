@@ -1,7 +1,7 @@
 import Foundation
 import OffsiteFormat
 import OffsiteStorage
-import Synchronization
+import OffsiteSync
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+import OffsiteSync
 
 /// A growable byte buffer with reference semantics, so that handing it from task to task never
 /// copies it (a `Data` passed around and then emptied for reuse is often still shared, and

@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+import OffsiteSync
 
 /// `offsite daemon`: runs the configuration's schedules until its task is cancelled (SIGTERM,
 /// SIGINT), and serves `/metrics` and `/healthz` when `listen` is set.

@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+import OffsiteSync
 
 #if canImport(Glibc)
 import Glibc

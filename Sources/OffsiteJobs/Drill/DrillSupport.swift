@@ -1,6 +1,6 @@
 import Foundation
 import Subprocess
-import Synchronization
+import OffsiteSync
 import SystemPackage
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+import OffsiteSync
 
 /// Wraps a backend and makes chosen operations fail, to test that failures are never hidden.
 /// `shouldFail` sees every operation with its handle and how many operations ran before it.

@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+import OffsiteSync
 
 /// Paces bytes to an average rate (`--limit-upload`, `--limit-download`): each `take(n)`
 /// reserves the next `n / rate` seconds of the line and returns when that time is over, so

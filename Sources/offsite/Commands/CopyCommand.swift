@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import OffsiteEngine
 import OffsiteFormat
-import Synchronization
+import OffsiteSync
 
 /// `copy`: restic 0.14's copy of snapshots between repositories.
 struct CopyCommand: AsyncParsableCommand {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import OffsiteEngine
 import OffsiteFormat
-import Synchronization
+import OffsiteSync
 
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import Foundation
 import OffsiteEngine
 import OffsiteFormat
-import Synchronization
+import OffsiteSync
 
 /// Progress for backups: a status line on a terminal (files and bytes done, rate, percent, ETA)
 /// at most four times a second, or restic's `{"message_type":"status",…}` lines with --json.

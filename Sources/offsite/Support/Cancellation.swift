@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import Synchronization
+import OffsiteSync
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import OffsiteSync
 
 /// restic's counting progress line ("[0:03] 42.86%  3 / 7 packs copied"): redrawn in place
 /// at most ten times a second when stdout is a terminal, otherwise printed once at the end

@@ -2,7 +2,7 @@ import Foundation
 import OffsiteCloud
 import OffsiteEngine
 import OffsiteStorage
-import Synchronization
+import OffsiteSync
 
 /// The one place that turns a repository location into a concrete backend (DESIGN.md).
 enum RepositoryOpener {

@@ -1,4 +1,4 @@
-import Synchronization
+import OffsiteSync
 
 #if canImport(Glibc)
 import Glibc
