@@ -197,6 +197,67 @@ import Glibc
         }
     }
 
+    /// A directory whose tree blob is damaged is reported and left empty; everything else in
+    /// the snapshot is restored, as restic does (found by CorruptionTests: offsite stopped the
+    /// whole restore at the first unreadable subtree).
+    @Test func damagedSubtreeIsReportedAndTheRestRestored() async throws {
+        try await withScratchDirectory { dir in
+            let f = TreeFixture(root: dir + "/src")
+            try f.dir("")
+            try f.file("top.txt", Array("top\n".utf8))
+            try f.dir("lost")
+            try f.file("lost/inside.txt", Array("inside\n".utf8))
+            try f.dir("kept")
+            try f.file("kept/other.bin", TreeFixture.randomBytes(300_000, seed: 7))
+            let repo = dir + "/repo"
+            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
+            makeWritable(repo)
+            // The tree of src/lost, and where the index puts it.
+            func cat(_ args: [String]) throws -> [String: Any] {
+                let r = expectStatus(try Restic.run(["cat"] + args, repo: repo, password: password), 0, "cat \(args)")
+                return try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+            }
+            func subtree(_ tree: String, _ name: String) throws -> String {
+                let nodes = try #require(try cat(["blob", tree])["nodes"] as? [[String: Any]])
+                return try #require(nodes.first { $0["name"] as? String == name }?["subtree"] as? String)
+            }
+            let snapshot = try #require(
+                try Restic.run(["list", "snapshots"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
+            let root = try #require(try cat(["snapshot", String(snapshot)])["tree"] as? String)
+            let lost = try subtree(try subtree(root, "src"), "lost")
+            var location: (pack: String, offset: Int, length: Int)?
+            for index in try Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n") {
+                for pack in try cat(["index", String(index)])["packs"] as? [[String: Any]] ?? [] {
+                    for blob in pack["blobs"] as? [[String: Any]] ?? [] where blob["id"] as? String == lost {
+                        location = (pack["id"] as! String, blob["offset"] as! Int, blob["length"] as! Int)
+                    }
+                }
+            }
+            let (pack, offset, length) = try #require(location)
+            let path = repo + "/data/" + pack.prefix(2) + "/" + pack
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[offset + length / 2] ^= 0x01
+            try bytes.write(to: URL(fileURLWithPath: path))
+
+            for tool in ["offsite", "restic"] {
+                let out = dir + "/out-" + tool
+                let r =
+                    tool == "offsite"
+                    ? try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out], password: password)
+                    : try Restic.run(["restore", "latest", "--target", out], repo: repo, password: password)
+                #expect(r.status == 1, "\(tool): \(r.stderr)")
+                #expect(r.stderr.contains(tool == "offsite" ? out + "/src/lost: " : "/src/lost: "), "\(tool): \(r.stderr)")
+                #expect(FileManager.default.contents(atPath: out + "/src/top.txt") == Data("top\n".utf8), "\(tool)")
+                #expect(
+                    FileManager.default.contents(atPath: out + "/src/kept/other.bin")
+                        == Data(TreeFixture.randomBytes(300_000, seed: 7)), "\(tool)")
+                // The directory is there, empty.
+                #expect((try? FileManager.default.contentsOfDirectory(atPath: out + "/src/lost")) == [], "\(tool)")
+            }
+        }
+    }
+
     @Test func sparseRestoreLeavesHoles() async throws {
         try await withScratchDirectory { dir in
             let f = TreeFixture(root: dir + "/src")

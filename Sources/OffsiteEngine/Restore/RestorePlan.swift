@@ -70,7 +70,16 @@ struct RestorePlanner {
             depth -= 1
             if depth == 0 { cancelPrefetches() }  // anything left after an error
         }
-        let tree = try await loadTree(id)
+        let tree: Tree
+        do {
+            tree = try await loadTree(id)
+        } catch let e as EngineError where depth > 1 && (e.code == .invalidData || e.code == .notFound) {
+            // A damaged or missing subtree: as restic does, the directory is reported (it is
+            // created, empty) and everything else is restored. Storage that cannot be reached
+            // is no damage and stops the restore; so does an unreadable root.
+            plan.errors.append("\(dir): \(e.message)")
+            return
+        }
         // Decide every entry first, so the subtrees this walk will enter load ahead of it.
         var decisions: [(node: Node, location: FSPath, selected: Bool)] = []
         decisions.reserveCapacity(tree.nodes.count)
