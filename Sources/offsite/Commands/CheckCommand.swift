@@ -79,7 +79,8 @@ struct CheckCommand: AsyncParsableCommand {
         let report = try await Check(repository: repo, options: options, onEvent: events).run()
         if progress && report.packsTotal > 0 { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
         if !report.unreferencedPacks.isEmpty && !quiet {
-            for id in report.unreferencedPacks where global.verbose > 0 { Console.out("pack \(id.hex): not referenced in any index") }
+            // restic prints each one unless --quiet: a lost index file shows as its packs.
+            for id in report.unreferencedPacks { Console.out("pack \(id.hex): not referenced in any index") }
             Console.out(
                 "\(report.unreferencedPacks.count) additional files were found in the repo, which likely contain duplicate data.\nThis is non-critical, you can run `offsite prune` to correct this."
             )
