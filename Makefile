@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test bench bench-quick crash concurrency fuzz fuzz-smoke sanitize secrets clean
+.PHONY: deps build demo test bench bench-quick crash concurrency corrupt fuzz fuzz-smoke sanitize secrets clean
 
 deps:
 	./scripts/deps.sh
@@ -37,6 +37,13 @@ crash: deps
 # docs/RELIABILITY.md. `make test` runs the short form (2 rounds).
 concurrency: deps
 	./scripts/concurrency
+
+# Corruption: a flipped byte, a truncation or a deletion in one file of each kind (data pack,
+# tree pack, index, snapshot, key, config, lock), 90 rounds per kind in fresh repositories, each
+# followed by check, restores of every snapshot and restic's repair procedure; rewrites the figures
+# in docs/RELIABILITY.md. `make test` runs the short form (2 rounds per kind).
+corrupt: deps
+	./scripts/corrupt
 
 # Fuzzing hostile input (docs/RELIABILITY.md, Fuzzing): builds the libFuzzer driver in .build-fuzz
 # (a full instrumented build the first time, ~12 min on 2 cores) and runs every target in Fuzz/corpus
