@@ -138,10 +138,10 @@ struct PruneCommand: AsyncParsableCommand {
             lines.append("unused size: \(percent(unusedSize, totalSize)) of total size")
         }
         let totalPrune = s.size.remove + s.size.repackrm + s.size.unref
-        // Duplicate copies of a blob can differ in size (compressed by different tools): the
-        // copy counted as used may not be the one kept, so what is removed can exceed what was
-        // counted unused. restic's uint64 wraps to a huge number there; offsite trapped
-        // converting it (a forget --prune crashed after concurrent backups). Nothing is left.
+        // What is removed can exceed what was counted unused (seen once, after concurrent
+        // backups stored duplicate copies; the exact cause is not established). restic's uint64
+        // wraps to a huge number there; offsite trapped converting it and forget --prune crashed
+        // holding its lock. Nothing unused is left then.
         let removed = s.size.remove + s.size.repackrm
         let unusedAfter = unusedSize > removed ? unusedSize - removed : 0
         lines.append("")
