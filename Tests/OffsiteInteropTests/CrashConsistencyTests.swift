@@ -195,7 +195,7 @@ struct CrashDriver {
     }
 
     /// Measures one unkilled run, then kills the command until `kills` kills hit it (at most
-    /// three times as many attempts), verifying after each kill and after each re-run.
+    /// three times as many attempts, plus six), verifying after each kill and after each re-run.
     mutating func run(
         prepare: (inout CrashDriver) throws -> Void, args: (CrashDriver) -> [String], environment: [String: String] = [:],
         alsoLocked: [String: String] = [:], cleansUnreferenced: Bool = false, cleansUnreferencedAtEnd: Bool = false,
@@ -212,16 +212,22 @@ struct CrashDriver {
             Issue.record("\(command), seed \(seed): \(p)")
         }
         var fig = Figures()
-        while fig.kills < kills && fig.attempts < kills * 3 {
+        // Load changes while the driver runs: when a run finishes before its delay, later delays
+        // are drawn from a window shrunk by 30% (in a short run, a machine that got faster after
+        // the measurement left too few kills).
+        var scale = 1.0
+        while fig.kills < kills && fig.attempts < kills * 3 + 6 {
             fig.attempts += 1
             try prepare(&self)
-            let delay = lockedMicros + UInt32(rng.next() % UInt64(max(1, typicalMicros - lockedMicros)))
+            let window = max(1, UInt64(Double(typicalMicros - lockedMicros) * scale))
+            let delay = UInt32(Double(lockedMicros) * scale) + UInt32(rng.next() % window)
             let temporaryBefore = temporaryFiles().count
             let killed = try runOffsiteAndKill(args(self), environment: env, cwd: dir, after: delay)
             let context =
                 "\(command), seed \(seed), attempt \(fig.attempts), killed after \(delay) µs (typical run \(typicalMicros) µs, locked after \(lockedMicros) µs)"
             guard killed else {
                 fig.finishedBeforeKill += 1
+                scale *= 0.7
                 continue
             }
             fig.kills += 1

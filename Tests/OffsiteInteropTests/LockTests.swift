@@ -2,8 +2,8 @@ import Foundation
 import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
-import OffsiteTesting
 import OffsiteSync
+import OffsiteTesting
 import Testing
 
 #if canImport(Glibc)
@@ -184,8 +184,9 @@ import Glibc
             // Two refreshes at least (polled: under a full parallel run the refresh task may
             // wait for a thread).
             var seen: Set<ID> = [first]
-            let deadline = Date().addingTimeInterval(60)
-            while seen.count < 3 && Date() < deadline {
+            var polls = 0
+            while seen.count < 3 && polls < 6000 {
+                polls += 1
                 try await Task.sleep(for: .milliseconds(100))
                 if let id = lock.lockID { seen.insert(id) }
             }
