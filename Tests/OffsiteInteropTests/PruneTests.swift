@@ -163,4 +163,98 @@ import Glibc
             expectStatus(try OffsiteBinary.run(["-r", repo, "prune"], password: password), 0, "prune with the pack back")
         }
     }
+
+    /// The data packs the index files of `repo` list (restic's `cat index`).
+    func dataPacks(_ repo: String) throws -> Set<String> {
+        let list = expectStatus(try Restic.run(["list", "index"], repo: repo, password: password), 0, "restic list index")
+        var packs = Set<String>()
+        for id in list.stdoutString.split(separator: "\n").map(String.init) {
+            let raw = expectStatus(try Restic.run(["cat", "index", id], repo: repo, password: password), 0, "restic cat index").stdout
+            let index = try #require(try JSONSerialization.jsonObject(with: raw) as? [String: Any])
+            for pack in index["packs"] as? [[String: Any]] ?? [] {
+                let blobs = pack["blobs"] as? [[String: Any]] ?? []
+                if blobs.contains(where: { $0["type"] as? String == "data" }), let p = pack["id"] as? String { packs.insert(p) }
+            }
+        }
+        return packs
+    }
+
+    /// Two clients stored the same file at the same moment, in copies of different sizes: offsite
+    /// uncompressed, alone in its pack A, and restic compressed, in a pack B beside another file,
+    /// with A sorting first. The duplicates and what prune removes are counted by the copy kept (A:
+    /// a pack made only of duplicates is kept, as restic 0.17+ does), so the figures add up.
+    /// restic 0.14's accounting, which offsite followed before, counted A's larger copy as used,
+    /// then deleted A and "removed" more than it had counted unused: the wrapped "unused size after
+    /// prune" that crashed a forget --prune in the concurrency driver.
+    @Test func unequalCopiesOfABlobAreCountedByTheCopyKept() async throws {
+        try await withScratchDirectory { dir in
+            var attempts = 0
+            while true {
+                attempts += 1
+                try #require(attempts <= 30, "pack A never sorted before pack B in 30 attempts")
+                let root = dir + "/a\(attempts)", repo = root + "/repo", other = root + "/other"
+                let f = TreeFixture(root: root)
+                try f.dir("x")
+                try f.dir("y")
+                // Compressible, and under the chunker's 512 KiB minimum: one blob.
+                let text = Array(String(repeating: "attempt \(attempts) \(UInt64.random(in: 0...UInt64.max)) line\n", count: 4000).utf8)
+                try f.file("x/same.txt", text)
+                try f.file("y/same.txt", text)
+                try f.file("y/other.bin", (0..<50_000).map { _ in UInt8.random(in: 0...255) })
+                expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+                try FileManager.default.copyItem(atPath: repo, toPath: other)
+                expectStatus(
+                    try OffsiteBinary.run(["-r", repo, "--compression", "off", "backup", "x"], password: password, cwd: root), 0,
+                    "offsite backup")
+                expectStatus(try Restic.run(["backup", "y"], repo: other, password: password, cwd: root), 0, "restic backup")
+                let a = try dataPacks(repo), b = try dataPacks(other)
+                try #require(a.count == 1 && b.count == 1, "\(a) \(b)")
+                guard a.first! < b.first! else { continue }
+                // The second client's files join the first's, as they would in one shared repository.
+                for kind in ["data", "index", "snapshots"] {
+                    for rel in listing(other + "/" + kind) where !FileManager.default.fileExists(atPath: repo + "/\(kind)/" + rel) {
+                        let target = repo + "/\(kind)/" + rel
+                        try FileManager.default.createDirectory(
+                            atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                        try FileManager.default.copyItem(atPath: other + "/\(kind)/" + rel, toPath: target)
+                    }
+                }
+                let plan = expectStatus(
+                    try OffsiteBinary.run(["-r", repo, "-v", "prune", "--dry-run"], password: password), 0, "prune --dry-run")
+                func figure(_ label: String, in output: String = plan.stdoutString) -> String? {
+                    output.split(separator: "\n").first { $0.hasPrefix(label) }.map {
+                        $0.dropFirst(label.count).trimmingCharacters(in: .whitespaces)
+                    }
+                }
+                let duplicates = try #require(figure("duplicates:"), "\(plan.stdoutString)")
+                #expect(duplicates.hasPrefix("1 blobs / "), "\(plan.stdoutString)")
+                // B's copy goes (B is repacked), A's is kept: removed is exactly the duplicate.
+                #expect(figure("to delete:") == "0 blobs / 0 B", "\(plan.stdoutString)")
+                #expect(figure("this removes:") == duplicates, "\(plan.stdoutString)")
+                #expect(figure("unused size after prune:")?.hasPrefix("0 B") == true, "\(plan.stdoutString)")
+                expectStatus(try OffsiteBinary.run(["-r", repo, "prune"], password: password), 0, "prune")
+                let check = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+                #expect(check.status == 0, "restic check --read-data: \(check.stderr)")
+                for (n, path) in ["x", "y"].enumerated() {
+                    let target = root + "/restore-\(n)"
+                    expectStatus(
+                        try Restic.run(
+                            ["restore", "latest", "--path", root + "/" + path, "--target", target], repo: repo, password: password),
+                        0, "restic restore \(path)")
+                    #expect(try Data(contentsOf: URL(fileURLWithPath: target + "/\(path)/same.txt")) == Data(text))
+                }
+                let again = expectStatus(try OffsiteBinary.run(["-r", repo, "-v", "prune", "--dry-run"], password: password), 0, "again")
+                #expect(!again.stdoutString.contains("duplicates:"), "\(again.stdoutString)")
+                #expect(figure("total prune:", in: again.stdoutString)?.hasPrefix("0 blobs") == true, "\(again.stdoutString)")
+                return
+            }
+        }
+    }
+
+    func listing(_ dir: String) -> [String] {
+        (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).filter {
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: dir + "/" + $0, isDirectory: &isDir) && !isDir.boolValue
+        }
+    }
 }

