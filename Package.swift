@@ -15,6 +15,12 @@ if fuzzing { sharedSettings.append(.unsafeFlags(["-sanitize=fuzzer,address"])) }
 /// `make sanitize` (scripts/sanitize) sets OFFSITE_TSAN=1 for its ThreadSanitizer build: OffsiteSync's
 /// `Mutex` is then a pthread mutex, which ThreadSanitizer can see (Sources/OffsiteSync/Mutex.swift).
 if Context.environment["OFFSITE_TSAN"] == "1" { sharedSettings.append(.define("OFFSITE_TSAN")) }
+/// CI's sanitizer subset (`scripts/sanitize --engine`, docs/RELIABILITY.md, Sanitizers) sets
+/// OFFSITE_ENGINE_ONLY=1: the package is then the engine alone (format, storage, engine and their
+/// tests) with swift-crypto its only dependency, so an instrumented build skips SwiftNIO, the HTTP
+/// client and the orchestrator's packages and fits in CI's time. Normal builds never see it.
+let engineOnly = Context.environment["OFFSITE_ENGINE_ONLY"] == "1"
+let crypto: Package.Dependency = .package(url: "https://github.com/apple/swift-crypto", from: "4.5.0")
 
 let package = Package(
     name: "offsite",
@@ -23,15 +29,17 @@ let package = Package(
         .executable(name: "offsite", targets: ["offsite"]),
         .library(name: "OffsiteEngine", targets: ["OffsiteEngine"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.0"),
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
-    ],
+    dependencies: engineOnly
+        ? [crypto]
+        : [
+            .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+            crypto,
+            .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+            .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+            .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+            .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+            .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        ],
     targets: [
         // libzstd from the system (Debian: libzstd-dev).
         .systemLibrary(
@@ -173,4 +181,13 @@ if fuzzing {
             swiftSettings: sharedSettings + [.unsafeFlags(["-parse-as-library"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
         ))
+}
+
+if engineOnly {
+    let engine: Set = [
+        "CZstd", "CPosix", "OffsiteSync", "OffsiteFormat", "OffsiteStorage", "OffsiteEngine", "OffsiteTesting",
+        "OffsiteFormatTests", "OffsiteStorageTests", "OffsiteEngineTests",
+    ]
+    package.targets.removeAll { !engine.contains($0.name) }
+    package.products.removeAll { $0.name != "OffsiteEngine" }
 }

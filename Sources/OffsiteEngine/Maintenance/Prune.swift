@@ -2,7 +2,8 @@ import Foundation
 public import OffsiteFormat
 public import OffsiteStorage
 
-/// `prune`: removes data no snapshot uses, with restic 0.14's plan (FORMAT.md §9.2).
+/// `prune`: removes data no snapshot uses, with restic's plan (FORMAT.md §9.2: restic 0.14's, with duplicate
+/// copies counted and chosen as restic 0.15-0.18 do, see `plan()`).
 ///
 /// The plan comes from the index alone (no pack is downloaded to decide): walk every tree of
 /// every snapshot for the blobs in use, classify each pack (delete when nothing in it is used,
