@@ -26,12 +26,9 @@ enum FuzzText {
             guard !parts.contains("."), !parts.drop(while: { $0 == ".." }).contains("..") else {
                 throw FuzzViolation("gs: prefix \(gcs.prefix.debugDescription) is not clean")
             }
-            // (A prefix with a leading `..` is shown as `gs:b:/../x`, which reads back as `x`: not checked.)
-            if parts.first != ".." {
-                guard let again = try? GCSConfig.parse(gcs.location, environment: [:], options: [:]),
-                    again.bucket == gcs.bucket, again.prefix == gcs.prefix
-                else { throw FuzzViolation("gs: its location \(gcs.location.debugDescription) names another repository") }
-            }
+            guard let again = try? GCSConfig.parse(gcs.location, environment: [:], options: [:]),
+                again.bucket == gcs.bucket, again.prefix == gcs.prefix
+            else { throw FuzzViolation("gs: its location \(gcs.location.debugDescription) names another repository") }
         }
         _ = RESTConfig.strippingPassword(text)
         if let rest = try? RESTConfig.parse(text) {

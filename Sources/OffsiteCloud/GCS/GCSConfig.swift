@@ -19,7 +19,11 @@ public struct GCSConfig: Sendable, Equatable {
 
     public static let googleEndpoint = "https://storage.googleapis.com"
 
-    public var location: String { "gs:\(bucket):/\(prefix)" }
+    /// `gs:BUCKET:/PREFIX`; a prefix that still climbs (`../x`, kept by Go's `path.Clean` in a
+    /// relative location) is shown relative, `gs:BUCKET:../x`, so the location reads back the same.
+    public var location: String {
+        prefix == ".." || prefix.hasPrefix("../") ? "gs:\(bucket):\(prefix)" : "gs:\(bucket):/\(prefix)"
+    }
 
     /// Parses `gs:BUCKET:/PREFIX` as restic does (the prefix is cleaned as Go's `path.Clean`;
     /// `gs:BUCKET:/` is the bucket's root).
