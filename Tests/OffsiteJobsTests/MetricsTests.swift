@@ -53,7 +53,7 @@ import Testing
     }
 
     static let sampleText = #"""
-        # HELP backup_success Whether the latest backup succeeded (1) or failed (0): per job (mode), and mode="all" for the latest run of every job.
+        # HELP backup_success Whether the latest finished backup succeeded (1) or failed (0), one stopped by a shutdown not counted: per job (mode), and mode="all" for the latest run of every job.
         # TYPE backup_success gauge
         backup_success{mode="all"} 0
         backup_success{mode="postgres"} 1
@@ -174,6 +174,62 @@ import Testing
         #expect(!text.contains("connection refused"))
         #expect(!text.contains("damaged"))
         #expect(!text.contains("a1b2c3d4"))
+    }
+
+    /// A daemon stopped by SIGTERM mid-backup records the run as interrupted: `status` shows it,
+    /// but the metrics keep the last run that finished, so a planned restart raises no
+    /// BackupFailed (`backup_success == 0`) until the next scheduled backup hours later.
+    @Test func anInterruptedRunLeavesTheLastFinishedOutcomeInTheMetrics() throws {
+        var s = RunState()
+        s.record(
+            RunRecord(
+                operation: .backup, job: "volumes", success: true, message: "completed", started: Self.t0, duration: 10,
+                bytesProcessed: 5))
+        s.record(
+            RunRecord(operation: .check, job: "default", success: false, message: "pack 0123: damaged", started: Self.t0, duration: 3))
+        var stopped = RunRecord(
+            operation: .backup, job: "volumes", success: false, message: "interrupted, no snapshot saved",
+            started: Self.t0.addingTimeInterval(3_600), duration: 2)
+        stopped.interrupted = true
+        s.record(stopped)
+        var stoppedCheck = RunRecord(
+            operation: .check, job: "default", success: false, message: "interrupted", started: Self.t0.addingTimeInterval(3_600),
+            duration: 1)
+        stoppedCheck.interrupted = true
+        s.record(stoppedCheck)
+        let text = MetricsRenderer.render(s, now: Self.t0.addingTimeInterval(3_700))
+        #expect(text.contains("backup_success{mode=\"volumes\"} 1\n"), "\(text)")
+        #expect(text.contains("offsite_last_success{operation=\"backup\",target=\"volumes\"} 1\n"))
+        #expect(text.contains("offsite_last_run_timestamp_seconds{operation=\"backup\",target=\"volumes\"} 1705428610\n"))
+        // A failure before the interruption is still a failure.
+        #expect(text.contains("offsite_last_success{operation=\"check\",target=\"default\"} 0\n"))
+        // status shows what happened last.
+        #expect(s.latest(.backup, "volumes")?.wasInterrupted == true)
+        let repo = RepositoryTarget(
+            name: "default", location: .url(Secret("/r")), password: .value(Secret("p")), pruneSchedule: nil, checkSchedule: nil,
+            checkRotation: 1)
+        let job = JobDefinition(
+            name: "volumes", kind: .volumes, repository: "default", schedule: try CronSchedule(parsing: "0 */6 * * *"),
+            retention: RetentionSettings(daily: 7, weekly: 0, monthly: 0))
+        let config = Configuration(repositories: [repo], jobs: [job], host: "h", timeZone: TimeZone(identifier: "UTC")!, environment: [:])
+        let row = try #require(StatusReport.rows(configuration: config, state: s, now: Self.t0).first { $0.target == "volumes" })
+        #expect(row.result == "interrupted")
+        #expect(row.message == "interrupted, no snapshot saved")
+        // The first run ever, stopped: no outcome yet, rather than a failure.
+        var first = RunState()
+        first.record(stopped)
+        #expect(!MetricsRenderer.render(first, now: Self.t0).contains("backup_success"))
+        // The state round-trips; one written before `finished` existed counts its records as finished.
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        #expect(try decoder.decode(RunState.self, from: encoder.encode(s)) == s)
+        let old = try #require(
+            try JSONSerialization.jsonObject(with: encoder.encode(Self.sampleState())) as? [String: Any])
+        let withoutFinished = try JSONSerialization.data(withJSONObject: old.filter { $0.key != "finished" })
+        let loaded = try decoder.decode(RunState.self, from: withoutFinished)
+        #expect(loaded.finished == Self.sampleState().records)
     }
 
     @Test func aStateFileWithoutLastSuccessfulStillLoads() throws {

@@ -115,7 +115,7 @@ import Glibc
             p.waitUntilExit()
             let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             #expect(p.terminationStatus == 130, "exit status \(p.terminationStatus): \(output)")
-            #expect(output.contains("volumes: backup FAILED: interrupted"), "\(output)")
+            #expect(output.contains("volumes: backup interrupted (interrupted, no snapshot saved)"), "\(output)")
             let locks = (try? FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/locks")) ?? []
             #expect(locks.isEmpty, "locks left behind: \(locks)")
             #expect(try deployment.snapshots().isEmpty, "no snapshot from an interrupted backup")

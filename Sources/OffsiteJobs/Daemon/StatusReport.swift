@@ -12,7 +12,7 @@ public enum StatusReport {
         /// The schedule expression, nil when it has none (the `all` row of per-job schedules).
         public var schedule: String?
         public var lastRun: Date?
-        /// `ok`, `FAILED` or `never run`.
+        /// `ok`, `FAILED`, `interrupted` (stopped by a shutdown) or `never run`.
         public var result: String
         /// `completed`, or why it failed.
         public var message: String?
@@ -39,7 +39,8 @@ public enum StatusReport {
             let record = state.latest(operation, target)
             return Row(
                 operation: operation, target: target, schedule: schedule, lastRun: record?.started,
-                result: record.map { $0.success ? "ok" : "FAILED" } ?? "never run", message: record?.message,
+                result: record.map { $0.success ? "ok" : $0.wasInterrupted ? "interrupted" : "FAILED" } ?? "never run",
+                message: record?.message,
                 durationSeconds: record?.duration, bytesProcessed: record?.bytesProcessed, bytesAdded: record?.bytesAdded,
                 repositorySize: record?.repositorySize, snapshotCount: record?.snapshotCount, snapshotID: record?.snapshotID,
                 lastSuccess: state.lastSuccessful["\(operation.rawValue)/\(target)"]?.started, nextRun: next(key))

@@ -40,6 +40,7 @@ extension Orchestrator {
         } catch {
             record.success = false
             record.message = Task.isCancelled ? "interrupted" : error.message
+            if Task.isCancelled { record.interrupted = true }
         }
         record.duration = Date().timeIntervalSince(started)
         return record

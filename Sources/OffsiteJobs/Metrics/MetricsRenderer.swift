@@ -8,7 +8,9 @@ public import Foundation
 /// `offsite_*` metrics, labelled by `operation` and `target` (the job, or for prune and check the
 /// repository). The label is not called `job`: a pushgateway overwrites `job` with its grouping
 /// key and Prometheus renames it `exported_job` when scraping node_exporter. Every metric is a
-/// gauge; timestamps are unix seconds at the end of the run. Messages are never emitted.
+/// gauge; timestamps are unix seconds at the end of the run. Messages are never emitted. A run
+/// interrupted by a shutdown is not reported: the metrics keep the last run that finished
+/// (`RunState.finished`), so restarting the daemon mid-backup raises no BackupFailed alert.
 public enum MetricsRenderer {
     /// The whole exposition for `state`; `now` is reported as `offsite_metrics_timestamp_seconds`.
     /// Families and samples come in a fixed order, so equal states render equal text.
@@ -46,14 +48,15 @@ public enum MetricsRenderer {
         let sorted: ([RunRecord]) -> [RunRecord] = {
             $0.sorted { (order[$0.operation]!, $0.job) < (order[$1.operation]!, $1.job) }
         }
-        let latest = sorted(Array(state.records.values))
+        let latest = sorted(Array(state.finished.values))
         let successes = sorted(Array(state.lastSuccessful.values))
         let backups = latest.filter { $0.operation == .backup }
         let successfulBackups = successes.filter { $0.operation == .backup }
 
         var success = Family(
             "backup_success",
-            "Whether the latest backup succeeded (1) or failed (0): per job (mode), and mode=\"all\" for the latest run of every job.")
+            "Whether the latest finished backup succeeded (1) or failed (0), one stopped by a shutdown not counted: per job (mode), and mode=\"all\" for the latest run of every job."
+        )
         if let all = state.lastAll { success.add([("mode", "all")], bool(all.success)) }
         for r in backups where !(state.lastAll != nil && r.job == "all") { success.add([("mode", r.job)], bool(r.success)) }
 

@@ -164,6 +164,7 @@ public struct Orchestrator: Sendable {
             var filesNew = 0
             var filesChanged = 0
             var failures: [String] = []
+            var interruptions = 0
             var rdbDirectory: String?
             defer { if let rdbDirectory { try? FileManager.default.removeItem(atPath: rdbDirectory) } }
             if job.kind == .redis {
@@ -182,6 +183,7 @@ public struct Orchestrator: Sendable {
                 if out.status == 3 {
                     failures.append("incomplete: some files could not be read, snapshot saved: \(out.reason())")
                 } else if !out.succeeded {
+                    if out.status == 130 { interruptions += 1 }
                     failures.append(out.status == 130 ? "interrupted, no snapshot saved" : out.reason())
                 }
             }
@@ -192,10 +194,16 @@ public struct Orchestrator: Sendable {
             record.filesChanged = filesChanged
             record.success = failures.isEmpty
             record.message = failures.isEmpty ? "completed" : failures.joined(separator: "; ")
+            // Interrupted only when the shutdown is all that went wrong (a database whose dump
+            // failed before the stop is still a failure).
+            if !failures.isEmpty && interruptions == failures.count { record.interrupted = true }
         } catch let error as JobsError {
-            record.message = error.message
+            // A step the shutdown killed (its tool exits 143) fails as a step; say what happened.
+            record.message = Task.isCancelled ? "interrupted, no snapshot saved" : error.message
+            if Task.isCancelled { record.interrupted = true }
         } catch is CancellationError {
             record.message = "interrupted, no snapshot saved"
+            record.interrupted = true
         } catch {
             record.message = "\(error)"
         }
@@ -227,10 +235,12 @@ public struct Orchestrator: Sendable {
                     record.snapshotCount = groups.reduce(0) { $0 + (($1["keep"] as? [Any])?.count ?? 0) }
                 }
             } else {
-                record.message = out.reason()
+                record.message = out.status == 130 ? "interrupted" : out.reason()
+                if out.status == 130 { record.interrupted = true }
             }
         } catch {
             record.message = error.message
+            if Task.isCancelled { record.interrupted = true }
         }
         record.duration = Date().timeIntervalSince(started)
         return record
@@ -258,20 +268,24 @@ public struct Orchestrator: Sendable {
                         "\(job.name): retention \(forgotten.success ? "applied, \(forgotten.snapshotCount ?? 0) snapshot\(forgotten.snapshotCount == 1 ? "" : "s") kept" : "failed: \(forgotten.message)")"
                     )
                 }
+            } else if record.wasInterrupted {
+                log("\(job.name): backup interrupted (\(record.message)); the last finished backup stays in the metrics")
             } else {
                 log("\(job.name): backup FAILED: \(record.message)")
             }
         }
         let backups = records.filter { $0.operation == .backup }
-        let failed = backups.filter { !$0.success }.map(\.job)
+        let failed = backups.filter { !$0.success && !$0.wasInterrupted }.map(\.job)
+        let finished = backups.count == jobs.count && !backups.contains { $0.wasInterrupted }
         let all = RunRecord(
-            operation: .backup, job: mode, success: failed.isEmpty && backups.count == jobs.count,
-            message: failed.isEmpty
-                ? (backups.count == jobs.count ? "completed" : "interrupted") : "failed: \(failed.joined(separator: ", "))",
+            operation: .backup, job: mode, success: failed.isEmpty && finished,
+            message: failed.isEmpty ? (finished ? "completed" : "interrupted") : "failed: \(failed.joined(separator: ", "))",
             started: started, duration: Date().timeIntervalSince(started),
             bytesAdded: backups.reduce(0) { $0 + ($1.bytesAdded ?? 0) }, bytesProcessed: backups.reduce(0) { $0 + ($1.bytesProcessed ?? 0) }
         )
-        if jobs.count > 1 || mode == "all" {
+        // A run the shutdown cut short with no failure is not recorded as the last run of every
+        // job: backup_success{mode="all"} keeps the last one that finished.
+        if (jobs.count > 1 || mode == "all") && (finished || !failed.isEmpty) {
             do {
                 try store.update { $0.lastAll = all }
             } catch {
@@ -315,6 +329,7 @@ public struct Orchestrator: Sendable {
             let out = try await offsite(arguments, repository: repository)
             record.success = out.succeeded
             record.message = out.succeeded ? "completed" : (out.status == 130 ? "interrupted" : out.reason())
+            if out.status == 130 { record.interrupted = true }
             if out.succeeded,
                 let stats = try? await offsite(["stats", "--json", "--no-lock", "--mode", "raw-data"], repository: repository),
                 stats.succeeded, let object = try? JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any]
@@ -324,11 +339,13 @@ public struct Orchestrator: Sendable {
             }
         } catch {
             record.message = error.message
+            if Task.isCancelled { record.interrupted = true }
         }
         record.duration = Date().timeIntervalSince(started)
-        log(
-            "\(repository.name): \(operation.rawValue) \(record.success ? "completed in \(Self.seconds(record.duration))" : "FAILED: \(record.message)")"
-        )
+        let outcome =
+            record.success
+            ? "completed in \(Self.seconds(record.duration))" : record.wasInterrupted ? "interrupted" : "FAILED: \(record.message)"
+        log("\(repository.name): \(operation.rawValue) \(outcome)")
         save(record)
         await publish()
         return record

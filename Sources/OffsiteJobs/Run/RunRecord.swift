@@ -30,6 +30,11 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var snapshotCount: Int?
     /// Bytes of pack files in the repository (prune).
     public var repositorySize: Int64?
+    /// True when the run was stopped by a shutdown (SIGTERM, Ctrl-C) rather than failing: it is
+    /// shown by `status`, but the metrics keep reporting the last run that finished (nil: no).
+    public var interrupted: Bool?
+
+    public var wasInterrupted: Bool { interrupted == true }
 
     public init(
         operation: Operation, job: String, success: Bool, message: String, started: Date, duration: Double,

@@ -19,11 +19,16 @@ public struct RunState: Sendable, Codable, Equatable {
     /// Latest successful record per `RunRecord.key`, kept when a later run fails: the metrics
     /// report the last success's time (staleness alerts) and the size of what was last backed up.
     public var lastSuccessful: [String: RunRecord] = [:]
+    /// Latest record per `RunRecord.key` of a run that finished, succeeded or failed: a run
+    /// interrupted by a shutdown is in `records` only, so a planned restart mid-backup does not
+    /// turn into a failure in the metrics (and a false BackupFailed alert).
+    public var finished: [String: RunRecord] = [:]
 
     public init() {}
 
     public mutating func record(_ record: RunRecord) {
         records[record.key] = record
+        if !record.wasInterrupted { finished[record.key] = record }
         if record.success { lastSuccessful[record.key] = record }
     }
 
@@ -35,6 +40,7 @@ public struct RunState: Sendable, Codable, Equatable {
         handledSlots = try c.decodeIfPresent([String: Date].self, forKey: .handledSlots) ?? [:]
         checkCounter = try c.decodeIfPresent([String: Int].self, forKey: .checkCounter) ?? [:]
         lastSuccessful = try c.decodeIfPresent([String: RunRecord].self, forKey: .lastSuccessful) ?? [:]
+        finished = try c.decodeIfPresent([String: RunRecord].self, forKey: .finished) ?? records.filter { !$0.value.wasInterrupted }
     }
 
     public func latest(_ operation: Operation, _ job: String) -> RunRecord? { records["\(operation.rawValue)/\(job)"] }
