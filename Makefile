@@ -10,13 +10,12 @@ build: deps
 demo: build
 	./scripts/demo.sh
 
-# The engine's own tests (format, storage, engine) run under AddressSanitizer and LeakSanitizer,
-# in the engine-only instrumented build (scripts/sanitize --engine, ~3 min on 2 cores); the plain
-# run has everything else. docs/RELIABILITY.md, Sanitizers, says why this subset.
+# scripts/test: the plain run of every suite but the engine's own, and beside it the engine's
+# suites (format, storage, engine) under AddressSanitizer and LeakSanitizer in the engine-only
+# instrumented build (scripts/sanitize --engine address). docs/RELIABILITY.md, Sanitizers, says
+# why this subset.
 test: deps
-	swift build --build-tests
-	swift test --skip '^(OffsiteFormatTests|OffsiteStorageTests|OffsiteEngineTests)\.'
-	./scripts/sanitize --engine address
+	./scripts/test
 
 # offsite vs restic on a ~1 GB dataset; rewrites the table in docs/PERFORMANCE.md.
 bench: deps
