@@ -169,6 +169,8 @@ import Testing
         #expect(try S3Config.parse("s3:s3-eu-west-2.amazonaws.com/b", environment: env, options: [:]).region == "eu-west-2")
         #expect(try S3Config.parse("s3:h/b", environment: env, options: ["s3.region": "r1"]).region == "r1")
         #expect(throws: (any Error).self) { try S3Config.parse("s3:host-only", environment: env, options: [:]) }
+        // Only `s3:` locations (it used to drop any three characters: found by the url fuzz target).
+        #expect(throws: (any Error).self) { try S3Config.parse("xy:host/bucket", environment: env, options: [:]) }
         #expect(throws: (any Error).self) { try S3Config.parse("s3:h/b", environment: env, options: ["s3.bucket-lookup": "x"]) }
         #expect(throws: (any Error).self) { try S3Config.parse("s3:h/b", environment: env, options: ["s3.connections": "0"]) }
     }

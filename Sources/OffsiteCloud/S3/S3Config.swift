@@ -32,18 +32,24 @@ public struct S3Config: Sendable, Equatable {
             useHTTP = url.scheme == "http"
             endpoint = host + (url.port.map { ":\($0)" } ?? "")
             rest = String(url.path.drop { $0 == "/" })
-        } else {
+        } else if location.hasPrefix("s3:") {
             rest = String(location.dropFirst(location.hasPrefix("s3://") ? 5 : 3))
             let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             endpoint = String(parts[0])
             rest = parts.count > 1 ? String(parts[1]) : ""
+        } else {
+            // As restic: only `s3:` locations (dropping three characters of anything else made a
+            // location that names another endpoint when read back, found by the url fuzz target).
+            throw StorageError(.io, "invalid S3 location \(location): expected s3:HOST/BUCKET[/PREFIX], e.g. s3:s3.amazonaws.com/my-bucket")
         }
         let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let bucket = String(parts.first ?? "")
         let prefix = parts.count > 1 ? String(parts[1]).split(separator: "/").joined(separator: "/") : ""
         guard !endpoint.isEmpty, !bucket.isEmpty else {
             throw StorageError(
-                .io, "invalid S3 location \(location): host or bucket name not found (expected s3:HOST/BUCKET[/PREFIX], e.g. s3:s3.amazonaws.com/my-bucket)")
+                .io,
+                "invalid S3 location \(location): host or bucket name not found (expected s3:HOST/BUCKET[/PREFIX], e.g. s3:s3.amazonaws.com/my-bucket)"
+            )
         }
         let host = endpoint.split(separator: ":").first.map(String.init) ?? endpoint
         let region =
