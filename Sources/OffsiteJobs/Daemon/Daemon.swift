@@ -218,7 +218,7 @@ public final class Daemon: Sendable {
                     let record = await drill(job)
                     orchestrator.save(record)
                     log(
-                        "\(job.name): drill \(record.success ? "completed in \(Orchestrator.seconds(record.duration))" : record.wasInterrupted ? "interrupted" : "FAILED: \(record.message)")"
+                        "\(job.name): drill \(record.outcome(completed: "completed in \(Orchestrator.seconds(record.duration))"))"
                     )
                 }
                 await orchestrator.publish()

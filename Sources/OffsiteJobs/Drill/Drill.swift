@@ -57,7 +57,7 @@ extension Orchestrator {
             records.append(record)
             save(record)
             log(
-                "\(job.name): drill \(record.success ? "completed in \(Self.seconds(record.duration)): \(record.message)" : record.wasInterrupted ? "interrupted" : "FAILED: \(record.message)")"
+                "\(job.name): drill \(record.outcome(completed: "completed in \(Self.seconds(record.duration)): \(record.message)"))"
             )
         }
         await publish()

@@ -182,9 +182,11 @@ public struct Orchestrator: Sendable {
                 filesChanged += Int(Self.int64(summary?["files_changed"]))
                 if out.status == 3 {
                     failures.append("incomplete: some files could not be read, snapshot saved: \(out.reason())")
+                } else if out.status == 130 {
+                    interruptions += 1
+                    failures.append("interrupted, no snapshot saved")
                 } else if !out.succeeded {
-                    if out.status == 130 { interruptions += 1 }
-                    failures.append(out.status == 130 ? "interrupted, no snapshot saved" : out.reason())
+                    failures.append(out.reason())
                 }
             }
             record.snapshotID = snapshots.last
@@ -342,10 +344,7 @@ public struct Orchestrator: Sendable {
             if Task.isCancelled { record.interrupted = true }
         }
         record.duration = Date().timeIntervalSince(started)
-        let outcome =
-            record.success
-            ? "completed in \(Self.seconds(record.duration))" : record.wasInterrupted ? "interrupted" : "FAILED: \(record.message)"
-        log("\(repository.name): \(operation.rawValue) \(outcome)")
+        log("\(repository.name): \(operation.rawValue) \(record.outcome(completed: "completed in \(Self.seconds(record.duration))"))")
         save(record)
         await publish()
         return record

@@ -36,6 +36,12 @@ public struct RunRecord: Sendable, Codable, Equatable {
 
     public var wasInterrupted: Bool { interrupted == true }
 
+    /// The end of a log line about this run: `completed` (what the caller says of a success),
+    /// `interrupted`, or `FAILED: why`.
+    func outcome(completed: String) -> String {
+        success ? completed : wasInterrupted ? "interrupted" : "FAILED: \(message)"
+    }
+
     public init(
         operation: Operation, job: String, success: Bool, message: String, started: Date, duration: Double,
         snapshotID: String? = nil, bytesAdded: Int64? = nil, bytesProcessed: Int64? = nil, filesNew: Int? = nil,
