@@ -24,6 +24,31 @@ public struct FileStat: Sendable {
     public var isDirectory: Bool { fileType == UInt32(S_IFDIR) }
     public var isRegular: Bool { fileType == UInt32(S_IFREG) }
     public var isSymlink: Bool { fileType == UInt32(S_IFLNK) }
+
+    init(_ st: stat) {
+        self.init(
+            mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size),
+            inode: UInt64(st.st_ino), device: UInt64(st.st_dev), rdev: UInt64(st.st_rdev),
+            links: UInt64(st.st_nlink), atime: FileSystem.time(st.st_atim), mtime: FileSystem.time(st.st_mtim),
+            ctime: FileSystem.time(st.st_ctim))
+    }
+
+    init(
+        mode: UInt32, uid: UInt32, gid: UInt32, size: Int64, inode: UInt64, device: UInt64, rdev: UInt64, links: UInt64,
+        atime: GoTime, mtime: GoTime, ctime: GoTime
+    ) {
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.size = size
+        self.inode = inode
+        self.device = device
+        self.rdev = rdev
+        self.links = links
+        self.atime = atime
+        self.mtime = mtime
+        self.ctime = ctime
+    }
 }
 
 /// Thin, throwing wrappers over the POSIX calls backup and restore need. Errors are
@@ -47,11 +72,7 @@ public enum FileSystem {
         var st = stat()
         let r = path.withCString { Glibc.lstat($0, &st) }
         guard r == 0 else { throw ioError("cannot stat", path) }
-        return FileStat(
-            mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, size: Int64(st.st_size),
-            inode: UInt64(st.st_ino), device: UInt64(st.st_dev), rdev: UInt64(st.st_rdev),
-            links: UInt64(st.st_nlink), atime: time(st.st_atim), mtime: time(st.st_mtim),
-            ctime: time(st.st_ctim))
+        return FileStat(st)
     }
 
     public static func exists(_ path: FSPath) -> Bool {
@@ -63,20 +84,7 @@ public enum FileSystem {
     public static func readDirectory(_ path: FSPath) throws -> [[UInt8]] {
         guard let dir = path.withCString({ opendir($0) }) else { throw ioError("cannot open directory", path) }
         defer { closedir(dir) }
-        var names: [[UInt8]] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw ioError("cannot read directory", path) }
-                break
-            }
-            let name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                Array(raw.prefix { $0 != 0 })
-            }
-            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
-            names.append(name)
-        }
-        return names
+        return try names(in: dir, display: path)
     }
 
     public static func readLink(_ path: FSPath) throws -> [UInt8] {

@@ -9,6 +9,9 @@ import Glibc
 
 /// Writes the content of the planned files, reading each needed pack once.
 ///
+/// Files are created, renamed and changed only relative to their directory's descriptor
+/// (`TargetDirectories`), never through a path.
+///
 /// Blobs are grouped by the pack that holds them; packs are processed a few at a time (in the
 /// order the files need them, so files finish early and few stay open), each read with one
 /// ranged read, every blob verified (MAC, decompression, SHA-256) and written with `pwrite` to
@@ -31,8 +34,10 @@ final class PackRestorer: Sendable {
     private struct FileState {
         var remaining: Int
         var fd: Int32 = -1
-        var temporary: FSPath
+        var temporary: [UInt8]
         var failure: String? = nil
+        /// Left out without a message (its directory could not be made, which is reported).
+        var skipped = false
         var written = 0
     }
 
@@ -42,10 +47,12 @@ final class PackRestorer: Sendable {
         var errors: [String] = []
         var filesDone = 0
         var bytesDone = 0
+        var bytesRestored = 0
     }
 
     let repository: Repository
     let jobs: [RestorePlan.FileJob]
+    let directories: TargetDirectories
     let sparse: Bool
     /// Whether directories made by this restore inherit a setgid bit (see `finish`).
     let newDirectoriesAreSetgid: Bool
@@ -56,11 +63,12 @@ final class PackRestorer: Sendable {
     private let packs: [(id: ID, blobs: [Needed])]
 
     init(
-        repository: Repository, jobs: [RestorePlan.FileJob], sparse: Bool, packsInFlight: Int, newDirectoriesAreSetgid: Bool = false,
-        onProgress: @escaping @Sendable (Int, Int) -> Void
+        repository: Repository, jobs: [RestorePlan.FileJob], directories: TargetDirectories, skipping: Set<Int> = [], sparse: Bool,
+        packsInFlight: Int, newDirectoriesAreSetgid: Bool = false, onProgress: @escaping @Sendable (Int, Int) -> Void
     ) {
         self.repository = repository
         self.jobs = jobs
+        self.directories = directories
         self.sparse = sparse
         self.newDirectoriesAreSetgid = newDirectoriesAreSetgid
         self.packsInFlight = max(1, packsInFlight)
@@ -73,10 +81,15 @@ final class PackRestorer: Sendable {
         for (i, job) in jobs.enumerated() {
             var offset = 0
             var uses = 0
+            let temporary = RestoreMetadata.temporaryName(nameBase &+ UInt64(i))
+            if skipping.contains(job.place.dir) {
+                files.append(FileState(remaining: 0, temporary: temporary, skipped: true))
+                continue
+            }
             for id in job.node.content ?? [] {
                 let handle = BlobHandle(id: id, type: .data)
                 guard let loc = repository.index.locations(of: handle).first else {
-                    missing.append((i, "\(job.path): \(handle) is not in the index (run `restic check`)"))
+                    missing.append((i, "\(directories.path(job.place.dir, job.place.name)): \(handle) is not in the index (run offsite check)"))
                     break
                 }
                 if byPack[loc.packID] == nil { order.append(loc.packID) }
@@ -84,8 +97,7 @@ final class PackRestorer: Sendable {
                 offset += loc.blob.plaintextLength
                 uses += 1
             }
-            let dir = FSPath(bytes: Array(job.path.bytes.dropLast(job.path.lastComponent.count)))
-            files.append(FileState(remaining: uses, temporary: dir.appending(RestoreMetadata.temporaryName(nameBase &+ UInt64(i)))))
+            files.append(FileState(remaining: uses, temporary: temporary))
         }
         for (i, message) in missing { files[i].failure = message }
         packs = order.map { id in (id, byPack[id]!.values.sorted { $0.location.blob.offset < $1.location.blob.offset }) }
@@ -98,7 +110,7 @@ final class PackRestorer: Sendable {
     /// Writes everything; returns one message per file that could not be restored.
     func run() async throws -> [String] {
         // Empty files and files whose blobs are missing are finished before any pack is read.
-        for i in jobs.indices where state.withLock({ $0.files[i].remaining == 0 || $0.files[i].failure != nil }) {
+        for i in jobs.indices where state.withLock({ $0.files[i].remaining == 0 || $0.files[i].failure != nil || $0.files[i].skipped }) {
             try finish(i)
         }
         do {
@@ -174,7 +186,7 @@ final class PackRestorer: Sendable {
                 if let plaintext {
                     try write(plaintext, to: use)
                 } else {
-                    fail(use.file, "\(jobs[use.file].path): \(failure)")
+                    fail(use.file, "\(path(use.file)): \(failure)")
                 }
                 if state.withLock({ s in
                     s.files[use.file].remaining -= 1; return s.files[use.file].remaining == 0
@@ -186,19 +198,19 @@ final class PackRestorer: Sendable {
     }
 
     private func removeUnfinished() {
-        let open = state.withLock { s -> [(Int32, FSPath)] in
-            var out: [(Int32, FSPath)] = []
+        let open = state.withLock { s -> [(Int32, Int, [UInt8])] in
+            var out: [(Int32, Int, [UInt8])] = []
             for i in s.files.indices where !s.finished[i] {
-                out.append((s.files[i].fd, s.files[i].temporary))
+                out.append((s.files[i].fd, jobs[i].place.dir, s.files[i].temporary))
                 s.files[i].fd = -1
                 s.finished[i] = true
                 if s.files[i].failure == nil { s.files[i].failure = "not restored" }
             }
             return out
         }
-        for (fd, temporary) in open {
+        for (fd, dir, temporary) in open {
             if fd >= 0 { close(fd) }
-            _ = temporary.withCString { unlink($0) }
+            removeTemporary(dir, temporary)
         }
     }
 
@@ -213,7 +225,7 @@ final class PackRestorer: Sendable {
         try data.withUnsafeBytes { raw in
             // With --sparse, runs of zeros become holes: the blob is not written at all.
             if sparse && raw.allSatisfy({ $0 == 0 }) { return }
-            try RestoreMetadata.writeAll(fd, raw, at: use.offset, path: jobs[use.file].path)
+            try RestoreMetadata.writeAll(fd, raw, at: use.offset, display: path(use.file))
         }
         state.withLock { $0.files[use.file].written += data.count }
     }
@@ -224,8 +236,7 @@ final class PackRestorer: Sendable {
         let (fd, failed, temp) = state.withLock { s in (s.files[file].fd, s.files[file].failure != nil, s.files[file].temporary) }
         if failed { return nil }
         if fd >= 0 { return fd }
-        let opened = temp.withCString { open($0, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-        guard opened >= 0 else { throw FileSystem.ioError("cannot create", temp) }
+        let opened = try create(jobs[file].place.dir, temp)
         let chosen = state.withLock { s -> Int32 in
             if s.files[file].fd < 0 { s.files[file].fd = opened }
             return s.files[file].fd
@@ -233,6 +244,23 @@ final class PackRestorer: Sendable {
         if chosen != opened { close(opened) }
         return chosen
     }
+
+    /// Opens the temporary file `name` in the directory `dir` for writing, creating it; a
+    /// symlink at the name is not followed.
+    private func create(_ dir: Int, _ name: [UInt8]) throws -> Int32 {
+        try directories.with(dir) { fd in
+            let opened = FileSystem.withName(name) { openat(fd, $0, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            guard opened >= 0 else { throw FileSystem.ioError("cannot create", directories.path(dir, name)) }
+            return opened
+        }
+    }
+
+    private func removeTemporary(_ dir: Int, _ name: [UInt8]) {
+        _ = try? directories.with(dir) { fd in FileSystem.withName(name) { unlinkat(fd, $0, 0) } }
+    }
+
+    /// The file's path, for messages.
+    private func path(_ file: Int) -> FSPath { directories.path(jobs[file].place.dir, jobs[file].place.name) }
 
     /// Completes a file: closes it, sets its metadata and renames it into place, or removes it
     /// if any of its blobs failed.
@@ -242,57 +270,65 @@ final class PackRestorer: Sendable {
             s.finished[i] = true
             return s.files[i]
         }
+        if f.skipped { return }
         var fd = f.fd
         defer { if fd >= 0 { close(fd) } }
         if let failure = f.failure {
-            _ = f.temporary.withCString { unlink($0) }
+            removeTemporary(job.place.dir, f.temporary)
             state.withLock { $0.errors.append(failure) }
             return
         }
         do {
-            if fd < 0 {  // an empty file, or one made only of holes
-                fd = f.temporary.withCString { open($0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-                guard fd >= 0 else { throw FileSystem.ioError("cannot create", f.temporary) }
-            }
-            if UInt64(f.written) != job.node.size {
-                throw EngineError(.invalidData, "\(job.path): restored \(f.written) bytes but the snapshot records \(job.node.size)")
+            if fd < 0 { fd = try create(job.place.dir, f.temporary) }  // an empty file, or one made only of holes
+            if f.written != job.size {
+                throw EngineError(.invalidData, "\(path(i)): restored \(f.written) bytes but the snapshot records \(job.node.size)")
             }
             // Holes at the end (--sparse) are not written: the size is set explicitly.
             if sparse {
-                guard ftruncate(fd, off_t(job.node.size)) == 0 else { throw FileSystem.ioError("cannot set the size of", job.path) }
+                guard ftruncate(fd, off_t(job.size)) == 0 else { throw FileSystem.ioError("cannot set the size of", path(i)) }
             }
             // A file this process created in a directory it created already has the owner
             // the snapshot wants when that is the restoring user: no chown needed.
             let ownerIsRight =
                 job.inNewDirectory && !newDirectoriesAreSetgid && job.node.uid == SystemInfo.effectiveUID
                 && job.node.gid == SystemInfo.effectiveGID
-            try RestoreMetadata.apply(job.node, at: f.temporary, fd: fd, ownerIsRight: ownerIsRight)
+            try RestoreMetadata.apply(job.node, fd: fd, display: path(i), ownerIsRight: ownerIsRight)
             close(fd)
             fd = -1
-            if job.replaces, let st = try? FileSystem.lstat(job.path), st.isDirectory { try RestoreMetadata.remove(job.path) }
-            let r = f.temporary.withCString { from in job.path.withCString { rename(from, $0) } }
-            guard r == 0 else { throw FileSystem.ioError("cannot rename into place", job.path) }
+            try directories.with(job.place.dir) { dir in
+                // rename replaces a file or a symlink at the name (the link itself); a
+                // directory there is removed first.
+                if job.replaces, FileSystem.lstatIfPresent(in: dir, job.place.name)?.isDirectory == true {
+                    try FileSystem.removeItem(in: dir, job.place.name, display: path(i))
+                }
+                let r = FileSystem.withName(f.temporary) { from in FileSystem.withName(job.place.name) { renameat(dir, from, dir, $0) } }
+                guard r == 0 else { throw FileSystem.ioError("cannot rename into place", path(i)) }
+            }
         } catch let e as EngineError where e.code == .io || e.code == .invalidData {
-            _ = f.temporary.withCString { unlink($0) }
+            removeTemporary(job.place.dir, f.temporary)
             state.withLock { $0.errors.append(e.message) }
             return
         }
         let progress = state.withLock { s -> (Int, Int) in
             s.filesDone += 1
             s.bytesDone += f.written
+            s.bytesRestored += job.size
             return (s.filesDone, s.bytesDone)
         }
         onProgress(progress.0, progress.1)
     }
 
-    /// Paths that were restored (for `--verify` and hard links), with their nodes.
-    var restored: [(path: FSPath, node: Node)] {
+    /// Places that were restored (for `--verify` and hard links), with their nodes.
+    var restored: [(place: RestorePlan.Place, node: Node)] {
         state.withLock { s in
-            jobs.indices.filter { s.files[$0].failure == nil && s.finished[$0] }.map { (jobs[$0].path, jobs[$0].node) }
+            jobs.indices.filter { s.files[$0].failure == nil && !s.files[$0].skipped && s.finished[$0] }.map { (jobs[$0].place, jobs[$0].node) }
         }
     }
 
+    /// Bytes of the files restored completely.
+    var bytesRestored: Int { state.withLock { $0.bytesRestored } }
+
     func succeeded(_ i: Int) -> Bool {
-        state.withLock { $0.files[i].failure == nil && $0.finished[$0.files.startIndex + i] }
+        state.withLock { $0.files[i].failure == nil && !$0.files[i].skipped && $0.finished[i] }
     }
 }

@@ -87,19 +87,26 @@ public struct Restore: Sendable {
             throw EngineError(.invalidArgument, "'--target / --delete' must be combined with an include or exclude filter")
         }
         let target = FSPath(options.target)
-        var planner = RestorePlanner(repository: repository, options: options, filter: filter)
+        let directories = TargetDirectories(target: target)
+        let targetExists = (try? FileSystem.lstat(target)) != nil
+        var planner: RestorePlanner
         if let sub = options.subpath, !PathName.components(PathName.clean("/" + sub)).isEmpty {
-            let location = FSPath(PathName.clean("/" + sub))
+            let location = Array(PathName.clean("/" + sub).utf8)
+            planner = RestorePlanner(repository: repository, options: options, filter: filter, directories: directories, base: location)
             guard let node = try await repository.findNode(tree: snapshot.tree, subpath: sub) else {
                 throw EngineError(.notFound, "path \"\(sub)\" is not in snapshot \(options.snapshotID.shortHex)")
             }
-            if node.type == .dir, let subtree = node.subtree {
-                try await planner.walk(tree: subtree, into: target, location: location, dirExists: FileSystem.exists(target))
-            } else if filter.select(location, isDirectory: false).selected {
-                try planner.planItem(node, at: target.appending(node.name), parentExists: FileSystem.exists(target))
+            if node.type == .dir {
+                guard let subtree = node.subtree else {
+                    throw EngineError(.invalidData, "directory \"\(sub)\" of snapshot \(options.snapshotID.shortHex) has no subtree (run offsite check)")
+                }
+                try await planner.walk(tree: subtree, into: TargetDirectories.root, location: filter.isEmpty ? nil : location, dirExists: targetExists)
+            } else if filter.select(FSPath(bytes: location), isDirectory: false).selected {
+                try planner.planItem(node, at: .init(dir: TargetDirectories.root, name: node.name), parentExists: targetExists)
             }
         } else {
-            try await planner.walk(tree: snapshot.tree, into: target, location: FSPath(bytes: []), dirExists: FileSystem.exists(target))
+            planner = RestorePlanner(repository: repository, options: options, filter: filter, directories: directories, base: [])
+            try await planner.walk(tree: snapshot.tree, into: TargetDirectories.root, location: filter.isEmpty ? nil : [], dirExists: targetExists)
         }
         let plan = planner.plan
         var report = Report()
@@ -114,46 +121,56 @@ public struct Restore: Sendable {
             report.bytesRestored = plan.totalBytes
             report.directories = plan.directories.count
             report.otherItems = plan.others.count
-            report.deletions = plan.deletions.map(\.string)
+            report.deletions = plan.deletions.map { directories.path($0.dir, $0.name).string }
             report.filesDeleted = plan.deletions.count
             return report
         }
-        try await execute(plan, target: target, report: &report)
+        try await execute(plan, directories: directories, report: &report)
         return report
     }
 
-    private func execute(_ plan: RestorePlan, target: FSPath, report: inout Report) async throws {
-        func attempt(_ body: () throws -> Void) rethrows {
-            do { try body() } catch let e as EngineError where e.code == .io || e.code == .invalidData {
+    private func execute(_ plan: RestorePlan, directories: TargetDirectories, report: inout Report) async throws {
+        func attempt(_ body: () throws -> Void) rethrows -> Bool {
+            do {
+                try body()
+                return true
+            } catch let e as EngineError where e.code == .io || e.code == .invalidData {
                 report.errors.append(e.message)
+                return false
             }
         }
-        try FileSystem.makeDirectories(target)
-        for path in plan.deletions {
-            try attempt {
-                try RestoreMetadata.remove(path)
+        try FileSystem.makeDirectories(directories.target)
+        for place in plan.deletions {
+            _ = try attempt {
+                try directories.with(place.dir) { try FileSystem.removeItem(in: $0, place.name, display: directories.path(place.dir, place.name)) }
                 report.filesDeleted += 1
             }
         }
-        for (path, _, exists) in plan.directories {
-            try attempt {
-                // A directory that was not there at planning time (its parent was just made).
-                if !exists && path.withCString({ mkdir($0, 0o700) }) == 0 { return }
-                if let st = try? FileSystem.lstat(path), !st.isDirectory {
-                    guard options.delete else {
-                        throw EngineError(.io, "\(path) exists and is not a directory (use --delete to replace it)")
-                    }
-                    try RestoreMetadata.remove(path)
-                }
-                try FileSystem.makeDirectories(path)
-                try Self.removeTemporaryFiles(in: path)
+        // A directory that cannot be made leaves everything below it out, with one message.
+        var failed = Set<Int>()
+        for directory in plan.directories {
+            let index = directory.index, parent = directories.parent(of: index)
+            if failed.contains(parent) {
+                failed.insert(index)
+                continue
+            }
+            let made = try attempt {
+                try directories.with(parent) { try makeDirectory(in: $0, directories.name(of: index), display: directories.path(index)) }
+                if directory.exists { try directories.with(index) { try Self.removeTemporaryFiles(in: $0) } }
+            }
+            if !made {
+                report.errors[report.errors.count - 1] += "; nothing below it is restored"
+                failed.insert(index)
             }
         }
-        try attempt { try Self.removeTemporaryFiles(in: target) }
-        for (path, node) in plan.others {
-            try attempt {
-                try Self.create(node, at: path)
-                try RestoreMetadata.apply(node, at: path)
+        _ = try attempt { try directories.with(TargetDirectories.root) { try Self.removeTemporaryFiles(in: $0) } }
+        for (place, node) in plan.others where !failed.contains(place.dir) {
+            _ = try attempt {
+                try directories.with(place.dir) { dir in
+                    let display = directories.path(place.dir, place.name)
+                    try Self.create(node, in: dir, place.name, display: display)
+                    try RestoreMetadata.apply(node, in: dir, place.name, display: display)
+                }
                 report.otherItems += 1
             }
         }
@@ -161,11 +178,15 @@ public struct Restore: Sendable {
         let callback = onProgress
         // New directories inherit a setgid bit (and its group) from the directory they are made
         // in: then files in them do not simply belong to the restoring user's group.
-        let setgidAbove = ([target] + plan.directories.filter(\.exists).map(\.path)).contains { dir in
-            ((try? FileSystem.lstat(dir))?.mode ?? 0) & UInt32(S_ISGID) != 0
+        let setgidAbove = ([TargetDirectories.root] + plan.directories.filter(\.exists).map(\.index)).contains { dir in
+            let mode = try? directories.with(dir) { fd -> UInt32 in
+                var st = stat()
+                return fstat(fd, &st) == 0 ? st.st_mode : 0
+            }
+            return (mode ?? 0) & UInt32(S_ISGID) != 0
         }
         let restorer = PackRestorer(
-            repository: repository, jobs: plan.files, sparse: options.sparse,
+            repository: repository, jobs: plan.files, directories: directories, skipping: failed, sparse: options.sparse,
             packsInFlight: max(options.packsInFlight, repository.backend.preferredConcurrency),
             newDirectoriesAreSetgid: setgidAbove
         ) { files, bytes in
@@ -177,65 +198,93 @@ public struct Restore: Sendable {
         report.errors += try await restorer.run()
         let restored = restorer.restored
         report.filesRestored = restored.count
-        report.bytesRestored = restored.reduce(0) { $0 + Int($1.node.size) }
-        for (path, first) in plan.links {
-            try attempt {
+        report.bytesRestored = restorer.bytesRestored
+        for (place, first) in plan.links where !failed.contains(place.dir) {
+            _ = try attempt {
+                let source = plan.files[first]
                 guard restorer.succeeded(first) else {
-                    throw EngineError(.io, "\(path): not linked, \(plan.files[first].path) could not be restored")
+                    throw EngineError(
+                        .io,
+                        "\(directories.path(place.dir, place.name)): not linked, \(directories.path(source.place.dir, source.place.name)) could not be restored"
+                    )
                 }
-                if FileSystem.exists(path) { try RestoreMetadata.remove(path) }
-                let r = plan.files[first].path.withCString { from in path.withCString { link(from, $0) } }
-                guard r == 0 else { throw FileSystem.ioError("cannot create hard link", path) }
+                try directories.with(source.place.dir) { from in
+                    try directories.with(place.dir) { dir in
+                        let display = directories.path(place.dir, place.name)
+                        try FileSystem.removeItem(in: dir, place.name, display: display)
+                        let r = FileSystem.withName(source.place.name) { old in FileSystem.withName(place.name) { linkat(from, old, dir, $0, 0) } }
+                        guard r == 0 else { throw FileSystem.ioError("cannot create hard link", display) }
+                    }
+                }
                 report.filesRestored += 1
             }
         }
-        for (path, node) in plan.unchanged {
-            try attempt { try RestoreMetadata.apply(node, at: path) }
+        for (place, node) in plan.unchanged where !failed.contains(place.dir) {
+            _ = try attempt {
+                try directories.with(place.dir) { try RestoreMetadata.apply(node, in: $0, place.name, display: directories.path(place.dir, place.name)) }
+            }
         }
         // Directory metadata last, deepest first: creating entries changes a directory's mtime.
-        for (path, node, _) in plan.directories.reversed() {
-            guard let node else { continue }
-            try attempt {
-                try RestoreMetadata.apply(node, at: path)
+        for directory in plan.directories.reversed() where !failed.contains(directory.index) {
+            guard let node = directory.node else { continue }
+            _ = try attempt {
+                try directories.with(directory.index) { try RestoreMetadata.apply(node, fd: $0, display: directories.path(directory.index)) }
                 report.directories += 1
             }
         }
         if options.verify {
-            for (path, node) in restored + plan.unchanged {
-                if !RestoreVerifier.matches(path: path, content: node.content ?? [], index: repository.index) {
-                    report.verifyFailures.append("\(path): content differs from the snapshot")
+            for (place, node) in restored + plan.unchanged.filter({ !failed.contains($0.place.dir) }) {
+                let ok = try? directories.with(place.dir) {
+                    RestoreVerifier.matches(in: $0, place.name, content: node.content ?? [], index: repository.index)
+                }
+                if ok != true {
+                    report.verifyFailures.append("\(directories.path(place.dir, place.name)): content differs from the snapshot")
                 }
             }
         }
     }
 
-    /// Creates a symlink, FIFO or device node, replacing what is there.
-    static func create(_ node: Node, at path: FSPath) throws {
-        if FileSystem.exists(path) { try RestoreMetadata.remove(path) }
+    /// Makes the directory `name` in `dir`. A directory already there is kept; anything else
+    /// there (a file, or a symlink, which is never followed) is removed and replaced, as restic
+    /// does, except with `--overwrite never`.
+    private func makeDirectory(in dir: Int32, _ name: [UInt8], display: FSPath) throws {
+        if FileSystem.withName(name, { mkdirat(dir, $0, 0o700) }) == 0 { return }
+        guard errno == EEXIST else { throw FileSystem.ioError("cannot create directory", display) }
+        let st = try FileSystem.lstat(in: dir, name, display: display)
+        if st.isDirectory { return }
+        guard options.overwrite != .never else {
+            throw EngineError(.io, "\(display) exists and is not a directory: left as it is (--overwrite never)")
+        }
+        try FileSystem.removeItem(in: dir, name, display: display)
+        guard FileSystem.withName(name, { mkdirat(dir, $0, 0o700) }) == 0 else { throw FileSystem.ioError("cannot create directory", display) }
+    }
+
+    /// Creates a symlink, FIFO or device node at `name` in `dir`, replacing what is there.
+    static func create(_ node: Node, in dir: Int32, _ name: [UInt8], display: FSPath) throws {
+        try FileSystem.removeItem(in: dir, name, display: display)
         switch node.type {
         case .symlink:
-            let r = path.withCString { p in FSPath(bytes: node.linkTarget).withCString { symlink($0, p) } }
-            guard r == 0 else { throw FileSystem.ioError("cannot create symlink", path) }
+            let r = FileSystem.withName(name) { p in FSPath(bytes: node.linkTarget).withCString { symlinkat($0, dir, p) } }
+            guard r == 0 else { throw FileSystem.ioError("cannot create symlink", display) }
         case .fifo:
-            guard path.withCString({ mkfifo($0, 0o600) }) == 0 else { throw FileSystem.ioError("cannot create fifo", path) }
+            guard FileSystem.withName(name, { mkfifoat(dir, $0, 0o600) }) == 0 else { throw FileSystem.ioError("cannot create fifo", display) }
         case .dev, .chardev:
             let kind: UInt32 = node.type == .dev ? UInt32(S_IFBLK) : UInt32(S_IFCHR)
-            guard path.withCString({ mknod($0, mode_t(kind | 0o600), dev_t(node.device)) }) == 0 else {
-                throw FileSystem.ioError("cannot create device", path)
+            guard FileSystem.withName(name, { mknodat(dir, $0, mode_t(kind | 0o600), dev_t(node.device)) }) == 0 else {
+                throw FileSystem.ioError("cannot create device", display)
             }
         case .socket, .file, .dir:
             return  // sockets are not restorable, as in restic; files and dirs are done elsewhere
         case .irregular:
-            throw EngineError(.io, "\(path): irregular file not restored")
+            throw EngineError(.io, "\(display): irregular file not restored")
         }
     }
 
-    /// Removes temporary files an interrupted restore left in `dir`.
-    static func removeTemporaryFiles(in dir: FSPath) throws {
-        guard let names = try? FileSystem.readDirectory(dir) else { return }
+    /// Removes temporary files an interrupted restore left in the open directory `dir`.
+    static func removeTemporaryFiles(in dir: Int32) throws {
+        guard let names = try? FileSystem.readDirectory(fd: dir, display: FSPath("")) else { return }
         for name in names where RestoreMetadata.isTemporaryName(name) {
-            let path = dir.appending(name)
-            if let st = try? FileSystem.lstat(path), st.isRegular { _ = path.withCString { unlink($0) } }
+            if FileSystem.lstatIfPresent(in: dir, name)?.isRegular == true { _ = FileSystem.withName(name) { unlinkat(dir, $0, 0) } }
         }
     }
 }

@@ -7,55 +7,73 @@ import Glibc
 #endif
 
 /// Putting an item's metadata back, and the small filesystem operations restore needs.
+///
+/// Everything here works on an open descriptor or on one name inside an open directory
+/// (`TargetDirectories`), never following a symlink at that name.
 enum RestoreMetadata {
-    /// Owner (as root, like `cp -a`), mode (not for symlinks), extended attributes, then access
-    /// and modification times (last, because the others change ctime and some change mtime).
-    /// With `fd` (an open regular file) the descriptor is used instead of the path: no path
-    /// lookups, and nothing can be swapped in under the name meanwhile.
-    static func apply(_ node: Node, at path: FSPath, fd: Int32? = nil, ownerIsRight: Bool = false) throws {
+    /// Owner (as root, like `cp -a`), mode, extended attributes, then access and modification
+    /// times (last, because the others change ctime and some change mtime) of an open file or
+    /// directory. Nothing can be swapped in under a name meanwhile.
+    static func apply(_ node: Node, fd: Int32, display: @autoclosure () -> FSPath, ownerIsRight: Bool = false) throws {
         if SystemInfo.isRoot && !ownerIsRight {
-            let r = fd.map { fchown($0, node.uid, node.gid) } ?? path.withCString { lchown($0, node.uid, node.gid) }
-            guard r == 0 else { throw FileSystem.ioError("cannot change owner of", path) }
+            guard fchown(fd, node.uid, node.gid) == 0 else { throw FileSystem.ioError("cannot change owner of", display()) }
+        }
+        guard fchmod(fd, mode_t(GoFileMode.posixPermissions(node.mode))) == 0 else {
+            throw FileSystem.ioError("cannot change mode of", display())
+        }
+        try setExtendedAttributes(node, display: display()) { name, value in fsetxattr(fd, name, value.baseAddress, value.count, 0) }
+        var times = timestamps(node)
+        guard futimens(fd, &times) == 0 else { throw FileSystem.ioError("cannot set times of", display()) }
+    }
+
+    /// The same for the entry `name` inside the open directory `dir` (symlinks, FIFOs, devices
+    /// and files whose content was already right), without following a symlink at the name: a
+    /// symlink's own owner and times are set, never its target's, and its mode is left alone.
+    static func apply(_ node: Node, in dir: Int32, _ name: [UInt8], display: @autoclosure () -> FSPath) throws {
+        if SystemInfo.isRoot {
+            guard FileSystem.withName(name, { fchownat(dir, $0, node.uid, node.gid, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                throw FileSystem.ioError("cannot change owner of", display())
+            }
         }
         if node.type != .symlink {
+            // glibc refuses (EOPNOTSUPP) rather than follows, should a symlink be at the name.
             let mode = mode_t(GoFileMode.posixPermissions(node.mode))
-            let r = fd.map { fchmod($0, mode) } ?? path.withCString { chmod($0, mode) }
-            guard r == 0 else { throw FileSystem.ioError("cannot change mode of", path) }
-        }
-        for x in node.extendedAttributes {
-            let r = x.value.withUnsafeBytes { v in
-                fd.map { fsetxattr($0, x.name, v.baseAddress, v.count, 0) }
-                    ?? path.withCString { lsetxattr($0, x.name, v.baseAddress, v.count, 0) }
+            guard FileSystem.withName(name, { fchmodat(dir, $0, mode, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+                throw FileSystem.ioError("cannot change mode of", display())
             }
-            if r != 0 {
+        }
+        if !node.extendedAttributes.isEmpty {
+            // There is no lsetxattrat: the directory's /proc/self/fd entry stands for it, and
+            // lsetxattr does not follow the last component.
+            let path = FSPath("/proc/self/fd/\(dir)").appending(name)
+            try setExtendedAttributes(node, display: display()) { attribute, value in
+                path.withCString { lsetxattr($0, attribute, value.baseAddress, value.count, 0) }
+            }
+        }
+        var times = timestamps(node)
+        guard FileSystem.withName(name, { utimensat(dir, $0, &times, AT_SYMLINK_NOFOLLOW) }) == 0 else {
+            throw FileSystem.ioError("cannot set times of", display())
+        }
+    }
+
+    private static func timestamps(_ node: Node) -> [timespec] {
+        [
+            timespec(tv_sec: Int(node.atime.seconds), tv_nsec: Int(node.atime.nanoseconds)),
+            timespec(tv_sec: Int(node.mtime.seconds), tv_nsec: Int(node.mtime.nanoseconds)),
+        ]
+    }
+
+    private static func setExtendedAttributes(
+        _ node: Node, display: @autoclosure () -> FSPath, _ set: (String, UnsafeRawBufferPointer) -> Int32
+    ) throws {
+        for x in node.extendedAttributes {
+            if x.value.withUnsafeBytes({ set(x.name, $0) }) != 0 {
                 let err = errno
                 // Without root, some namespaces (trusted.*, security.*) and symlinks refuse
                 // extended attributes, as for cp -a; everything else is an error.
                 if !SystemInfo.isRoot && (err == EPERM || err == EACCES) { continue }
-                throw FileSystem.ioError("cannot set extended attribute \(x.name) of", path, err)
+                throw FileSystem.ioError("cannot set extended attribute \(x.name) of", display(), err)
             }
-        }
-        var times = [
-            timespec(tv_sec: Int(node.atime.seconds), tv_nsec: Int(node.atime.nanoseconds)),
-            timespec(tv_sec: Int(node.mtime.seconds), tv_nsec: Int(node.mtime.nanoseconds)),
-        ]
-        let r = fd.map { futimens($0, &times) } ?? path.withCString { utimensat(AT_FDCWD, $0, &times, AT_SYMLINK_NOFOLLOW) }
-        guard r == 0 else { throw FileSystem.ioError("cannot set times of", path) }
-    }
-
-    /// Names that would escape the target directory are never written.
-    static func isSafeName(_ name: [UInt8]) -> Bool {
-        !name.isEmpty && name != [0x2E] && name != [0x2E, 0x2E] && !name.contains(UInt8(ascii: "/")) && !name.contains(0)
-    }
-
-    /// Removes a file, symlink or (recursively) a directory; a missing path is fine.
-    static func remove(_ path: FSPath) throws {
-        guard let st = try? FileSystem.lstat(path) else { return }
-        if st.isDirectory {
-            for name in try FileSystem.readDirectory(path) { try remove(path.appending(name)) }
-            guard path.withCString({ rmdir($0) }) == 0 else { throw FileSystem.ioError("cannot remove", path) }
-        } else {
-            guard path.withCString({ unlink($0) }) == 0 else { throw FileSystem.ioError("cannot remove", path) }
         }
     }
 
@@ -74,14 +92,14 @@ enum RestoreMetadata {
     }
 
     /// Writes all of `bytes` at `offset`.
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: FSPath) throws {
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, display: @autoclosure () -> FSPath) throws {
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
                 let err = errno
-                throw FileSystem.ioError("cannot write", path, err)
+                throw FileSystem.ioError("cannot write", display(), err)
             }
             done += n
         }

@@ -9,10 +9,21 @@ import Glibc
 /// which files need content (and from which blobs), which existing files are already right,
 /// which items to delete (`--delete`). Built by walking the snapshot's trees with the filters;
 /// existing files are compared with the snapshot according to the overwrite mode.
+///
+/// Every item is a name inside one of the restore's directories (`TargetDirectories`), never a
+/// path: the names are those `NodeName` accepts, so none climbs, and none is used twice.
 struct RestorePlan {
-    struct FileJob {
-        var path: FSPath
+    /// An entry `name` inside the directory `dir` (an index into `TargetDirectories`).
+    struct Place: Hashable, Sendable {
+        var dir: Int
+        var name: [UInt8]
+    }
+
+    struct FileJob: Sendable {
+        var place: Place
         var node: Node
+        /// The file's size: what its content adds up to in the index (and what the node records).
+        var size: Int
         /// True when a file of that name existed and is being replaced.
         var replaces: Bool
         /// The file's directory is new (made by this restore, mode 0700, no setgid): a file
@@ -20,25 +31,36 @@ struct RestorePlan {
         var inNewDirectory = false
     }
 
-    /// Directories in creation order (parents first); `exists` is whether one was already there
-    /// when the plan was made (a new directory needs no cleaning and holds nothing to compare).
-    var directories: [(path: FSPath, node: Node?, exists: Bool)] = []
+    struct Directory {
+        /// The directory's index in `TargetDirectories`.
+        var index: Int
+        /// The snapshot's node, whose metadata is applied at the end; nil for a directory only
+        /// passed through (an include matches something below it).
+        var node: Node?
+        /// Whether a directory was there when the plan was made (a new one needs no cleaning
+        /// and holds nothing to compare).
+        var exists: Bool
+    }
+
+    /// Directories in creation order (parents first).
+    var directories: [Directory] = []
     var files: [FileJob] = []
     /// Existing files whose content is already right: only their metadata is applied.
-    var unchanged: [(path: FSPath, node: Node)] = []
+    var unchanged: [(place: Place, node: Node)] = []
     var skipped = 0
     var skippedBytes = 0
-    var others: [(path: FSPath, node: Node)] = []
-    /// Second and later names of hard-linked files: (path, index of the first name in `files`).
-    var links: [(path: FSPath, first: Int)] = []
-    var deletions: [FSPath] = []
+    var others: [(place: Place, node: Node)] = []
+    /// Second and later names of hard-linked files: (place, index of the first name in `files`).
+    var links: [(place: Place, first: Int)] = []
+    var deletions: [Place] = []
     var errors: [String] = []
 
-    var totalBytes: Int { files.reduce(0) { $0 + Int($1.node.size) } }
+    var totalBytes: Int { files.reduce(0) { $0 + $1.size } }
 
-    /// Items planned so far (selected directories count; pass-through ones do not).
+    /// Items planned so far (selected directories and deletions count; pass-through
+    /// directories do not).
     var itemCount: Int {
-        files.count + unchanged.count + skipped + others.count + links.count + selectedDirectories
+        files.count + unchanged.count + skipped + others.count + links.count + selectedDirectories + deletions.count
     }
     var selectedDirectories = 0
 }
@@ -47,6 +69,10 @@ struct RestorePlanner {
     let repository: Repository
     let options: Restore.Options
     let filter: RestoreFilter.Compiled
+    let directories: TargetDirectories
+    /// Where the target's contents are in the snapshot ("" for the root, `/sub/path` with a
+    /// subpath): the start of every location the filters and messages see.
+    let base: [UInt8]
     var plan = RestorePlan()
     private var firstNameOfInode: [HardlinkKey: Int] = [:]
 
@@ -55,16 +81,18 @@ struct RestorePlanner {
         var inode: UInt64
     }
 
-    init(repository: Repository, options: Restore.Options, filter: RestoreFilter.Compiled) {
+    init(repository: Repository, options: Restore.Options, filter: RestoreFilter.Compiled, directories: TargetDirectories, base: [UInt8]) {
         self.repository = repository
         self.options = options
         self.filter = filter
+        self.directories = directories
+        self.base = base
     }
 
     /// Plans the contents of `tree` into the directory `dir`; `location` is the tree's path in
-    /// the snapshot ("" for the root). When `dir` does not exist yet, nothing inside it can, so
-    /// no item below it is looked up on disk.
-    mutating func walk(tree id: ID, into dir: FSPath, location: FSPath, dirExists: Bool = true) async throws {
+    /// the snapshot, built only when filters need it. When `dir` does not exist yet, nothing
+    /// inside it can, so no item below it is looked up on disk.
+    mutating func walk(tree id: ID, into dir: Int, location: [UInt8]?, dirExists: Bool) async throws {
         depth += 1
         defer {
             depth -= 1
@@ -77,46 +105,76 @@ struct RestorePlanner {
             // A damaged or missing subtree: as restic does, the directory is reported (it is
             // created, empty) and everything else is restored. Storage that cannot be reached
             // is no damage and stops the restore; so does an unreadable root.
-            plan.errors.append("\(dir): \(e.message)")
+            plan.errors.append("\(directories.path(dir)): \(e.message)")
             return
         }
+        let (nodes, rejected) = tree.usableNodes
+        for r in rejected {
+            plan.errors.append(r.message(snapshot: options.snapshotID, parent: snapshotPath(dir)))
+        }
         // Decide every entry first, so the subtrees this walk will enter load ahead of it.
-        var decisions: [(node: Node, location: FSPath, selected: Bool)] = []
-        decisions.reserveCapacity(tree.nodes.count)
-        for node in tree.nodes {
-            guard RestoreMetadata.isSafeName(node.name) else {
-                plan.errors.append("refusing to restore unsafe name \"\(node.nameString)\" in \(dir)")
-                continue
-            }
-            let itemLocation = FSPath(bytes: location.bytes + [UInt8(ascii: "/")] + node.name)
-            let (selected, descend) = filter.select(itemLocation, isDirectory: node.type == .dir)
+        var decisions: [(node: Node, location: [UInt8]?, selected: Bool)] = []
+        decisions.reserveCapacity(nodes.count)
+        for node in nodes {
+            let itemLocation = location.map { $0 + [UInt8(ascii: "/")] + node.name }
+            let (selected, descend) =
+                itemLocation.map { filter.select(FSPath(bytes: $0), isDirectory: node.type == .dir) } ?? (true, node.type == .dir)
             if node.type == .dir {
                 guard selected || descend else { continue }
-                if let sub = node.subtree { prefetch(sub) }
+                guard let sub = node.subtree else {
+                    plan.errors.append(
+                        "snapshot \(options.snapshotID.shortHex): directory \(GoQuote.quoted(Array(snapshotPath(dir, node.name).utf8))) has no subtree: not restored (the tree is damaged or was crafted; offsite check reports it)"
+                    )
+                    continue
+                }
+                prefetch(sub)
             }
             decisions.append((node, itemLocation, selected))
         }
         for (node, itemLocation, selected) in decisions {
-            let path = dir.appending(node.name)
-            if node.type == .dir {
-                // A directory only passed through (an include matches something below it) is
-                // created only if something inside it is restored, as restic does.
-                let at = plan.directories.count
+            if node.type == .dir, let sub = node.subtree {
+                // A directory only passed through is created only if something inside it is
+                // restored, as restic does.
                 let before = plan.itemCount
-                let exists = dirExists && FileSystem.exists(path)
-                plan.directories.append((path, selected ? node : nil, exists))
+                let existing = dirExists ? lstat(dir, node.name) : nil
+                let exists = existing?.isDirectory ?? false
+                let index = directories.add(parent: dir, name: node.name)
+                plan.directories.append(.init(index: index, node: selected ? node : nil, exists: exists))
                 if selected { plan.selectedDirectories += 1 }
-                if let sub = node.subtree { try await walk(tree: sub, into: path, location: itemLocation, dirExists: exists) }
-                if !selected && plan.itemCount == before { plan.directories.remove(at: at) }
+                try await walk(tree: sub, into: index, location: itemLocation, dirExists: exists)
+                if !selected && plan.itemCount == before {
+                    // Nothing was planned inside, so every directory added below it was left out
+                    // already: it is the last one.
+                    plan.directories.removeLast()
+                    directories.removeLast()
+                }
                 continue
             }
             guard selected else { continue }
-            try planItem(node, at: path, parentExists: dirExists)
+            try planItem(node, at: .init(dir: dir, name: node.name), parentExists: dirExists)
         }
         if options.delete && dirExists {
             let names = Set(tree.nodes.map(\.name))
             try planDeletions(in: dir, keeping: names, location: location)
         }
+    }
+
+    /// The snapshot path of a directory of the restore (and of `name` in it), for messages.
+    func snapshotPath(_ dir: Int, _ name: [UInt8]? = nil) -> String {
+        var names: [[UInt8]] = name.map { [$0] } ?? []
+        var i = dir
+        while i > TargetDirectories.root {
+            names.append(directories.name(of: i))
+            i = directories.parent(of: i)
+        }
+        let path = names.reversed().reduce(base) { $0 + [UInt8(ascii: "/")] + $1 }
+        return path.isEmpty ? "/" : String(decoding: path, as: UTF8.self)
+    }
+
+    /// What is at `name` in the existing directory `dir`, without following a symlink; nil when
+    /// nothing is (or the directory cannot be opened: the restore reports that when it creates).
+    func lstat(_ dir: Int, _ name: [UInt8]) -> FileStat? {
+        (try? directories.with(dir) { FileSystem.lstatIfPresent(in: $0, name) }) ?? nil
     }
 
     // Trees load ahead of the walk: when a directory is planned, the subtrees it will enter
@@ -146,43 +204,74 @@ struct RestorePlanner {
     }
 
     /// Plans one non-directory item.
-    mutating func planItem(_ node: Node, at path: FSPath, parentExists: Bool = true) throws {
-        let existing = parentExists ? try? FileSystem.lstat(path) : nil
-        if node.type != .file {
-            if existing != nil && options.overwrite == .never {
-                plan.skipped += 1
-                return
-            }
-            plan.others.append((path, node))
+    mutating func planItem(_ node: Node, at place: RestorePlan.Place, parentExists: Bool = true) throws {
+        if node.type == .socket { return }  // not restorable, as in restic
+        if node.type == .file {
+            guard let size = contentSize(node, at: place) else { return }
+            planFile(node, size: size, at: place, parentExists: parentExists)
             return
         }
+        if parentExists && options.overwrite == .never, lstat(place.dir, place.name) != nil {
+            plan.skipped += 1
+            return
+        }
+        plan.others.append((place, node))
+    }
+
+    private mutating func planFile(_ node: Node, size: Int, at place: RestorePlan.Place, parentExists: Bool) {
         let key = HardlinkKey(device: node.deviceID, inode: node.inode)
         if node.links > 1, node.inode != 0, let first = firstNameOfInode[key] {
-            plan.links.append((path, first))
+            plan.links.append((place, first))
             return
         }
+        let existing = parentExists ? lstat(place.dir, place.name) : nil
         if let existing {
-            switch try decide(node, existing: existing, at: path) {
+            switch decide(node, existing: existing, at: place) {
             case .skip:
                 plan.skipped += 1
-                plan.skippedBytes += Int(node.size)
+                plan.skippedBytes += size
                 return
             case .unchanged:
-                plan.unchanged.append((path, node))
-                plan.skippedBytes += Int(node.size)
+                plan.unchanged.append((place, node))
+                plan.skippedBytes += size
                 return
             case .write:
                 break
             }
         }
         if node.links > 1, node.inode != 0 { firstNameOfInode[key] = plan.files.count }
-        plan.files.append(.init(path: path, node: node, replaces: existing != nil, inNewDirectory: !parentExists))
+        plan.files.append(.init(place: place, node: node, size: size, replaces: existing != nil, inNewDirectory: !parentExists))
+    }
+
+    /// The length of a file's content from the index, when every blob is a data blob the index
+    /// has and the lengths add up to the size the node records; otherwise the file is reported
+    /// and nil returned. A tree gives sizes and blob IDs; neither is trusted.
+    private mutating func contentSize(_ node: Node, at place: RestorePlan.Place) -> Int? {
+        var total = 0
+        for id in node.content ?? [] {
+            guard let length = repository.index.plaintextLength(of: BlobHandle(id: id, type: .data)) else {
+                let what =
+                    repository.index.has(BlobHandle(id: id, type: .tree))
+                    ? "names tree blob \(id.hex) as file content (the tree is damaged or was crafted; offsite check reports it)"
+                    : "needs data blob \(id.hex), which is not in the index (run offsite check)"
+                plan.errors.append("\(directories.path(place.dir, place.name)): \(what)")
+                return nil
+            }
+            total += length
+        }
+        guard UInt64(total) == node.size else {
+            plan.errors.append(
+                "\(directories.path(place.dir, place.name)): the snapshot records \(node.size) bytes but the file's content holds \(total): not restored (the tree is damaged or was crafted; offsite check reports it)"
+            )
+            return nil
+        }
+        return total
     }
 
     enum Decision { case write, unchanged, skip }
 
     /// restic 0.17's overwrite modes for a file that already exists at the target.
-    func decide(_ node: Node, existing st: FileStat, at path: FSPath) throws -> Decision {
+    func decide(_ node: Node, existing st: FileStat, at place: RestorePlan.Place) -> Decision {
         switch options.overwrite {
         case .never:
             return .skip
@@ -190,32 +279,36 @@ struct RestorePlanner {
             return node.mtime > st.mtime ? .write : .skip
         case .ifChanged:
             if st.isRegular && UInt64(st.size) == node.size && st.mtime.sameInstant(as: node.mtime) { return .unchanged }
-            return try contentMatches(node, st, at: path) ? .unchanged : .write
+            return contentMatches(node, st, at: place) ? .unchanged : .write
         case .always:
-            return try contentMatches(node, st, at: path) ? .unchanged : .write
+            return contentMatches(node, st, at: place) ? .unchanged : .write
         }
     }
 
-    /// Whether the file at `path` already holds exactly the snapshot's content: same size and
+    /// Whether the file at `place` already holds exactly the snapshot's content: same size and
     /// every chunk hashing to the recorded blob ID.
-    func contentMatches(_ node: Node, _ st: FileStat, at path: FSPath) throws -> Bool {
+    func contentMatches(_ node: Node, _ st: FileStat, at place: RestorePlan.Place) -> Bool {
         guard st.isRegular, UInt64(st.size) == node.size else { return false }
-        return RestoreVerifier.matches(path: path, content: node.content ?? [], index: repository.index)
+        return
+            (try? directories.with(place.dir) {
+                RestoreVerifier.matches(in: $0, place.name, content: node.content ?? [], index: repository.index)
+            }) ?? false
     }
 
     /// `--delete`: entries of an existing directory that the snapshot does not have (and, with
     /// filters, that the filters select) are removed.
-    mutating func planDeletions(in dir: FSPath, keeping names: Set<[UInt8]>, location: FSPath) throws {
-        guard let entries = try? FileSystem.readDirectory(dir) else { return }
+    mutating func planDeletions(in dir: Int, keeping names: Set<[UInt8]>, location: [UInt8]?) throws {
+        guard let entries = try? directories.with(dir, { try FileSystem.readDirectory(fd: $0, display: directories.path(dir)) }) else {
+            return
+        }
         for name in entries.sorted(by: { $0.lexicographicallyPrecedes($1) }) where !names.contains(name) {
             if RestoreMetadata.isTemporaryName(name) { continue }  // cleaned separately
-            let path = dir.appending(name)
-            let isDirectory = (try? FileSystem.lstat(path))?.isDirectory ?? false
-            let itemLocation = FSPath(bytes: location.bytes + [UInt8(ascii: "/")] + name)
-            if !filter.isEmpty && !filter.select(itemLocation, isDirectory: isDirectory).selected {
-                continue
+            if let location, !filter.isEmpty {
+                let isDirectory = lstat(dir, name)?.isDirectory ?? false
+                let itemLocation = FSPath(bytes: location + [UInt8(ascii: "/")] + name)
+                if !filter.select(itemLocation, isDirectory: isDirectory).selected { continue }
             }
-            plan.deletions.append(path)
+            plan.deletions.append(.init(dir: dir, name: name))
         }
     }
 }
@@ -223,12 +316,27 @@ struct RestorePlanner {
 /// Re-reads restored files and checks them against the snapshot (`--verify`, and the content
 /// check of the overwrite modes).
 enum RestoreVerifier {
-    /// Reads the file chunk by chunk (chunk lengths from the index) and compares each chunk's
-    /// SHA-256 with the blob ID. False on any difference or read error.
-    static func matches(path: FSPath, content: [ID], index: MasterIndex) -> Bool {
-        let fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+    /// Reads the file `name` in the open directory `dir` (not following a symlink there) chunk
+    /// by chunk (chunk lengths from the index) and compares each chunk's SHA-256 with the blob
+    /// ID. False on any difference or read error.
+    static func matches(in dir: Int32, _ name: [UInt8], content: [ID], index: MasterIndex) -> Bool {
+        let fd = FileSystem.withName(name) { openat(dir, $0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        return matches(fd: fd, content: content, index: index)
+    }
+
+    /// The same for a path (the test's entry point).
+    static func matches(path: FSPath, content: [ID], index: MasterIndex) -> Bool {
+        let fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return matches(fd: fd, content: content, index: index)
+    }
+
+    static func matches(fd: Int32, content: [ID], index: MasterIndex) -> Bool {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
         var buffer = [UInt8]()
         var offset = 0
         for id in content {

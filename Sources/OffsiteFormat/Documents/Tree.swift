@@ -4,8 +4,14 @@ public import Foundation
 /// Serialized as `{"nodes":[…]}` plus a newline, exactly as restic writes it.
 public struct Tree: Sendable, Equatable {
     public private(set) var nodes: [Node]
+    /// Whether the names are in strictly increasing byte order, as restic writes trees (so no
+    /// name repeats). A tree read from a repository need not be.
+    public let isSortedAndUnique: Bool
 
-    public init() { nodes = [] }
+    public init() {
+        nodes = []
+        isSortedAndUnique = true
+    }
 
     /// Builds a tree from nodes in any order. Throws on duplicate or empty names.
     public init(nodes: [Node]) throws {
@@ -17,10 +23,13 @@ public struct Tree: Sendable, Equatable {
             }
         }
         self.nodes = sorted
+        isSortedAndUnique = true
     }
 
-    /// Looks a node up by name (binary search; nodes are sorted).
+    /// Looks a node up by name: the first node of that name in tree order (`NodeName`: a later
+    /// one of the same name is never used). Binary search when the tree is sorted.
     public func node(named name: [UInt8]) -> Node? {
+        guard isSortedAndUnique else { return nodes.first { $0.name == name } }
         var lo = 0, hi = nodes.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -46,7 +55,7 @@ public struct Tree: Sendable, Equatable {
 
     /// Decodes a tree blob. Node order is kept as stored (restic's trees are sorted).
     public init(json: Data) throws {
-        nodes = try json.withUnsafeBytes { raw in
+        let nodes = try json.withUnsafeBytes { raw in
             var scanner = JSONScanner(raw)
             var nodes: [Node] = []
             do {
@@ -63,5 +72,7 @@ public struct Tree: Sendable, Equatable {
             }
             return nodes
         }
+        self.nodes = nodes
+        isSortedAndUnique = zip(nodes, nodes.dropFirst()).allSatisfy { $0.name.lexicographicallyPrecedes($1.name) }
     }
 }

@@ -1,0 +1,176 @@
+import Foundation
+import OffsiteFormat
+import OffsiteSync
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The directories of one restore, each known by its parent and its name, and opened on demand
+/// from the target downwards, one component at a time, with `O_NOFOLLOW | O_DIRECTORY`.
+///
+/// This is how a restore never writes outside its target: everything it creates, replaces,
+/// removes or changes is named by one component relative to a descriptor from this table, and a
+/// descriptor is only ever reached from the target's by opening real directories (a symlink, a
+/// file or anything else at a directory's name makes the open fail). The target itself is the
+/// user's choice and opened as given.
+///
+/// A bounded number of descriptors stays open (least recently used ones are closed; any can be
+/// reopened by walking down from its nearest open ancestor), so a tree of any depth restores with
+/// a few dozen descriptors, and no path is ever longer than one name. Safe to use from many
+/// tasks: `with` pins a descriptor while its body runs.
+final class TargetDirectories: Sendable {
+    /// The index of the target directory itself.
+    static let root = 0
+
+    private struct Entry {
+        var parent: Int
+        var name: [UInt8]
+    }
+
+    private struct Open {
+        var fd: Int32
+        var pins = 0
+        var used: UInt64 = 0
+    }
+
+    private struct State {
+        var entries = [Entry(parent: -1, name: [])]
+        var open: [Int: Open] = [:]
+        var tick: UInt64 = 0
+    }
+
+    let target: FSPath
+    /// Descriptors kept open between uses (pinned ones may briefly add to these).
+    let capacity: Int
+    private let state = Mutex(State())
+
+    init(target: FSPath, capacity: Int = 64) {
+        self.target = target
+        self.capacity = max(2, capacity)
+    }
+
+    deinit {
+        state.withLock { s in
+            for (_, entry) in s.open { close(entry.fd) }
+        }
+    }
+
+    var count: Int { state.withLock { $0.entries.count } }
+
+    /// Adds the directory `name` inside `parent`; returns its index.
+    func add(parent: Int, name: [UInt8]) -> Int {
+        state.withLock { s in
+            s.entries.append(Entry(parent: parent, name: name))
+            return s.entries.count - 1
+        }
+    }
+
+    /// Drops the last directory added (a directory a plan passed through and then left out).
+    func removeLast() {
+        state.withLock { s in
+            let last = s.entries.count - 1
+            if let entry = s.open.removeValue(forKey: last) { close(entry.fd) }
+            s.entries.removeLast()
+        }
+    }
+
+    func parent(of dir: Int) -> Int { state.withLock { $0.entries[dir].parent } }
+    func name(of dir: Int) -> [UInt8] { state.withLock { $0.entries[dir].name } }
+
+    /// The directory's path, for messages.
+    func path(_ dir: Int) -> FSPath { state.withLock { Self.path(dir, $0.entries, target) } }
+
+    /// The path of `name` inside the directory, for messages.
+    func path(_ dir: Int, _ name: [UInt8]) -> FSPath { path(dir).appending(name) }
+
+    /// Runs `body` with an open descriptor of the directory, opening it (and any ancestor not
+    /// open) first. Throws when a directory on the way is missing or is not a directory.
+    func with<T>(_ dir: Int, _ body: (Int32) throws -> T) throws -> T {
+        let fd = try pin(dir)
+        defer { unpin(dir) }
+        return try body(fd)
+    }
+
+    /// Closes the directory's descriptor (and those below it), after it was removed or replaced:
+    /// the next `with` opens whatever is at its name now.
+    func forget(_ dir: Int) {
+        state.withLock { s in
+            for (i, entry) in s.open where entry.pins == 0 && Self.isInside(i, dir, s.entries) {
+                close(entry.fd)
+                s.open[i] = nil
+            }
+        }
+    }
+
+    private static func isInside(_ i: Int, _ dir: Int, _ entries: [Entry]) -> Bool {
+        var j = i
+        while j > dir { j = entries[j].parent }
+        return j == dir
+    }
+
+    private func pin(_ dir: Int) throws -> Int32 {
+        try state.withLock { s throws(EngineError) -> Int32 in
+            s.tick += 1
+            if let entry = s.open[dir] {
+                s.open[dir]!.pins = entry.pins + 1
+                s.open[dir]!.used = s.tick
+                return entry.fd
+            }
+            // The chain of directories not open, from `dir` up to the nearest open one.
+            var chain: [Int] = []
+            var i = dir
+            while i >= 0 && s.open[i] == nil {
+                chain.append(i)
+                i = s.entries[i].parent
+            }
+            var parent: Int = i
+            if i >= 0 { s.open[i]!.pins += 1 }
+            defer { if parent >= 0 { s.open[parent]!.pins -= 1 } }
+            for j in chain.reversed() {
+                let fd: Int32
+                if j == Self.root {
+                    fd = target.withCString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+                    guard fd >= 0 else { throw FileSystem.ioError("cannot open the target directory", target) }
+                } else {
+                    fd = FileSystem.openDirectory(in: s.open[parent]!.fd, s.entries[j].name)
+                    guard fd >= 0 else { throw FileSystem.openDirectoryError(Self.path(j, s.entries, target)) }
+                }
+                s.open[j] = Open(fd: fd, pins: 1, used: s.tick)
+                if parent >= 0 { s.open[parent]!.pins -= 1 }
+                parent = j
+                Self.evict(&s, capacity: capacity)
+            }
+            // `dir` stays pinned for the caller.
+            s.open[dir]!.pins += 1
+            return s.open[dir]!.fd
+        }
+    }
+
+    private func unpin(_ dir: Int) {
+        state.withLock { s in
+            s.open[dir]!.pins -= 1
+            Self.evict(&s, capacity: capacity)
+        }
+    }
+
+    /// Closes least recently used unpinned descriptors (never the target's) down to `capacity`.
+    private static func evict(_ s: inout State, capacity: Int) {
+        while s.open.count > capacity {
+            guard let victim = s.open.filter({ $0.key != root && $0.value.pins == 0 }).min(by: { $0.value.used < $1.value.used })
+            else { return }
+            close(victim.value.fd)
+            s.open[victim.key] = nil
+        }
+    }
+
+    private static func path(_ dir: Int, _ entries: [Entry], _ target: FSPath) -> FSPath {
+        var names: [[UInt8]] = []
+        var i = dir
+        while i > root {
+            names.append(entries[i].name)
+            i = entries[i].parent
+        }
+        return names.reversed().reduce(target) { $0.appending($1) }
+    }
+}
