@@ -79,12 +79,13 @@ extension FileSystem {
     /// never its target); a directory is emptied and removed, depth first, holding at most
     /// `removalDescriptorLimit` descriptors and no recursion, whatever its depth. Nothing there
     /// is fine.
-    static func removeItem(in base: Int32, _ name: [UInt8], display: FSPath) throws {
+    static func removeItem(in base: Int32, _ name: [UInt8], display displayed: @autoclosure () -> FSPath) throws {
         guard let st = lstatIfPresent(in: base, name) else { return }
         guard st.isDirectory else {
-            guard withName(name, { unlinkat(base, $0, 0) }) == 0 || errno == ENOENT else { throw ioError("cannot remove", display) }
+            guard withName(name, { unlinkat(base, $0, 0) }) == 0 || errno == ENOENT else { throw ioError("cannot remove", displayed()) }
             return
         }
+        let display = displayed()
         struct Level {
             var name: [UInt8]
             var fd: Int32
@@ -93,7 +94,9 @@ extension FileSystem {
         var levels: [Level] = []
         defer { for level in levels where level.fd >= 0 { close(level.fd) } }
         func path(_ depth: Int) -> FSPath {
-            levels[1..<depth + 1].reduce(display) { $0.appending($1.name) }
+            var path = display.bytes
+            for level in levels[1..<depth + 1] { path += [UInt8(ascii: "/")] + level.name }
+            return FSPath(bytes: path)
         }
         // The descriptor of level `i`, reopened by name from the nearest open level above it.
         func descriptor(_ i: Int) throws -> Int32 {

@@ -167,9 +167,8 @@ public struct Restore: Sendable {
         for (place, node) in plan.others where !failed.contains(place.dir) {
             _ = try attempt {
                 try directories.with(place.dir) { dir in
-                    let display = directories.path(place.dir, place.name)
-                    try Self.create(node, in: dir, place.name, display: display)
-                    try RestoreMetadata.apply(node, in: dir, place.name, display: display)
+                    try Self.create(node, in: dir, place.name, display: directories.path(place.dir, place.name))
+                    try RestoreMetadata.apply(node, in: dir, place.name, display: directories.path(place.dir, place.name))
                 }
                 report.otherItems += 1
             }
@@ -210,10 +209,9 @@ public struct Restore: Sendable {
                 }
                 try directories.with(source.place.dir) { from in
                     try directories.with(place.dir) { dir in
-                        let display = directories.path(place.dir, place.name)
-                        try FileSystem.removeItem(in: dir, place.name, display: display)
+                        try FileSystem.removeItem(in: dir, place.name, display: directories.path(place.dir, place.name))
                         let r = FileSystem.withName(source.place.name) { old in FileSystem.withName(place.name) { linkat(from, old, dir, $0, 0) } }
-                        guard r == 0 else { throw FileSystem.ioError("cannot create hard link", display) }
+                        guard r == 0 else { throw FileSystem.ioError("cannot create hard link", directories.path(place.dir, place.name)) }
                     }
                 }
                 report.filesRestored += 1
@@ -247,36 +245,36 @@ public struct Restore: Sendable {
     /// Makes the directory `name` in `dir`. A directory already there is kept; anything else
     /// there (a file, or a symlink, which is never followed) is removed and replaced, as restic
     /// does, except with `--overwrite never`.
-    private func makeDirectory(in dir: Int32, _ name: [UInt8], display: FSPath) throws {
+    private func makeDirectory(in dir: Int32, _ name: [UInt8], display: @autoclosure () -> FSPath) throws {
         if FileSystem.withName(name, { mkdirat(dir, $0, 0o700) }) == 0 { return }
-        guard errno == EEXIST else { throw FileSystem.ioError("cannot create directory", display) }
-        let st = try FileSystem.lstat(in: dir, name, display: display)
+        guard errno == EEXIST else { throw FileSystem.ioError("cannot create directory", display()) }
+        let st = try FileSystem.lstat(in: dir, name, display: display())
         if st.isDirectory { return }
         guard options.overwrite != .never else {
-            throw EngineError(.io, "\(display) exists and is not a directory: left as it is (--overwrite never)")
+            throw EngineError(.io, "\(display()) exists and is not a directory: left as it is (--overwrite never)")
         }
-        try FileSystem.removeItem(in: dir, name, display: display)
-        guard FileSystem.withName(name, { mkdirat(dir, $0, 0o700) }) == 0 else { throw FileSystem.ioError("cannot create directory", display) }
+        try FileSystem.removeItem(in: dir, name, display: display())
+        guard FileSystem.withName(name, { mkdirat(dir, $0, 0o700) }) == 0 else { throw FileSystem.ioError("cannot create directory", display()) }
     }
 
     /// Creates a symlink, FIFO or device node at `name` in `dir`, replacing what is there.
-    static func create(_ node: Node, in dir: Int32, _ name: [UInt8], display: FSPath) throws {
-        try FileSystem.removeItem(in: dir, name, display: display)
+    static func create(_ node: Node, in dir: Int32, _ name: [UInt8], display: @autoclosure () -> FSPath) throws {
+        try FileSystem.removeItem(in: dir, name, display: display())
         switch node.type {
         case .symlink:
             let r = FileSystem.withName(name) { p in FSPath(bytes: node.linkTarget).withCString { symlinkat($0, dir, p) } }
-            guard r == 0 else { throw FileSystem.ioError("cannot create symlink", display) }
+            guard r == 0 else { throw FileSystem.ioError("cannot create symlink", display()) }
         case .fifo:
-            guard FileSystem.withName(name, { mkfifoat(dir, $0, 0o600) }) == 0 else { throw FileSystem.ioError("cannot create fifo", display) }
+            guard FileSystem.withName(name, { mkfifoat(dir, $0, 0o600) }) == 0 else { throw FileSystem.ioError("cannot create fifo", display()) }
         case .dev, .chardev:
             let kind: UInt32 = node.type == .dev ? UInt32(S_IFBLK) : UInt32(S_IFCHR)
             guard FileSystem.withName(name, { mknodat(dir, $0, mode_t(kind | 0o600), dev_t(node.device)) }) == 0 else {
-                throw FileSystem.ioError("cannot create device", display)
+                throw FileSystem.ioError("cannot create device", display())
             }
         case .socket, .file, .dir:
             return  // sockets are not restorable, as in restic; files and dirs are done elsewhere
         case .irregular:
-            throw EngineError(.io, "\(display): irregular file not restored")
+            throw EngineError(.io, "\(display()): irregular file not restored")
         }
     }
 

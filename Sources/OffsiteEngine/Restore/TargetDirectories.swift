@@ -15,10 +15,13 @@ import Glibc
 /// file or anything else at a directory's name makes the open fail). The target itself is the
 /// user's choice and opened as given.
 ///
-/// A bounded number of descriptors stays open (least recently used ones are closed; any can be
-/// reopened by walking down from its nearest open ancestor), so a tree of any depth restores with
-/// a few dozen descriptors, and no path is ever longer than one name. Safe to use from many
-/// tasks: `with` pins a descriptor while its body runs.
+/// A bounded number of descriptors stays open, so a tree of any depth restores with a few dozen
+/// descriptors and no path is ever longer than one name: the least recently used ones are
+/// closed, and any can be reopened by walking down from its nearest open ancestor. Directories
+/// at every `anchorSpacing`-th depth are kept as anchors (the least recently used anchor is
+/// closed beyond `anchorBudget`), so that walk is short even when a restore climbs back up a
+/// deep chain (directory metadata is set deepest first). Safe to use from many tasks: `with`
+/// pins a descriptor while its body runs.
 final class TargetDirectories: Sendable {
     /// The index of the target directory itself.
     static let root = 0
@@ -26,23 +29,28 @@ final class TargetDirectories: Sendable {
     private struct Entry {
         var parent: Int
         var name: [UInt8]
+        var depth: Int
     }
 
     private struct Open {
         var fd: Int32
         var pins = 0
         var used: UInt64 = 0
+        var anchor = false
     }
 
     private struct State {
-        var entries = [Entry(parent: -1, name: [])]
+        var entries = [Entry(parent: -1, name: [], depth: 0)]
         var open: [Int: Open] = [:]
         var tick: UInt64 = 0
+        var anchors = 0
     }
 
     let target: FSPath
-    /// Descriptors kept open between uses (pinned ones may briefly add to these).
+    /// Descriptors kept open between uses besides the anchors (pinned ones may briefly add).
     let capacity: Int
+    let anchorSpacing = 128
+    let anchorBudget = 64
     private let state = Mutex(State())
 
     init(target: FSPath, capacity: Int = 64) {
@@ -61,7 +69,7 @@ final class TargetDirectories: Sendable {
     /// Adds the directory `name` inside `parent`; returns its index.
     func add(parent: Int, name: [UInt8]) -> Int {
         state.withLock { s in
-            s.entries.append(Entry(parent: parent, name: name))
+            s.entries.append(Entry(parent: parent, name: name, depth: s.entries[parent].depth + 1))
             return s.entries.count - 1
         }
     }
@@ -70,7 +78,10 @@ final class TargetDirectories: Sendable {
     func removeLast() {
         state.withLock { s in
             let last = s.entries.count - 1
-            if let entry = s.open.removeValue(forKey: last) { close(entry.fd) }
+            if let entry = s.open.removeValue(forKey: last) {
+                close(entry.fd)
+                if entry.anchor { s.anchors -= 1 }
+            }
             s.entries.removeLast()
         }
     }
@@ -98,6 +109,7 @@ final class TargetDirectories: Sendable {
         state.withLock { s in
             for (i, entry) in s.open where entry.pins == 0 && Self.isInside(i, dir, s.entries) {
                 close(entry.fd)
+                if entry.anchor { s.anchors -= 1 }
                 s.open[i] = nil
             }
         }
@@ -136,10 +148,12 @@ final class TargetDirectories: Sendable {
                     fd = FileSystem.openDirectory(in: s.open[parent]!.fd, s.entries[j].name)
                     guard fd >= 0 else { throw FileSystem.openDirectoryError(Self.path(j, s.entries, target)) }
                 }
-                s.open[j] = Open(fd: fd, pins: 1, used: s.tick)
+                let anchor = j != Self.root && s.entries[j].depth % anchorSpacing == 0
+                s.open[j] = Open(fd: fd, pins: 1, used: s.tick, anchor: anchor)
+                if anchor { s.anchors += 1 }
                 if parent >= 0 { s.open[parent]!.pins -= 1 }
                 parent = j
-                Self.evict(&s, capacity: capacity)
+                evict(&s)
             }
             // `dir` stays pinned for the caller.
             s.open[dir]!.pins += 1
@@ -150,18 +164,30 @@ final class TargetDirectories: Sendable {
     private func unpin(_ dir: Int) {
         state.withLock { s in
             s.open[dir]!.pins -= 1
-            Self.evict(&s, capacity: capacity)
+            evict(&s)
         }
     }
 
-    /// Closes least recently used unpinned descriptors (never the target's) down to `capacity`.
-    private static func evict(_ s: inout State, capacity: Int) {
-        while s.open.count > capacity {
-            guard let victim = s.open.filter({ $0.key != root && $0.value.pins == 0 }).min(by: { $0.value.used < $1.value.used })
-            else { return }
-            close(victim.value.fd)
-            s.open[victim.key] = nil
+    /// Closes least recently used unpinned descriptors (never the target's) down to `capacity`
+    /// plus the anchors, and anchors down to `anchorBudget`.
+    private func evict(_ s: inout State) {
+        while s.anchors > anchorBudget, let victim = Self.leastRecentlyUsed(s, anchor: true) {
+            close(s.open.removeValue(forKey: victim)!.fd)
+            s.anchors -= 1
         }
+        while s.open.count - s.anchors > capacity, let victim = Self.leastRecentlyUsed(s, anchor: false) {
+            close(s.open.removeValue(forKey: victim)!.fd)
+        }
+    }
+
+    private static func leastRecentlyUsed(_ s: State, anchor: Bool) -> Int? {
+        var victim: Int? = nil
+        var oldest = UInt64.max
+        for (i, entry) in s.open where i != root && entry.pins == 0 && entry.anchor == anchor && entry.used < oldest {
+            victim = i
+            oldest = entry.used
+        }
+        return victim
     }
 
     private static func path(_ dir: Int, _ entries: [Entry], _ target: FSPath) -> FSPath {
@@ -171,6 +197,11 @@ final class TargetDirectories: Sendable {
             names.append(entries[i].name)
             i = entries[i].parent
         }
-        return names.reversed().reduce(target) { $0.appending($1) }
+        var path = target.bytes
+        for name in names.reversed() {
+            if path.last != UInt8(ascii: "/") { path.append(UInt8(ascii: "/")) }
+            path += name
+        }
+        return FSPath(bytes: path)
     }
 }

@@ -40,7 +40,10 @@ public struct Tree: Sendable, Equatable {
     }
 
     /// The blob plaintext: `{"nodes":[…]}\n`.
-    public var json: Data {
+    public var json: Data { Self.json(of: nodes) }
+
+    /// The plaintext of a tree blob holding `nodes` exactly as given, in their order.
+    public static func json(of nodes: [Node]) -> Data {
         var w = GoJSONWriter()
         w.beginObject()
         w.key("nodes")
