@@ -55,9 +55,17 @@ import Testing
     @Test(arguments: [
         ("", "."), ("abc", "abc"), ("a//b", "a/b"), ("a/./b", "a/b"), ("a/../b", "b"), ("/../a", "/a"), ("../../a", "../../a"),
         ("a/b/../../..", ".."), ("/", "/"), ("//a//", "/a"), ("./", "."), ("/a/b/c/../../d/", "/a/d"),
+        // Go's own table (path/filepath TestClean).
+        ("abc/", "abc"), ("..", ".."), ("../..", "../.."), ("/..", "/"), ("/../..", "/"), ("abc/def/..", "abc"),
+        ("abc/../..", ".."), ("abc/./../def", "def"), ("../abc/./def/..", "../abc"), ("/abc/def/../../..", "/"),
+        ("abc/def/../ghi/../jkl", "abc/jkl"), ("abc//./../def", "def"), ("abc/../../././../def", "../../def"), (".", "."),
+        ("/./", "/"), ("./a/..", "."), ("..a", "..a"), ("a..", "a.."), (".../x", ".../x"),
     ])
     func goFilepathClean(_ path: String, _ cleaned: String) {
         #expect(String(decoding: GoFilepath.clean(Array(path.utf8)[...]), as: UTF8.self) == cleaned)
+        // A slice that does not start at index 0 cleans the same.
+        let padded = Array(("xx" + path).utf8)
+        #expect(String(decoding: GoFilepath.clean(padded[2...]), as: UTF8.self) == cleaned)
     }
 
     @Test func goToLowerUsesSimpleMappingPerRune() {

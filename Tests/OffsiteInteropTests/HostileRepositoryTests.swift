@@ -79,7 +79,7 @@ import Glibc
         }
     }
 
-    static let duplicate = "a second entry of that name"
+    static let duplicate = "a name an earlier entry of the directory already has"
 
     static var structureCases: [Case] {
         [
@@ -143,8 +143,8 @@ import Glibc
                     other.size = 1 << 62
                     return [.node(node), .node(other), ok]
                 },
-                message: "the snapshot records 18446744073709551615 bytes but the file's content holds 3",
-                expected: ["big": nil, "big2": nil, "ok": "ok\n"]),
+                message: "the snapshot records 18446744073709551615 bytes but the file's content holds 3: restored with the content's 3 bytes",
+                expected: ["big": "abc", "big2": "abc", "ok": "ok\n"]),
             Case(
                 name: "directory without a subtree",
                 nodes: { _ in
@@ -171,7 +171,7 @@ import Glibc
     func restoreStaysInsideTheTarget(_ c: Case) async throws {
         try await withScratchDirectory { dir in
             let crafted = try await CraftedRepository.create(at: dir + "/repo")
-            try await crafted.snapshot(try await c.nodes(crafted))
+            let id = try await crafted.snapshot(try await c.nodes(crafted))
             let ours = try Self.restore("offsite", repo: dir + "/repo", in: dir)
             #expect(ours.outside.isEmpty, "offsite changed files outside the target: \(ours.outside)")
             #expect(ours.status == 1, "exit \(ours.status): \(ours.stderr)")
@@ -179,8 +179,13 @@ import Glibc
             for (path, want) in c.expected {
                 #expect(Self.describe(ours.target + "/" + path) == want, "\(path)")
             }
+            // check names the snapshot and the directory of every unsafe tree; restic's passes most.
+            let check = try OffsiteBinary.run(["-r", dir + "/repo", "check"], password: TestRepository.password)
+            #expect(check.status == 1, "\(check.stdoutString) \(check.stderr)")
+            #expect(check.stderr.contains("(snapshot \(id.shortHex), \"/"), "\(check.stderr)")
             let theirs = try Self.restore("restic", repo: dir + "/repo", in: dir)
-            try record(c.name, ours, theirs)
+            let resticCheck = try Restic.run(["check"], repo: dir + "/repo", password: TestRepository.password)
+            try record(c.name, ours, theirs, checks: (check.status, resticCheck.status))
         }
     }
 
@@ -351,7 +356,7 @@ import Glibc
         }
     }
 
-    func record(_ name: String, _ ours: Outcome, _ theirs: Outcome) throws {
+    func record(_ name: String, _ ours: Outcome, _ theirs: Outcome, checks: (Int32, Int32)? = nil) throws {
         func firstLine(_ s: String) -> String {
             String(s.split(separator: "\n").first { $0.contains("rror") || $0.contains("gnoring") || $0.contains("panic") } ?? "")
         }
@@ -359,7 +364,8 @@ import Glibc
             [
                 "case": name, "offsite_status": Int(ours.status), "offsite_outside": ours.outside.count,
                 "offsite_error": firstLine(ours.stderr), "restic_status": Int(theirs.status), "restic_outside": theirs.outside.count,
-                "restic_error": firstLine(theirs.stderr),
+                "restic_error": firstLine(theirs.stderr), "offsite_check": checks.map { Int($0.0) } ?? -1,
+                "restic_check": checks.map { Int($0.1) } ?? -1,
             ], toFileIn: "HOSTILE_REPORT")
     }
 }

@@ -139,17 +139,21 @@ public struct Check: Sendable {
         report.unreferencedPacks = storedSizes.keys.filter { byPack[$0] == nil }.sorted { $0.hex < $1.hex }
 
         onEvent?(.phase("check snapshots, trees and blobs"))
-        var roots: [ID] = []
+        var roots: [(snapshot: ID, tree: ID)] = []
         for id in try await repository.listIDs(.snapshots).sorted() {
             do {
-                roots.append(try await repository.loadSnapshot(id).tree)
+                roots.append((id, try await repository.loadSnapshot(id).tree))
                 report.snapshots += 1
             } catch let e as EngineError {
                 error(e.message)
             }
         }
-        let treeErrors = await checkTrees(roots, count: &report.trees)
-        for e in treeErrors { error(e) }
+        let treeErrors = await checkTrees(roots.map(\.tree), count: &report.trees)
+        let places = treeErrors.isEmpty ? [:] : await locate(Set(treeErrors.map(\.tree)), in: roots)
+        for (tree, problems) in treeErrors.sorted(by: { $0.tree.hex < $1.tree.hex }) {
+            let place = places[tree].map { " (snapshot \($0.snapshot.shortHex), \(GoQuote.quoted($0.path)))" } ?? ""
+            error("error for tree \(tree.shortHex)\(place):\n" + problems.map { "  \($0)" }.joined(separator: "\n"))
+        }
 
         if options.readData || options.subset != nil {
             let selected = select(byPack)
@@ -172,11 +176,12 @@ public struct Check: Sendable {
     // MARK: Trees
 
     /// Loads every tree reachable from `roots` once (a few at a time) and checks its nodes.
-    func checkTrees(_ roots: [ID], count: inout Int) async -> [String] {
+    /// Returns the problems of each tree that has any.
+    func checkTrees(_ roots: [ID], count: inout Int) async -> [(tree: ID, problems: [String])] {
         var seen = Set<ID>()
         var queue: [ID] = []
         for r in roots where seen.insert(r).inserted { queue.append(r) }
-        var errors: [String] = []
+        var errors: [(tree: ID, problems: [String])] = []
         let width = 16
         await withTaskGroup(of: (ID, [String], [ID]).self) { group in
             var next = 0
@@ -193,14 +198,33 @@ public struct Check: Sendable {
             while let (id, problems, children) = await group.next() {
                 running -= 1
                 count += 1
-                if !problems.isEmpty {
-                    errors.append("error for tree \(id.shortHex):\n" + problems.map { "  \($0)" }.joined(separator: "\n"))
-                }
+                if !problems.isEmpty { errors.append((id, problems)) }
                 for c in children where seen.insert(c).inserted { queue.append(c) }
                 schedule()
             }
         }
         return errors
+    }
+
+    /// Where each of `trees` is first reached: walking the snapshots in ID order, each depth
+    /// first, the snapshot and the path of the directory (names as stored, so a crafted name
+    /// shows as it is, quoted). Runs only when check found problems.
+    func locate(_ trees: Set<ID>, in roots: [(snapshot: ID, tree: ID)]) async -> [ID: (snapshot: ID, path: [UInt8])] {
+        var found: [ID: (snapshot: ID, path: [UInt8])] = [:]
+        var seen = Set<ID>()
+        for (snapshot, root) in roots where found.count < trees.count {
+            var stack: [(ID, [UInt8])] = [(root, [UInt8(ascii: "/")])]
+            while let (tree, path) = stack.popLast() {
+                guard seen.insert(tree).inserted else { continue }
+                if trees.contains(tree) { found[tree] = (snapshot, path) }
+                guard let loaded = try? await repository.loadTree(tree) else { continue }
+                for node in loaded.nodes.reversed() where node.type == .dir {
+                    guard let sub = node.subtree else { continue }
+                    stack.append((sub, path == [UInt8(ascii: "/")] ? path + node.name : path + [UInt8(ascii: "/")] + node.name))
+                }
+            }
+        }
+        return found
     }
 
     /// One tree: (its problems, its subtrees).
@@ -215,9 +239,17 @@ public struct Check: Sendable {
         }
         var problems: [String] = []
         var children: [ID] = []
+        // Names no path may be built from (restic's check passes them): every consumer skips
+        // these nodes, so they are reported; their blobs are still checked below.
+        for rejected in tree.usableNodes.rejected {
+            if rejected.problem == .empty {
+                problems.append("tree \(id.hex): node with empty name")
+            } else {
+                problems.append("tree \(id.hex): node \(GoQuote.quoted(rejected.node.name)) has \(rejected.problem)")
+            }
+        }
         for node in tree.nodes {
-            let name = "\"" + node.nameString + "\""
-            if node.name.isEmpty { problems.append("tree \(id.hex): node with empty name") }
+            let name = GoQuote.quoted(node.name)
             switch node.type {
             case .file:
                 guard let content = node.content else {
@@ -225,7 +257,14 @@ public struct Check: Sendable {
                     continue
                 }
                 for blob in content where !repository.index.has(BlobHandle(id: blob, type: .data)) {
-                    problems.append("tree \(id.hex): file \(name) blob \(blob.hex) not found in index")
+                    if repository.index.has(BlobHandle(id: blob, type: .tree)) {
+                        problems.append("tree \(id.hex): file \(name) names tree blob \(blob.hex) as content")
+                    } else {
+                        problems.append("tree \(id.hex): file \(name) blob \(blob.hex) not found in index")
+                    }
+                }
+                if case .success(let length) = repository.index.contentLength(of: content), UInt64(length) != node.size {
+                    problems.append("tree \(id.hex): file \(name): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length))")
                 }
             case .dir:
                 guard let sub = node.subtree else {
@@ -233,7 +272,8 @@ public struct Check: Sendable {
                     continue
                 }
                 if !repository.index.has(BlobHandle(id: sub, type: .tree)) {
-                    problems.append("tree \(id.hex): dir node \(name) subtree \(sub.hex) not found in index")
+                    let what = repository.index.has(BlobHandle(id: sub, type: .data)) ? "is a data blob, not a tree" : "not found in index"
+                    problems.append("tree \(id.hex): dir node \(name) subtree \(sub.hex) \(what)")
                     continue
                 }
                 children.append(sub)

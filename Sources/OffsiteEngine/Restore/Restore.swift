@@ -112,7 +112,7 @@ public struct Restore: Sendable {
         var report = Report()
         report.errors = plan.errors
         report.totalFiles = plan.files.count + plan.unchanged.count + plan.links.count
-        report.totalBytes = plan.totalBytes + plan.unchanged.reduce(0) { $0 + Int($1.node.size) }
+        report.totalBytes = plan.totalBytes + plan.unchangedBytes
         report.filesUnchanged = plan.unchanged.count
         report.filesSkipped = plan.skipped
         report.bytesSkipped = plan.skippedBytes

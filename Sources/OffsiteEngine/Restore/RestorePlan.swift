@@ -47,6 +47,7 @@ struct RestorePlan {
     var files: [FileJob] = []
     /// Existing files whose content is already right: only their metadata is applied.
     var unchanged: [(place: Place, node: Node)] = []
+    var unchangedBytes = 0
     var skipped = 0
     var skippedBytes = 0
     var others: [(place: Place, node: Node)] = []
@@ -226,13 +227,14 @@ struct RestorePlanner {
         }
         let existing = parentExists ? lstat(place.dir, place.name) : nil
         if let existing {
-            switch decide(node, existing: existing, at: place) {
+            switch decide(node, size: size, existing: existing, at: place) {
             case .skip:
                 plan.skipped += 1
                 plan.skippedBytes += size
                 return
             case .unchanged:
                 plan.unchanged.append((place, node))
+                plan.unchangedBytes += size
                 plan.skippedBytes += size
                 return
             case .write:
@@ -243,52 +245,47 @@ struct RestorePlanner {
         plan.files.append(.init(place: place, node: node, size: size, replaces: existing != nil, inNewDirectory: !parentExists))
     }
 
-    /// The length of a file's content from the index, when every blob is a data blob the index
-    /// has and the lengths add up to the size the node records; otherwise the file is reported
-    /// and nil returned. A tree gives sizes and blob IDs; neither is trusted.
+    /// The length of a file's content from the index (`MasterIndex.contentLength`), or nil
+    /// when a blob is missing or is not a data blob (the file is reported). A recorded size that
+    /// differs is reported too, and the content is restored as it is.
     private mutating func contentSize(_ node: Node, at place: RestorePlan.Place) -> Int? {
-        var total = 0
-        for id in node.content ?? [] {
-            guard let length = repository.index.plaintextLength(of: BlobHandle(id: id, type: .data)) else {
-                let what =
-                    repository.index.has(BlobHandle(id: id, type: .tree))
-                    ? "names tree blob \(id.hex) as file content (the tree is damaged or was crafted; offsite check reports it)"
-                    : "needs data blob \(id.hex), which is not in the index (run offsite check)"
-                plan.errors.append("\(directories.path(place.dir, place.name)): \(what)")
-                return nil
-            }
-            total += length
-        }
-        guard UInt64(total) == node.size else {
-            plan.errors.append(
-                "\(directories.path(place.dir, place.name)): the snapshot records \(node.size) bytes but the file's content holds \(total): not restored (the tree is damaged or was crafted; offsite check reports it)"
-            )
+        switch repository.index.contentLength(of: node.content ?? []) {
+        case .failure(let problem):
+            plan.errors.append("\(directories.path(place.dir, place.name)): \(problem)\(Self.checkHint)")
             return nil
+        case .success(let length):
+            if UInt64(length) != node.size {
+                plan.errors.append(
+                    "\(directories.path(place.dir, place.name)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): restored with the content's \(length) bytes\(Self.checkHint)"
+                )
+            }
+            return length
         }
-        return total
     }
+
+    static let checkHint = " (offsite check reports it)"
 
     enum Decision { case write, unchanged, skip }
 
     /// restic 0.17's overwrite modes for a file that already exists at the target.
-    func decide(_ node: Node, existing st: FileStat, at place: RestorePlan.Place) -> Decision {
+    func decide(_ node: Node, size: Int, existing st: FileStat, at place: RestorePlan.Place) -> Decision {
         switch options.overwrite {
         case .never:
             return .skip
         case .ifNewer:
             return node.mtime > st.mtime ? .write : .skip
         case .ifChanged:
-            if st.isRegular && UInt64(st.size) == node.size && st.mtime.sameInstant(as: node.mtime) { return .unchanged }
-            return contentMatches(node, st, at: place) ? .unchanged : .write
+            if st.isRegular && Int(st.size) == size && st.mtime.sameInstant(as: node.mtime) { return .unchanged }
+            return contentMatches(node, size: size, st, at: place) ? .unchanged : .write
         case .always:
-            return contentMatches(node, st, at: place) ? .unchanged : .write
+            return contentMatches(node, size: size, st, at: place) ? .unchanged : .write
         }
     }
 
     /// Whether the file at `place` already holds exactly the snapshot's content: same size and
     /// every chunk hashing to the recorded blob ID.
-    func contentMatches(_ node: Node, _ st: FileStat, at place: RestorePlan.Place) -> Bool {
-        guard st.isRegular, UInt64(st.size) == node.size else { return false }
+    func contentMatches(_ node: Node, size: Int, _ st: FileStat, at place: RestorePlan.Place) -> Bool {
+        guard st.isRegular, Int(st.size) == size else { return false }
         return
             (try? directories.with(place.dir) {
                 RestoreVerifier.matches(in: $0, place.name, content: node.content ?? [], index: repository.index)

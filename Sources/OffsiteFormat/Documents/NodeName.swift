@@ -24,7 +24,7 @@ public enum NodeName {
             case .dotDot: "the name \"..\" (the parent directory)"
             case .slash: "a name containing \"/\""
             case .nul: "a name containing a NUL byte"
-            case .duplicate: "a second entry of that name (the first one is used)"
+            case .duplicate: "a name an earlier entry of the directory already has (the earlier one is used)"
             }
         }
     }

@@ -231,28 +231,48 @@ public enum GoFilepath {
     // MARK: Path arithmetic (path/filepath on Unix)
 
     /// `filepath.Clean`: lexically removes `.`, `..` and repeated slashes; empty becomes `.`.
+    /// Go's single pass: each byte is read once and written at most once, so cleaning is linear
+    /// in the path's length whatever its depth.
     public static func clean(_ path: ArraySlice<UInt8>) -> [UInt8] {
-        if path.isEmpty { return [UInt8(ascii: ".")] }
-        let rooted = path.first == slash
-        var parts: [ArraySlice<UInt8>] = []
-        for part in path.split(separator: slash, omittingEmptySubsequences: true) {
-            if part.elementsEqual([UInt8(ascii: ".")]) { continue }
-            if part.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
-                if let last = parts.last, !last.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
-                    parts.removeLast()
+        let dot = UInt8(ascii: ".")
+        if path.isEmpty { return [dot] }
+        let p = path.startIndex, n = path.endIndex
+        let rooted = path[p] == slash
+        var out: [UInt8] = []
+        out.reserveCapacity(path.count)
+        var r = p
+        // Where `..` may no longer remove a component: after the root, or after leading `..`s.
+        var dotdot = 0
+        if rooted {
+            out.append(slash)
+            r += 1
+            dotdot = 1
+        }
+        while r < n {
+            if path[r] == slash {
+                r += 1
+            } else if path[r] == dot && (r + 1 == n || path[r + 1] == slash) {
+                r += 1
+            } else if path[r] == dot && path[r + 1] == dot && (r + 2 == n || path[r + 2] == slash) {
+                r += 2
+                if out.count > dotdot {
+                    var w = out.count - 1
+                    while w > dotdot && out[w] != slash { w -= 1 }
+                    out.removeSubrange(w...)
                 } else if !rooted {
-                    parts.append(part)
+                    if !out.isEmpty { out.append(slash) }
+                    out += [dot, dot]
+                    dotdot = out.count
                 }
-                continue
+            } else {
+                if (rooted && out.count != 1) || (!rooted && !out.isEmpty) { out.append(slash) }
+                while r < n && path[r] != slash {
+                    out.append(path[r])
+                    r += 1
+                }
             }
-            parts.append(part)
         }
-        var out: [UInt8] = rooted ? [slash] : []
-        for (k, part) in parts.enumerated() {
-            if k > 0 { out.append(slash) }
-            out.append(contentsOf: part)
-        }
-        return out.isEmpty ? [UInt8(ascii: ".")] : out
+        return out.isEmpty ? [dot] : out
     }
 
     /// `filepath.Split`: everything up to and including the last slash, and the rest.
