@@ -203,27 +203,26 @@ import Testing
         #expect(try await listing() == before)
     }
 
-    @Test func unorderedTreeStopsTheRepairNamingTheSnapshot() async throws {
+    @Test func unorderedTreeIsWrittenSortedWithoutRepeatedNames() async throws {
         let repo = try await TestRepository.make()
-        // Stored out of order: "b" before "a" (restic never writes this).
-        var w = GoJSONWriter()
-        w.beginObject()
-        w.key("nodes")
-        w.beginArray()
-        Self.file("b", [], size: 0).write(to: &w)
-        Self.file("a", [], size: 0).write(to: &w)
-        w.endArray()
-        w.endObject()
-        let json = Data(w.bytes + [0x0A])
+        // Stored out of order with a name twice: "b", "a", "b" (restic never writes this).
+        let first = Self.file("b", [], size: 0)
+        var second = Self.file("b", [], size: 0)
+        second.mode = 0o600
+        let json = Tree.json(of: [first, Self.file("a", [], size: 0), second])
         _ = try await repo.withPackUploader { try await $0.save(.tree, json) }
         let s = try await Self.snapshot(repo, tree: ID.hash(json))
-        do {
-            _ = try await Self.repair(repo.backend, [s])
-            Issue.record("an unordered tree was rewritten")
-        } catch let e as EngineError {
-            #expect(
-                e.message == "unable to rewrite snapshot ID \"\(s.0.shortHex)\": node \"a\", last \"b\": nodes are not ordered or duplicate"
-            )
+        let (report, events) = try await Self.repair(repo.backend, [s])
+        guard case .repaired(let new?) = report.outcomes.first?.outcome else {
+            Issue.record("not repaired: \(report.outcomes)")
+            return
         }
+        #expect(events.contains(.removedUnsafeName(directory: Array("/".utf8), name: Array("b".utf8), problem: .duplicate)))
+        let reopened = try await Repository.open(backend: repo.backend, password: TestRepository.password)
+        try await reopened.loadIndex()
+        let tree = try await reopened.loadTree(try await reopened.loadSnapshot(new).tree)
+        #expect(tree.nodes.map(\.nameString) == ["a", "b"])
+        #expect(tree.nodes.last == first)
+        #expect(tree.isSortedAndUnique)
     }
 }

@@ -12,6 +12,12 @@ public import OffsiteFormat
 /// Data is streamed blob by blob: a few blobs are loaded ahead while earlier ones are written,
 /// so memory stays bounded by `blobsInFlight` blobs (at most 8 MiB each) whatever the file size.
 /// Every blob is verified before it is written (`Repository.loadBlob`).
+///
+/// Trees are untrusted: an entry whose name `NodeName` rejects (it would climb out of the
+/// archive or alias another entry), a directory without a subtree and a file whose content is
+/// not data blobs the index has are left out and reported to `onProblem`; a file's size in the
+/// archive is what its content adds up to, whatever the node records. So no member of an
+/// archive climbs out, and none is reached through another member that is a symlink.
 public struct Dump: Sendable {
     public enum Format: String, Sendable, CaseIterable {
         case tar, zip
@@ -22,6 +28,8 @@ public struct Dump: Sendable {
     /// Blobs loaded ahead of the one being written. Four keeps a local disk and a remote
     /// backend busy while the output is written.
     public var blobsInFlight = 4
+    /// The snapshot being dumped, for messages.
+    public var snapshotID: ID?
 
     public init(repository: Repository, format: Format = .tar) {
         self.repository = repository
@@ -36,19 +44,22 @@ public struct Dump: Sendable {
 
     /// Looks `path` up below the tree `root` and writes the file or an archive of the
     /// directory to `sink`. `beforeArchive` runs before an archive is started (the CLI refuses
-    /// to write one to a terminal there).
+    /// to write one to a terminal there); `onProblem` gets each entry left out of an archive,
+    /// and a file whose recorded size differs from its content (which is written).
     ///
     /// Throws `.notFound` when the path is not in the snapshot, `.invalidArgument` when a
-    /// component is not of the kind the path needs (restic's wording), and the errors of
-    /// loading trees and blobs and of the sink.
+    /// component is not of the kind the path needs (restic's wording), `.invalidData` when the
+    /// file's content cannot be read, and the errors of loading trees and blobs and of the sink.
     @discardableResult
-    public func run(root: ID, path: String, to sink: any ByteSink, beforeArchive: () throws -> Void = {}) async throws -> Output {
+    public func run(
+        root: ID, path: String, to sink: any ByteSink, beforeArchive: () throws -> Void = {}, onProblem: (String) -> Void = { _ in }
+    ) async throws -> Output {
         let components = Self.splitPath(PathName.clean(path))
         var tree = try await repository.loadTree(root)
         var prefix = "/"
         if components == [""] {
             try beforeArchive()
-            return .archive(entries: try await archive(tree, under: "/", to: sink))
+            return .archive(entries: try await archive(tree, under: "/", to: sink, onProblem: onProblem))
         }
         for (i, component) in components.enumerated() {
             let item = PathName.clean(prefix + "/" + component)
@@ -58,6 +69,14 @@ public struct Dump: Sendable {
             }
             switch (isLast, node.type) {
             case (true, .file):
+                switch repository.index.contentLength(of: node.content ?? []) {
+                case .failure(let problem):
+                    throw EngineError(.invalidData, "\(Self.quoted(item)) \(problem) (run offsite check)")
+                case .success(let length) where UInt64(length) != node.size:
+                    onProblem("\(Self.quoted(item)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): wrote the content's \(length) bytes")
+                case .success:
+                    break
+                }
                 try await writeContent(of: node, to: { try sink.write($0) })
                 return .file
             case (false, .dir), (true, .dir):
@@ -65,7 +84,7 @@ public struct Dump: Sendable {
                 tree = try await repository.loadTree(sub)
                 if isLast {
                     try beforeArchive()
-                    return .archive(entries: try await archive(tree, under: item, to: sink))
+                    return .archive(entries: try await archive(tree, under: item, to: sink, onProblem: onProblem))
                 }
                 prefix = item
             case (false, _):
@@ -81,12 +100,26 @@ public struct Dump: Sendable {
 
     /// Writes every node of `tree` (and, for directories, everything below) as archive
     /// entries named `rootPath/name…` without the leading slash. Returns the entry count.
-    func archive(_ tree: Tree, under rootPath: String, to sink: any ByteSink) async throws -> Int {
+    func archive(_ tree: Tree, under rootPath: String, to sink: any ByteSink, onProblem: (String) -> Void = { _ in }) async throws -> Int {
         let writer: any ArchiveWriter = format == .tar ? TarArchive(sink) : ZipArchive(sink)
         let base = GoFilepath.clean(Array(rootPath.utf8)[...])
         var count = 0
         func entry(_ node: Node, _ path: [UInt8]) async throws {
             try Task.checkCancellation()
+            var node = node
+            if node.type == .file {
+                // The archive's size is the content's: a node's recorded size is not trusted.
+                switch repository.index.contentLength(of: node.content ?? []) {
+                case .failure(let problem):
+                    onProblem("\(display(path)): \(problem): left out (run offsite check)")
+                    return
+                case .success(let length):
+                    if UInt64(length) != node.size {
+                        onProblem("\(display(path)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): archived with the content's \(length) bytes")
+                        node.size = UInt64(length)
+                    }
+                }
+            }
             do {
                 try writer.begin(node, name: Array(path.drop { $0 == UInt8(ascii: "/") }))
                 try await writeContent(of: node, to: { try writer.write($0) })
@@ -96,32 +129,40 @@ public struct Dump: Sendable {
             }
             count += 1
         }
-        func walk(_ id: ID, _ path: [UInt8]) async throws {
+        /// The nodes of `tree` whose names may become member names; the others are reported.
+        func usable(_ tree: Tree, in path: [UInt8]) -> [Node] {
+            let (nodes, rejected) = tree.usableNodes
+            for r in rejected { onProblem(r.message(snapshot: snapshotID, parent: String(decoding: path, as: UTF8.self))) }
+            return nodes
+        }
+        func directory(_ node: Node, _ path: [UInt8]) -> ID? {
+            if node.subtree == nil { onProblem("\(display(path)): directory has no subtree: its contents are left out (run offsite check)") }
+            return node.subtree
+        }
+        // One path buffer for the whole walk (a name is appended on the way down and cut on the
+        // way up), so memory does not grow with the sum of the paths along a deep branch.
+        var path = base
+        func walk(_ id: ID) async throws {
             let tree = try await repository.loadTree(id)
-            for node in tree.nodes {
-                let child = GoFilepath.join(path, node.name)
+            let parent = path.count
+            for node in usable(tree, in: path) {
+                Self.append(node.name, to: &path)
+                defer { path.removeSubrange(parent...) }
                 switch node.type {
-                case .file, .symlink: try await entry(node, child)
+                case .file, .symlink: try await entry(node, path)
                 case .dir:
-                    try await entry(node, child)
-                    guard let sub = node.subtree else {
-                        throw EngineError(.invalidData, "directory \(String(decoding: child, as: UTF8.self)) has no subtree")
-                    }
-                    try await walk(sub, child)
+                    try await entry(node, path)
+                    if let sub = directory(node, path) { try await walk(sub) }
                 default: continue
                 }
             }
         }
-        for node in tree.nodes {
+        for node in usable(tree, in: base) {
             // Top-level nodes go in whatever their type, as in restic.
-            let path = GoFilepath.join(base, node.name)
+            Self.append(node.name, to: &path)
+            defer { path = base }
             try await entry(node, path)
-            if node.type == .dir {
-                guard let sub = node.subtree else {
-                    throw EngineError(.invalidData, "directory \(String(decoding: path, as: UTF8.self)) has no subtree")
-                }
-                try await walk(sub, path)
-            }
+            if node.type == .dir, let sub = directory(node, path) { try await walk(sub) }
         }
         do {
             try writer.finish()
@@ -129,6 +170,17 @@ public struct Dump: Sendable {
             throw EngineError(.invalidData, e.description)
         }
         return count
+    }
+
+    /// `GoFilepath.join` of a clean directory path and a name `NodeName` accepted, in place:
+    /// the two joined with a slash, without cleaning again.
+    static func append(_ name: [UInt8], to path: inout [UInt8]) {
+        if path != [UInt8(ascii: "/")] { path.append(UInt8(ascii: "/")) }
+        path += name
+    }
+
+    private func display(_ path: [UInt8]) -> String {
+        (snapshotID.map { "snapshot \($0.shortHex): " } ?? "") + GoQuote.quoted(path)
     }
 
     // MARK: File contents

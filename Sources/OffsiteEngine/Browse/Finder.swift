@@ -50,9 +50,12 @@ public struct Finder: Sendable {
 
     /// Walks the tree `root` and calls `onMatch` with the path (bytes, starting with `/`) and the
     /// node of every match. A tree that cannot be loaded is reported to `onTreeError` with the
-    /// ID of the tree that refers to it (restic's wording names that one), and skipped.
+    /// ID of the tree that refers to it (restic's wording names that one), and skipped. A node
+    /// whose name `NodeName` rejects goes to `onRejected` with its directory's path, and is not
+    /// searched.
     public func search(
-        root: ID, onTreeError: (ID, any Error) throws -> Void, onMatch: ([UInt8], Node) throws -> Void
+        root: ID, onTreeError: (ID, any Error) throws -> Void, onRejected: ([UInt8], NodeName.Rejection) throws -> Void = { _, _ in },
+        onMatch: ([UInt8], Node) throws -> Void
     ) async throws {
         let tree: Tree
         do {
@@ -61,13 +64,16 @@ public struct Finder: Sendable {
             try onTreeError(root, e)
             return
         }
-        try await walk(tree, id: root, prefix: [UInt8(ascii: "/")], onTreeError: onTreeError, onMatch: onMatch)
+        try await walk(tree, id: root, prefix: [UInt8(ascii: "/")], onTreeError: onTreeError, onRejected: onRejected, onMatch: onMatch)
     }
 
     private func walk(
-        _ tree: Tree, id: ID, prefix: [UInt8], onTreeError: (ID, any Error) throws -> Void, onMatch: ([UInt8], Node) throws -> Void
+        _ tree: Tree, id: ID, prefix: [UInt8], onTreeError: (ID, any Error) throws -> Void,
+        onRejected: ([UInt8], NodeName.Rejection) throws -> Void, onMatch: ([UInt8], Node) throws -> Void
     ) async throws {
-        for node in tree.nodes {
+        let (nodes, rejected) = tree.usableNodes
+        for r in rejected { try onRejected(prefix, r) }
+        for node in nodes {
             try Task.checkCancellation()
             let path = GoFilepath.join(prefix, node.name)
             var subtree: Tree?
@@ -93,7 +99,7 @@ public struct Finder: Sendable {
                 continue
             }
             if let subtree, let sub = node.subtree {
-                try await walk(subtree, id: sub, prefix: path, onTreeError: onTreeError, onMatch: onMatch)
+                try await walk(subtree, id: sub, prefix: path, onTreeError: onTreeError, onRejected: onRejected, onMatch: onMatch)
             }
         }
     }

@@ -45,6 +45,9 @@ public struct SnapshotDiff: Sendable {
     public let repository: Repository
     /// Report `U` for items whose metadata (mode, times, owner, …) changed.
     public var includeMetadata: Bool
+    /// The snapshots compared, for messages.
+    public var fromSnapshot: ID?
+    public var toSnapshot: ID?
 
     public init(repository: Repository, includeMetadata: Bool = false) {
         self.repository = repository
@@ -53,20 +56,29 @@ public struct SnapshotDiff: Sendable {
 
     /// Compares the tree `from` with the tree `to`. `onChange` gets every change in order;
     /// `warn` gets problems restic only warns about (a subtree that cannot be loaded, a blob
-    /// missing from the index), after which the comparison goes on.
+    /// missing from the index), after which the comparison goes on; `onRejected` gets a message
+    /// for each node whose name `NodeName` rejects (it is left out of the comparison).
     ///
     /// Throws when either root tree cannot be loaded, or what `onChange` throws.
     public func run(
-        from: ID, to: ID, warn: (String) -> Void = { _ in }, onChange: (Change) throws -> Void
+        from: ID, to: ID, warn: (String) -> Void = { _ in }, onRejected: (String) -> Void = { _ in },
+        onChange: (Change) throws -> Void
     ) async throws -> Report {
         var state = State()
         state.before.insert(BlobHandle(id: from, type: .tree))
         state.after.insert(BlobHandle(id: to, type: .tree))
-        try await diff(prefix: [UInt8(ascii: "/")], from, to, &state, warn, onChange)
+        try await diff(prefix: [UInt8(ascii: "/")], from, to, &state, warn, onRejected, onChange)
         let both = state.before.intersection(state.after)
         count(state.before.subtracting(both).subtracting(state.common), into: &state.report.removed, warn)
         count(state.after.subtracting(both).subtracting(state.common), into: &state.report.added, warn)
         return state.report
+    }
+
+    /// The usable nodes of `tree`; the others are reported as in `snapshot`.
+    private func usable(_ tree: Tree, _ prefix: [UInt8], _ snapshot: ID?, _ onRejected: (String) -> Void) -> [Node] {
+        let (nodes, rejected) = tree.usableNodes
+        for r in rejected { onRejected(r.message(snapshot: snapshot, parent: String(decoding: prefix, as: UTF8.self))) }
+        return nodes
     }
 
     private struct State {
@@ -77,14 +89,15 @@ public struct SnapshotDiff: Sendable {
     }
 
     private func diff(
-        prefix: [UInt8], _ id1: ID, _ id2: ID, _ state: inout State, _ warn: (String) -> Void, _ onChange: (Change) throws -> Void
+        prefix: [UInt8], _ id1: ID, _ id2: ID, _ state: inout State, _ warn: (String) -> Void, _ rejected: (String) -> Void,
+        _ onChange: (Change) throws -> Void
     ) async throws {
         let tree1 = try await repository.loadTree(id1)
         let tree2 = try await repository.loadTree(id2)
         var nodes1: [[UInt8]: Node] = [:]
         var nodes2: [[UInt8]: Node] = [:]
-        for n in tree1.nodes { nodes1[n.name] = n }
-        for n in tree2.nodes { nodes2[n.name] = n }
+        for n in usable(tree1, prefix, fromSnapshot, rejected) { nodes1[n.name] = n }
+        for n in usable(tree2, prefix, toSnapshot, rejected) { nodes2[n.name] = n }
         let names = Set(nodes1.keys).union(nodes2.keys).sorted { $0.lexicographicallyPrecedes($1) }
         for name in names {
             let node1 = nodes1[name]
@@ -109,7 +122,7 @@ public struct SnapshotDiff: Sendable {
                         if s1 == s2 {
                             try await collect(s1, into: &state.common, warn)
                         } else {
-                            try await diff(prefix: path, s1, s2, &state, warn, onChange)
+                            try await diff(prefix: path, s1, s2, &state, warn, rejected, onChange)
                         }
                     } catch let e as EngineError {
                         warn("error: \(e.message)")
@@ -121,7 +134,7 @@ public struct SnapshotDiff: Sendable {
                 state.report.removed.add(n1)
                 if n1.type == .dir, let sub = n1.subtree {
                     do {
-                        try await list(sub, prefix: path, modifier: "-", stat: &state.report.removed, blobs: &state.before, warn, onChange)
+                        try await list(sub, prefix: path, modifier: "-", stat: &state.report.removed, blobs: &state.before, fromSnapshot, warn, rejected, onChange)
                     } catch let e as EngineError {
                         warn("error: \(e.message)")
                     }
@@ -132,7 +145,7 @@ public struct SnapshotDiff: Sendable {
                 state.report.added.add(n2)
                 if n2.type == .dir, let sub = n2.subtree {
                     do {
-                        try await list(sub, prefix: path, modifier: "+", stat: &state.report.added, blobs: &state.after, warn, onChange)
+                        try await list(sub, prefix: path, modifier: "+", stat: &state.report.added, blobs: &state.after, toSnapshot, warn, rejected, onChange)
                     } catch let e as EngineError {
                         warn("error: \(e.message)")
                     }
@@ -145,11 +158,11 @@ public struct SnapshotDiff: Sendable {
 
     /// Reports everything below an added or removed directory (restic's `printDir`).
     private func list(
-        _ id: ID, prefix: [UInt8], modifier: String, stat: inout Stat, blobs: inout Set<BlobHandle>, _ warn: (String) -> Void,
-        _ onChange: (Change) throws -> Void
+        _ id: ID, prefix: [UInt8], modifier: String, stat: inout Stat, blobs: inout Set<BlobHandle>, _ snapshot: ID?,
+        _ warn: (String) -> Void, _ rejected: (String) -> Void, _ onChange: (Change) throws -> Void
     ) async throws {
         let tree = try await repository.loadTree(id)
-        for node in tree.nodes {
+        for node in usable(tree, prefix, snapshot, rejected) {
             var path = GoFilepath.join(prefix, node.name)
             if node.type == .dir { path.append(UInt8(ascii: "/")) }
             try onChange(Change(path: path, modifier: modifier))
@@ -157,7 +170,7 @@ public struct SnapshotDiff: Sendable {
             Self.addBlobs(of: node, to: &blobs)
             if node.type == .dir, let sub = node.subtree {
                 do {
-                    try await list(sub, prefix: path, modifier: modifier, stat: &stat, blobs: &blobs, warn, onChange)
+                    try await list(sub, prefix: path, modifier: modifier, stat: &stat, blobs: &blobs, snapshot, warn, rejected, onChange)
                 } catch let e as EngineError {
                     warn("error: \(e.message)")
                 }

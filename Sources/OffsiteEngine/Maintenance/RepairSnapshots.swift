@@ -55,6 +55,9 @@ public struct RepairSnapshots: Sendable {
         case removedMissingContent(path: [UInt8])
         /// `  file "/path": fixed incorrect size`
         case fixedIncorrectSize(path: [UInt8])
+        /// `  dir "/path": removed entry "..": the name ".." (the parent directory)`: a name no
+        /// path may be built from, or one an earlier entry has (offsite only; restic keeps them)
+        case removedUnsafeName(directory: [UInt8], name: [UInt8], problem: NodeName.Problem)
         /// `  dir "/": not readable`
         case rootNotReadable
         /// `  dir "/path": replaced with empty directory`
@@ -183,6 +186,9 @@ public struct RepairSnapshots: Sendable {
                 }
                 onEvent?(.replacedWithEmptyDirectory(path: path))
                 return Self.emptyTreeJSON
+            },
+            rewriteRejected: { rejection, directory in
+                onEvent?(.removedUnsafeName(directory: directory, name: rejection.node.name, problem: rejection.problem))
             })
     }
 

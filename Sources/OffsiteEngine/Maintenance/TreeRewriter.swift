@@ -21,24 +21,30 @@ import OffsiteFormat
 /// several directories or snapshots is walked, reported and saved once. Failed trees are not
 /// remembered: `rewriteFailedTree` sees every place they occur.
 ///
-/// A tree whose names are not in strictly increasing byte order (restic writes them sorted)
-/// cannot be encoded: `rewrite` throws, naming the node.
+/// A node whose name `NodeName` rejects (it could not be restored: empty, `.`, `..`, with `/`
+/// or NUL, or a name an earlier node of the tree has) is left out and handed to
+/// `rewriteRejected`. The remaining nodes are written in name order, as restic writes trees;
+/// one that `rewriteNode` renames out of order makes `rewrite` throw, naming the node.
 struct TreeRewriter {
     /// Returns the node to store, or nil to leave it out. The path is the node's path from the
     /// root (`/dir/file`), joined as Go's `path.Join` does.
     var rewriteNode: (Node, _ path: [UInt8]) -> Node?
     /// Returns the encoded tree to store for a tree that cannot be loaded, or nil for none.
     var rewriteFailedTree: (_ path: [UInt8], _ error: any Error) -> Data?
+    /// Learns of each node left out for its name, with its directory's path.
+    var rewriteRejected: (NodeName.Rejection, _ directory: [UInt8]) -> Void
 
     /// Trees already rewritten: old ID → new ID.
     private var replaced: [ID: ID] = [:]
 
     init(
         rewriteNode: @escaping (Node, _ path: [UInt8]) -> Node?,
-        rewriteFailedTree: @escaping (_ path: [UInt8], _ error: any Error) -> Data?
+        rewriteFailedTree: @escaping (_ path: [UInt8], _ error: any Error) -> Data?,
+        rewriteRejected: @escaping (NodeName.Rejection, _ directory: [UInt8]) -> Void = { _, _ in }
     ) {
         self.rewriteNode = rewriteNode
         self.rewriteFailedTree = rewriteFailedTree
+        self.rewriteRejected = rewriteRejected
     }
 
     /// Rewrites the tree `id` found at `path` and returns the ID of the tree to store instead
@@ -67,7 +73,12 @@ struct TreeRewriter {
         w.key("nodes")
         w.beginArray()
         var last: [UInt8] = []
-        for original in tree.nodes {
+        var (nodes, rejected) = tree.usableNodes
+        for r in rejected { rewriteRejected(r, path) }
+        // Names are unique now: a tree stored out of order is written sorted, as restic writes
+        // trees (a sorted tree keeps its order, so an unchanged tree keeps its ID).
+        if !tree.isSortedAndUnique { nodes.sort { $0.name.lexicographicallyPrecedes($1.name) } }
+        for original in nodes {
             try Task.checkCancellation()
             let nodePath = GoFilepath.join(path, original.name)
             guard var node = rewriteNode(original, nodePath) else { continue }

@@ -44,6 +44,8 @@ public struct Stats: Sendable {
         /// Zero except in blobs-per-file and raw-data mode.
         public var totalBlobCount: UInt64 = 0
         public var snapshotsCount = 0
+        /// Nodes left out because `NodeName` rejects their names (what a restore would skip).
+        public var problems: [String] = []
 
         public init() {}
     }
@@ -58,9 +60,14 @@ public struct Stats: Sendable {
 
     /// Walks `snapshots` in the order given and returns the totals.
     public func run(snapshots: [Snapshot]) async throws -> Report {
+        try await run(snapshots: snapshots.map { (nil, $0) })
+    }
+
+    /// The same, naming each snapshot in the report's problems.
+    public func run(snapshots: [(id: ID?, snapshot: Snapshot)]) async throws -> Report {
         var counter = StatsCounter(repository: repository, mode: options.mode)
-        for snapshot in snapshots {
-            try await counter.add(snapshot)
+        for (id, snapshot) in snapshots {
+            try await counter.add(snapshot, id: id)
         }
         return try counter.finish()
     }

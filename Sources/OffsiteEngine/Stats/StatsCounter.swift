@@ -27,14 +27,18 @@ struct StatsCounter {
         self.mode = mode
     }
 
-    mutating func add(_ snapshot: Snapshot) async throws {
+    /// The snapshot being walked, for messages.
+    private var snapshotID: ID?
+
+    mutating func add(_ snapshot: Snapshot, id: ID? = nil) async throws {
         report.snapshotsCount += 1
+        snapshotID = id
         switch mode {
         case .rawData:
             try await collectBlobs(tree: snapshot.tree)
         case .restoreSize:
             var inodes: Set<UInt64> = []
-            try await walkRestoreSize(tree: snapshot.tree, inodes: &inodes)
+            try await walkRestoreSize(tree: snapshot.tree, path: [], inodes: &inodes)
         case .filesByContents, .blobsPerFile:
             guard walkedTrees.insert(snapshot.tree).inserted else { return }
             try await walkContents(tree: snapshot.tree, path: [])
@@ -57,10 +61,20 @@ struct StatsCounter {
 
     // MARK: Walks
 
-    private func loadSortedTree(_ id: ID) async throws -> [Node] {
-        let nodes: [Node]
+    /// A tree's nodes in name order. The counts of what a restore would write (`path` given)
+    /// leave out the nodes `NodeName` rejects, which are reported; raw-data counts every blob.
+    private mutating func loadSortedTree(_ id: ID, path: [UInt8]? = nil) async throws -> [Node] {
+        var nodes: [Node]
         do {
-            nodes = try await repository.loadTree(id).nodes
+            let tree = try await repository.loadTree(id)
+            nodes = tree.nodes
+            if let path {
+                let usable = tree.usableNodes
+                nodes = usable.nodes
+                for r in usable.rejected {
+                    report.problems.append(r.message(snapshot: snapshotID, parent: String(decoding: path, as: UTF8.self)))
+                }
+            }
         } catch let e as EngineError {
             throw EngineError(e.code, "walking tree \(id.hex): \(e.message)", storageCode: e.storageCode)
         }
@@ -76,26 +90,27 @@ struct StatsCounter {
     }
 
     /// restore-size: every node counts as a file; each inode number's size counts once per snapshot.
-    private mutating func walkRestoreSize(tree: ID, inodes: inout Set<UInt64>) async throws {
-        for node in try await loadSortedTree(tree) {
+    private mutating func walkRestoreSize(tree: ID, path: [UInt8], inodes: inout Set<UInt64>) async throws {
+        for node in try await loadSortedTree(tree, path: path) {
             report.totalFileCount += 1
             if node.inode == 0 || inodes.insert(node.inode).inserted {
-                report.totalSize += node.size
+                // Recorded sizes are untrusted: they add up as Go's uint64 does, wrapping.
+                report.totalSize &+= node.size
             }
             if node.type == .dir {
-                try await walkRestoreSize(tree: try subtree(of: node, in: tree), inodes: &inodes)
+                try await walkRestoreSize(tree: try subtree(of: node, in: tree), path: path + [UInt8(ascii: "/")] + node.name, inodes: &inodes)
             }
         }
     }
 
     /// files-by-contents and blobs-per-file.
     private mutating func walkContents(tree: ID, path: [UInt8]) async throws {
-        for node in try await loadSortedTree(tree) {
+        for node in try await loadSortedTree(tree, path: path) {
             let nodePath = path + [UInt8(ascii: "/")] + node.name
             let content = node.content ?? []
             if uniqueContents.insert(Self.contentID(content)).inserted {
                 if mode == .filesByContents {
-                    report.totalSize += node.size
+                    report.totalSize &+= node.size
                     report.totalFileCount += 1
                 } else {
                     try countBlobs(content, path: nodePath, tree: tree)

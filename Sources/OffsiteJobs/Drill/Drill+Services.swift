@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension Orchestrator {
     // MARK: Redis
 
@@ -17,6 +21,15 @@ extension Orchestrator {
         let restore = try await offsite(["restore", snapshot.id, "--target", directory, "--verify"], repository: repository)
         guard restore.succeeded else {
             throw JobsError(.repository, "restoring redis.rdb from snapshot \(snapshot.short) failed: \(restore.reason())")
+        }
+        // redis-server opens the file by name: it must be the regular file the snapshot should
+        // hold, not a symlink (to the live server's data, say), a FIFO or a device it restored.
+        var st = stat()
+        guard lstat(directory + "/redis.rdb", &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw JobsError(
+                .repository,
+                "snapshot \(snapshot.short) of \(job.name) holds no regular file /redis.rdb (a symlink, FIFO or device is not loaded): run offsite ls \(snapshot.short) to see what it holds"
+            )
         }
         let size = DrillScratch.census(directory).bytes
         record.snapshotID = snapshot.id

@@ -52,8 +52,15 @@ struct DiffCommand: AsyncParsableCommand {
         let (id2, root2) = try await resolve(repo, second)
         let out = StandardOutput()
         if !global.json && !global.quiet { try out.print("comparing snapshot \(id1.shortHex) to \(id2.shortHex):\n\n") }
-        let report = try await SnapshotDiff(repository: repo, includeMetadata: metadata).run(from: root1, to: root2) { warning in
+        var differ = SnapshotDiff(repository: repo, includeMetadata: metadata)
+        differ.fromSnapshot = id1
+        differ.toSnapshot = id2
+        var rejected = 0
+        let report = try await differ.run(from: root1, to: root2) { warning in
             Console.error(warning)
+        } onRejected: { message in
+            rejected += 1
+            Console.error("ignoring error for \(message)")
         } onChange: { change in
             if global.quiet { return }
             if global.json {
@@ -107,6 +114,7 @@ struct DiffCommand: AsyncParsableCommand {
                 """)
         }
         try out.flush()
+        if rejected > 0 { throw CLIError(message: "There were \(rejected) errors", exitCode: ExitStatus.fatal) }
     }
 
     /// The snapshot and the tree to compare: its root, or the folder after `:`.

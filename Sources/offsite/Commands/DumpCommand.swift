@@ -14,7 +14,10 @@ struct DumpCommand: AsyncParsableCommand {
             entry named by its path from the snapshot root; "/" archives the whole snapshot. \
             Archives keep names, modes (with setuid/setgid/sticky), owners, modification times, \
             symlinks and, in tar, extended attributes; they are byte-identical to restic's. \
-            Archives are never written to a terminal: redirect or pipe stdout.
+            Archives are never written to a terminal: redirect or pipe stdout. An entry the \
+            snapshot should not hold (a name that would climb out of the archive or repeat \
+            another, a directory without its tree) is left out and named on stderr, and the exit \
+            code is 1.
 
             The snapshot is an ID, a unique prefix or "latest" (the newest matching --host, \
             --tag and --path), optionally followed by :subfolder to make PATH relative to it.
@@ -66,15 +69,24 @@ struct DumpCommand: AsyncParsableCommand {
             root = sub
         }
         let out = StandardOutput()
+        var dumper = Dump(repository: repo, format: format)
+        dumper.snapshotID = found.id
+        var problems = 0
         do {
-            try await Dump(repository: repo, format: format).run(root: root, path: path, to: out) {
+            try await dumper.run(root: root, path: path, to: out) {
                 if StandardOutput.isTerminal { throw CLIError.fatal("stdout is the terminal, please redirect output") }
+            } onProblem: { message in
+                problems += 1
+                Console.error("ignoring error for \(message)")
             }
             try out.flush()
         } catch let e as CLIError {
             throw CLIError(message: "cannot dump file: \(e.message)", exitCode: e.exitCode)
         } catch let e as EngineError {
             throw EngineError(e.code, "cannot dump file: \(e.message)", storageCode: e.storageCode)
+        }
+        if problems > 0 {
+            throw CLIError(message: "There were \(problems) errors", exitCode: ExitStatus.fatal)
         }
     }
 }

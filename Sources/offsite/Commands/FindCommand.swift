@@ -65,17 +65,22 @@ struct FindCommand: AsyncParsableCommand {
         let finder = try Finder(repository: repo, query: query)
         let out = StandardOutput()
         var printer = FindPrinter(json: global.json, long: long, verbose: !global.quiet)
+        var rejected = 0
         for (id, s) in try await selectSnapshots(repo) {
             printer.startSnapshot(id: id, snapshot: s)
             try await finder.search(root: s.tree) { treeID, _ in
                 let message = "Unable to load tree \(treeID.hex)\n ... which belongs to snapshot \(id.hex)\n"
                 if global.json { Console.error(message) } else { try out.print(message) }
+            } onRejected: { parent, rejection in
+                rejected += 1
+                Console.error("ignoring error for \(rejection.message(snapshot: id, parent: String(decoding: parent, as: UTF8.self)))")
             } onMatch: { path, node in
                 try printer.match(path: path, node: node, to: out)
             }
         }
         try printer.finish(to: out)
         try out.flush()
+        if rejected > 0 { throw CLIError(message: "There were \(rejected) errors", exitCode: ExitStatus.fatal) }
     }
 
     /// restic's `FindFilteredSnapshots`: the named snapshots (each once; a name that does not

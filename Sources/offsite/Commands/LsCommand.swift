@@ -63,6 +63,7 @@ struct LsCommand: AsyncParsableCommand {
         let repo = try await RepositoryOpener.open(global)
         let out = StandardOutput()
         defer { try? out.flush() }
+        var rejected = 0
         for (id, s) in try await FilteredSnapshots.find(repo, filter: filterOptions, ids: [snapshot]) {
             if global.json {
                 var w = GoJSONWriter()
@@ -74,7 +75,10 @@ struct LsCommand: AsyncParsableCommand {
                 try out.print("snapshot \(id.shortHex) of \(paths) filtered by \(filtered) at \(goTimeString(s.time))):\n")
             }
             let root = try await repo.loadTree(s.tree)
-            try await walk(repo, root, prefix: [UInt8(ascii: "/")]) { path, node in
+            try await walk(repo, root, prefix: [UInt8(ascii: "/")]) { parent, rejection in
+                rejected += 1
+                Console.error("ignoring error for \(rejection.message(snapshot: id, parent: String(decoding: parent, as: UTF8.self)))")
+            } visit: { path, node in
                 // restic's walk function: print what is inside a DIR (and, with --recursive,
                 // keep going below it); walk on towards DIRs further down; skip the rest.
                 if filter.contains(path) {
@@ -85,15 +89,20 @@ struct LsCommand: AsyncParsableCommand {
             }
         }
         try out.flush()
+        if rejected > 0 { throw CLIError(message: "There were \(rejected) errors", exitCode: ExitStatus.fatal) }
     }
 
     /// restic 0.14's `walker.Walk`: each tree's nodes in name order; a directory's subtree is
     /// loaded before `visit` decides whether to descend into it (so an unreadable subtree fails
-    /// the listing even when it would be skipped, as in restic).
+    /// the listing even when it would be skipped, as in restic). Nodes `NodeName` rejects are
+    /// handed to `onRejected` with their directory's path and not listed.
     func walk(
-        _ repo: Repository, _ tree: Tree, prefix: [UInt8], visit: ([UInt8], Node) throws -> Bool
+        _ repo: Repository, _ tree: Tree, prefix: [UInt8], onRejected: ([UInt8], NodeName.Rejection) -> Void,
+        visit: ([UInt8], Node) throws -> Bool
     ) async throws {
-        var nodes = tree.nodes
+        let (usable, rejected) = tree.usableNodes
+        for r in rejected { onRejected(prefix, r) }
+        var nodes = usable
         if !zip(nodes, nodes.dropFirst()).allSatisfy({ !$1.name.lexicographicallyPrecedes($0.name) }) {
             nodes.sort { $0.name.lexicographicallyPrecedes($1.name) }
         }
@@ -110,7 +119,7 @@ struct LsCommand: AsyncParsableCommand {
             }
             let subtree = try await repo.loadTree(sub)
             if try visit(path, node) {
-                try await walk(repo, subtree, prefix: path, visit: visit)
+                try await walk(repo, subtree, prefix: path, onRejected: onRejected, visit: visit)
             }
         }
     }

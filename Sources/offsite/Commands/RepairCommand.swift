@@ -158,6 +158,7 @@ struct RepairSnapshotsCommand: AsyncParsableCommand {
         case .removedInvalidNode(let path, let type): return "  file \(q(path)): removed node with invalid type \(q(Array(type.utf8)))"
         case .removedMissingContent(let path): return "  file \(q(path)): removed missing content"
         case .fixedIncorrectSize(let path): return "  file \(q(path)): fixed incorrect size"
+        case .removedUnsafeName(let directory, let name, let problem): return "  dir \(q(directory)): removed entry \(q(name)): \(problem)"
         case .rootNotReadable: return "  dir \"/\": not readable"
         case .replacedWithEmptyDirectory(let path): return "  dir \(q(path)): replaced with empty directory"
         case .wouldDeleteEmptySnapshot: return "would delete empty snapshot"

@@ -49,15 +49,19 @@ struct StatsCommand: AsyncParsableCommand {
             let list = try await FilteredSnapshots.find(repo, filter: filterOptions, ids: snapshots)
             let report: Stats.Report
             do {
-                report = try await Stats(repository: repo, options: .init(mode: countMode)).run(snapshots: list.map(\.snapshot))
+                report = try await Stats(repository: repo, options: .init(mode: countMode)).run(snapshots: list.map { ($0.id, $0.snapshot) })
             } catch let e as EngineError {
                 Console.error("error walking snapshot: \(e.message)")
                 throw ExitCode(ExitStatus.code(for: e))
             }
+            for problem in report.problems { Console.error("ignoring error for \(problem)") }
             if global.json {
                 Console.out(Self.json(report))
             } else {
                 for line in Self.text(report, mode: countMode) { Console.out(line) }
+            }
+            if !report.problems.isEmpty {
+                throw CLIError(message: "There were \(report.problems.count) errors", exitCode: ExitStatus.fatal)
             }
         }
     }
