@@ -118,7 +118,7 @@ let package = Package(
         // run by the libFuzzer driver and by OffsiteFuzzingTests' corpus smoke.
         .target(
             name: "OffsiteFuzzing",
-            dependencies: ["OffsiteFormat", "OffsiteCloud", "OffsiteJobs"],
+            dependencies: ["OffsiteFormat", "OffsiteEngine", "OffsiteCloud", "OffsiteJobs", "OffsiteSync", "OffsiteTesting"],
             path: "Fuzz/Targets",
             swiftSettings: sharedSettings
         ),

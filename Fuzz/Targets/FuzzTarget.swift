@@ -37,6 +37,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case env
     /// `offsite.yml`.
     case yaml
+    /// A restore of a crafted snapshot into a scratch root (`FuzzRestore`).
+    case restore
 
     /// Runs `bytes` through the target's parser and checks its properties.
     public func run(_ bytes: [UInt8]) throws(FuzzViolation) {
@@ -52,6 +54,18 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .cron: try FuzzText.cron(String(decoding: bytes, as: UTF8.self))
         case .env: try FuzzText.env(String(decoding: bytes, as: UTF8.self))
         case .yaml: try FuzzText.yaml(String(decoding: bytes, as: UTF8.self))
+        case .restore: try FuzzRestore.runBlocking(bytes, checkDescriptors: true)
+        }
+    }
+
+    /// The same from async code (the corpus test): the restore target is awaited instead of
+    /// waited for, which would block one of Swift's cooperative threads. Descriptors are not
+    /// counted there: tests running beside it open and close their own.
+    public func runAsync(_ bytes: [UInt8]) async throws(FuzzViolation) {
+        if self == .restore {
+            try await FuzzRestore.run(bytes, checkDescriptors: false)
+        } else {
+            try run(bytes)
         }
     }
 }

@@ -18,14 +18,14 @@ import Testing
     }
 
     @Test(arguments: FuzzTarget.allCases)
-    func corpusAndMutations(_ target: FuzzTarget) throws {
+    func corpusAndMutations(_ target: FuzzTarget) async throws {
         let seeds = try Self.seeds(target)
         #expect(seeds.count >= 5, "Fuzz/corpus/\(target.rawValue) holds \(seeds.count) files")
         var rng = SplitMix64(seed: 0x0FF5_17E0 &+ UInt64(target.rawValue.utf8.count))
         for (name, bytes) in seeds {
             do {
-                try target.run(bytes)
-                for _ in 0..<200 { try target.run(Mutator.mutate(bytes, others: seeds, using: &rng)) }
+                try await target.runAsync(bytes)
+                for _ in 0..<200 { try await target.runAsync(Mutator.mutate(bytes, others: seeds, using: &rng)) }
             } catch {
                 Issue.record("\(target.rawValue) \(name): \(error)")
             }
