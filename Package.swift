@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "OffsiteJobsTests",
             // Depends on the executable: the end-to-end tests run `offsite run|daemon|drill`.
-            dependencies: ["OffsiteJobs", "OffsiteTesting", "offsite"],
+            dependencies: ["OffsiteJobs", "OffsiteFormat", "OffsiteTesting", "offsite"],
             swiftSettings: sharedSettings
         ),
         .testTarget(

@@ -48,12 +48,21 @@ public struct CraftedRepository: Sendable {
         return CraftedRepository(repository: try await TestRepository.make(backend: backend))
     }
 
+    /// An existing repository in the directory `path`, its index loaded: to add a crafted
+    /// snapshot to a repository a test made otherwise.
+    public static func open(at path: String, password: String) async throws -> CraftedRepository {
+        let repository = try await Repository.open(backend: LocalBackend(path: path), password: password)
+        try await repository.loadIndex()
+        return CraftedRepository(repository: repository)
+    }
+
     /// Stores `nodes` (and everything below them) and a snapshot whose root tree holds them.
     @discardableResult
-    public func snapshot(_ nodes: [CraftedNode], paths: [String] = ["/crafted"], time: GoTime = GoTime(seconds: 1_700_000_000))
-        async throws -> ID
-    {
-        try await snapshot(tree: try await storeTree(nodes), paths: paths, time: time)
+    public func snapshot(
+        _ nodes: [CraftedNode], paths: [String] = ["/crafted"], time: GoTime = GoTime(seconds: 1_700_000_000), hostname: String = "crafted",
+        tags: [String] = []
+    ) async throws -> ID {
+        try await snapshot(tree: try await storeTree(nodes), paths: paths, time: time, hostname: hostname, tags: tags)
     }
 
     /// Stores a tree holding `nodes` in the given order; returns its ID.
@@ -81,8 +90,11 @@ public struct CraftedRepository: Sendable {
 
     /// Stores a snapshot of the tree `tree`.
     @discardableResult
-    public func snapshot(tree: ID, paths: [String] = ["/crafted"], time: GoTime = GoTime(seconds: 1_700_000_000)) async throws -> ID {
-        let snapshot = Snapshot(time: time, tree: tree, paths: paths, hostname: "crafted", username: "root")
+    public func snapshot(
+        tree: ID, paths: [String] = ["/crafted"], time: GoTime = GoTime(seconds: 1_700_000_000), hostname: String = "crafted",
+        tags: [String] = []
+    ) async throws -> ID {
+        let snapshot = Snapshot(time: time, tree: tree, paths: paths, hostname: hostname, username: "root", tags: tags)
         return try await repository.saveJSON(.snapshots, snapshot.json)
     }
 

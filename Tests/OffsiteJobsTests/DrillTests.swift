@@ -1,4 +1,5 @@
 import Foundation
+import OffsiteFormat
 import OffsiteTesting
 import Testing
 
@@ -98,6 +99,19 @@ import Testing
             let cluster = try deployment.offsite(["drill", "postgres"] + env, environment: ["BACKUP_POSTGRES_DATABASES": "all"])
             #expect(cluster.status == 1)
             #expect(cluster.stdoutString.contains("BACKUP_POSTGRES_DATABASES"), "\(cluster.stdoutString) \(cluster.stderr)")
+
+            // A hostile snapshot whose /redis.rdb is a symlink to the live server's own data (it
+            // would load and match the live key count) or a FIFO (redis-server would hang
+            // opening it) is refused; nothing outside the scratch directory is read.
+            let live = root + "/live-dump.rdb"
+            try Data("REDIS0009".utf8).write(to: URL(fileURLWithPath: live))
+            for node in [CraftedNode.symlink("redis.rdb", to: live), .fifo(Array("redis.rdb".utf8))] {
+                let crafted = try await CraftedRepository.open(at: deployment.repository, password: GuideDeployment.resticPassword)
+                try await crafted.snapshot([node], paths: ["/redis.rdb"], time: GoTime(seconds: Int64(Date().timeIntervalSince1970)), hostname: "restic", tags: ["redis"])
+                let hostile = try deployment.offsite(["drill", "redis"] + env)
+                #expect(hostile.status == 1)
+                #expect(hostile.stdoutString.contains("holds no regular file /redis.rdb"), "\(hostile.stdoutString) \(hostile.stderr)")
+            }
 
             let databases = try deployment.postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
             #expect(!databases.contains("offsite_drill"), "scratch database left: \(databases)")
