@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test bench bench-quick crash concurrency corrupt fuzz fuzz-smoke sanitize sanitize-engine secrets clean
+.PHONY: deps build demo test bench bench-quick bench-deep crash concurrency corrupt hostile fuzz fuzz-smoke sanitize sanitize-engine secrets clean
 
 deps:
 	./scripts/deps.sh
@@ -27,6 +27,17 @@ bench: deps
 bench-quick: deps
 	swift build --product offsite
 	./scripts/bench --quick --offsite .build/debug/offsite
+
+# offsite vs restic on a 10,000-deep chain of directories: dump and restore (on a fresh ext4 loop
+# device as root), medians and ratios; --write rewrites the table in docs/RELIABILITY.md. CI checks
+# the chain's restore and a 2,500-deep dump in HostileRepositoryTests.
+bench-deep: deps
+	./scripts/bench-deep --write
+
+# Hostile repositories: HostileRepositoryTests with restic 0.14 beside offsite; rewrites the table
+# of cases in docs/RELIABILITY.md. `make test` runs the suite (offsite's side asserted).
+hostile: deps
+	./scripts/hostile
 
 # Crash consistency: 30 SIGKILLs per command (backup, forget --prune, prune, copy, key add),
 # each followed by offsite check, restic check, restores and a re-run; rewrites the figures in
