@@ -5,7 +5,8 @@ import Glibc
 #endif
 
 /// Everything below a directory, never following a symlink: per path (relative to the root),
-/// its type, inode, size, mode, modification time in nanoseconds and link target. Two censuses
+/// its type, inode, size, mode, modification time in nanoseconds, owner, link target and a hash
+/// of a file's bytes. Two censuses
 /// of one root differ exactly where something was created, removed or changed, which is how the
 /// hostile-repository tests and the `restore` fuzz target prove that a restore changed nothing
 /// outside its target.
@@ -32,7 +33,10 @@ public struct DirectoryCensus: Equatable, Sendable {
         let path = rel.isEmpty ? root : root + "/" + rel
         var st = stat()
         guard lstat(path, &st) == 0 else { throw FixtureError(message: "census: cannot stat \(path): errno \(errno)") }
-        var line = "ino=\(st.st_ino) mode=\(String(st.st_mode, radix: 8)) size=\(st.st_size) links=\(st.st_nlink)"
+        // The link count is left out: removing a hard link inside the target lowers it for an
+        // inode outside, which changes nothing there.
+        var line = "ino=\(st.st_ino) mode=\(String(st.st_mode, radix: 8)) size=\(st.st_size)"
+        line += " owner=\(st.st_uid):\(st.st_gid)"
         if !rel.isEmpty { line += " mtime=\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)" }
         switch st.st_mode & S_IFMT {
         case S_IFLNK:

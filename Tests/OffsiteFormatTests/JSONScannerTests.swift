@@ -38,6 +38,10 @@ import Testing
         "{\"packs\":[{\"blobs\":[]}]}", "{\"packs\":[]} trailing",
         "{\"packs\":[{\"id\":\"\(pack)\",\"blobs\":[{\"id\":\"\(blob)\",\"type\":\"data\",\"offset\":1.5}]}]}",
         "{\"packs\":[{\"id\":\"\(pack)\",\"blobs\":[{\"id\":\"\(blob)\",\"type\":\"data\",\"offset\":99999999999}]}]}",
+        // A sealed blob is at least its IV and MAC (32 bytes) and ends within 4 GiB: a hostile
+        // index giving less would make plaintext lengths negative, or offsets wrap.
+        "{\"packs\":[{\"id\":\"\(pack)\",\"blobs\":[{\"id\":\"\(blob)\",\"type\":\"data\",\"offset\":0,\"length\":31}]}]}",
+        "{\"packs\":[{\"id\":\"\(pack)\",\"blobs\":[{\"id\":\"\(blob)\",\"type\":\"data\",\"offset\":4294967280,\"length\":32}]}]}",
         "{\"a\":\"unterminated}", "{\"a\":tru}", "{\"a\":\"bad \\q escape\"}",
     ])
     func malformedIndexesThrow(text: String) {

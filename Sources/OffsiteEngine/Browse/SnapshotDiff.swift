@@ -212,7 +212,7 @@ public struct SnapshotDiff: Sendable {
                 warn("unable to find blob size for <\(h.type)/\(h.id.shortHex)>")
                 continue
             }
-            stat.bytes += UInt64(size)
+            stat.bytes &+= UInt64(size)
         }
     }
 

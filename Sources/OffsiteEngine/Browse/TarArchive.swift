@@ -37,7 +37,9 @@ final class TarArchive: ArchiveWriter {
         var header = TarHeader(
             name: kind == .directory ? name + [UInt8(ascii: "/")] : name, kind: kind,
             mode: Int64(GoFileMode.posixPermissions(node.mode)), uid: Int64(node.uid), gid: Int64(node.gid),
-            size: Int64(bitPattern: node.size), modificationTime: node.mtime)
+            // Only a regular file's member has data: a size recorded for a directory or a
+            // symlink would make readers that honour it (GNU tar) skip into the next members.
+            size: kind == .regular ? Int64(bitPattern: node.size) : 0, modificationTime: node.mtime)
         header.linkName = node.type == .symlink ? node.linkTarget : []
         header.userName = Array(node.user.utf8)
         header.groupName = Array(node.group.utf8)

@@ -205,7 +205,7 @@ public struct RepairSnapshots: Sendable {
         for blob in node.content ?? [] {
             if let length = index.plaintextLength(of: BlobHandle(id: blob, type: .data)) {
                 content.append(blob)
-                size += UInt64(length)
+                size &+= UInt64(length)
             } else {
                 missing = true
             }

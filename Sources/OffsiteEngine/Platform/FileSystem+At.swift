@@ -28,10 +28,12 @@ extension FileSystem {
         return withName(name, { fstatat(dir, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 ? FileStat(st) : nil
     }
 
-    /// Opens the directory `name` inside `dir` for reading, refusing a symlink (`ELOOP` or
-    /// `ENOTDIR`). Returns the descriptor, or -1 with `errno` set.
-    static func openDirectory(in dir: Int32, _ name: [UInt8]) -> Int32 {
-        withName(name) { openat(dir, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+    /// Opens the directory `name` inside `dir`, refusing a symlink (`ELOOP` or `ENOTDIR`). With
+    /// `pathOnly` the descriptor is an `O_PATH` one: enough for `*at` calls and `fstat`, and
+    /// needing only search permission on the directory, not read permission. Returns the
+    /// descriptor, or -1 with `errno` set.
+    static func openDirectory(in dir: Int32, _ name: [UInt8], pathOnly: Bool = false) -> Int32 {
+        withName(name) { openat(dir, $0, (pathOnly ? O_PATH : O_RDONLY) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
     }
 
     /// The error for a failed `openDirectory`: a symlink or another kind of file where a
@@ -43,9 +45,11 @@ extension FileSystem {
         return ioError("cannot open directory", display, err)
     }
 
-    /// Names in the open directory `fd` (without `.` and `..`). `fd` stays open.
+    /// Names in the open directory `fd` (without `.` and `..`). `fd` stays open; the directory is
+    /// read through a descriptor of its own (`.` opened from `fd`, which may be an `O_PATH` one),
+    /// so reading it again starts from the beginning.
     static func readDirectory(fd: Int32, display: @autoclosure () -> FSPath) throws -> [[UInt8]] {
-        let copy = dup(fd)
+        let copy = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard copy >= 0, let dir = fdopendir(copy) else {
             let err = errno
             if copy >= 0 { close(copy) }
@@ -71,14 +75,17 @@ extension FileSystem {
         return names
     }
 
-    /// Directories held open at once while removing a tree: deeper ones are reopened by name
-    /// from the nearest open ancestor when the removal climbs back to them.
+    /// Directories held open at once while removing a tree, besides anchors: deeper ones are
+    /// reopened by name from the nearest open ancestor when the removal climbs back to them.
     static let removalDescriptorLimit = 64
+    /// Every `removalAnchorSpacing`-th level stays open (at most `removalDescriptorLimit` such
+    /// anchors, the shallowest closed first), so climbing back up reopens a short run of levels.
+    static let removalAnchorSpacing = 128
 
     /// Removes `name` inside `dir`: a file, symlink or other entry is unlinked (a symlink itself,
-    /// never its target); a directory is emptied and removed, depth first, holding at most
-    /// `removalDescriptorLimit` descriptors and no recursion, whatever its depth. Nothing there
-    /// is fine.
+    /// never its target); a directory is emptied and removed, depth first, by descriptor, with at
+    /// most `2 × removalDescriptorLimit` descriptors open and no recursion, whatever its depth.
+    /// Nothing there is fine, and so is an entry that disappears meanwhile.
     static func removeItem(in base: Int32, _ name: [UInt8], display displayed: @autoclosure () -> FSPath) throws {
         guard let st = lstatIfPresent(in: base, name) else { return }
         guard st.isDirectory else {
@@ -92,11 +99,35 @@ extension FileSystem {
             var pending: [[UInt8]]
         }
         var levels: [Level] = []
+        var openLevels = 0, openAnchors = 0
         defer { for level in levels where level.fd >= 0 { close(level.fd) } }
+        func isAnchor(_ i: Int) -> Bool { i % removalAnchorSpacing == 0 }
         func path(_ depth: Int) -> FSPath {
             var path = display.bytes
             for level in levels[1..<depth + 1] { path += [UInt8(ascii: "/")] + level.name }
             return FSPath(bytes: path)
+        }
+        func opened(_ i: Int, _ fd: Int32) {
+            levels[i].fd = fd
+            if isAnchor(i) { openAnchors += 1 } else { openLevels += 1 }
+        }
+        func closeLevel(_ i: Int) {
+            close(levels[i].fd)
+            levels[i].fd = -1
+            if isAnchor(i) { openAnchors -= 1 } else { openLevels -= 1 }
+        }
+        // No open level is shallower than `shallowLevel`, no open anchor than `shallowAnchor`.
+        var shallowLevel = 0, shallowAnchor = 0
+        // Closes the shallowest open levels beyond the limits, never `keeping` or its parent.
+        func trim(keeping: Int) {
+            while openLevels > removalDescriptorLimit && shallowLevel < keeping - 1 {
+                if !isAnchor(shallowLevel) && levels[shallowLevel].fd >= 0 { closeLevel(shallowLevel) }
+                shallowLevel += 1
+            }
+            while openAnchors > removalDescriptorLimit && shallowAnchor < keeping - 1 {
+                if levels[shallowAnchor].fd >= 0 { closeLevel(shallowAnchor) }
+                shallowAnchor += removalAnchorSpacing
+            }
         }
         // The descriptor of level `i`, reopened by name from the nearest open level above it.
         func descriptor(_ i: Int) throws -> Int32 {
@@ -107,48 +138,45 @@ extension FileSystem {
             for k in j...i {
                 let fd = openDirectory(in: parent, levels[k].name)
                 guard fd >= 0 else { throw openDirectoryError(path(k)) }
-                levels[k].fd = fd
+                opened(k, fd)
                 parent = fd
             }
+            shallowLevel = min(shallowLevel, j)
+            shallowAnchor = min(shallowAnchor, j - j % removalAnchorSpacing)
             trim(keeping: i)
             return levels[i].fd
         }
-        // Closes the shallowest open levels beyond the limit (never `keeping`).
-        func trim(keeping: Int) {
-            var open = levels.reduce(0) { $0 + ($1.fd >= 0 ? 1 : 0) }
-            var k = 0
-            while open > removalDescriptorLimit && k < levels.count {
-                if k != keeping && levels[k].fd >= 0 {
-                    close(levels[k].fd)
-                    levels[k].fd = -1
-                    open -= 1
-                }
-                k += 1
-            }
-        }
-        func enter(_ name: [UInt8], from parent: Int32) throws {
+        // Goes down into `name`, reading its entries; false when it disappeared meanwhile.
+        func enter(_ name: [UInt8], from parent: Int32) throws -> Bool {
             let fd = openDirectory(in: parent, name)
             let depth = levels.count
-            guard fd >= 0 else { throw openDirectoryError(depth == 0 ? display : path(depth - 1).appending(name)) }
-            levels.append(Level(name: name, fd: fd, pending: []))
+            guard fd >= 0 else {
+                if errno == ENOENT { return false }
+                throw openDirectoryError(depth == 0 ? display : path(depth - 1).appending(name))
+            }
+            levels.append(Level(name: name, fd: -1, pending: []))
+            opened(depth, fd)
             levels[depth].pending = try readDirectory(fd: fd, display: path(depth))
             trim(keeping: depth)
+            return true
         }
-        try enter(name, from: base)
+        guard try enter(name, from: base) else { return }
         while !levels.isEmpty {
             let top = levels.count - 1
             if let entry = levels[top].pending.popLast() {
                 let fd = try descriptor(top)
                 guard let st = lstatIfPresent(in: fd, entry) else { continue }
                 if st.isDirectory {
-                    try enter(entry, from: fd)
+                    _ = try enter(entry, from: fd)
                 } else if withName(entry, { unlinkat(fd, $0, 0) }) != 0 && errno != ENOENT {
                     throw ioError("cannot remove", path(top).appending(entry))
                 }
                 continue
             }
+            if levels[top].fd >= 0 { closeLevel(top) }
             let done = levels.removeLast()
-            if done.fd >= 0 { close(done.fd) }
+            shallowLevel = min(shallowLevel, levels.count)
+            shallowAnchor = min(shallowAnchor, levels.count - levels.count % removalAnchorSpacing)
             let parent = levels.isEmpty ? base : try descriptor(levels.count - 1)
             if withName(done.name, { unlinkat(parent, $0, AT_REMOVEDIR) }) != 0 && errno != ENOENT {
                 throw ioError("cannot remove", levels.isEmpty ? display : path(levels.count - 1).appending(done.name))

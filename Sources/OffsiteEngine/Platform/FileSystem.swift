@@ -147,3 +147,6 @@ public enum FileSystem {
 
 /// Linux's `O_NOATIME` (the same value on x86_64 and arm64); Glibc's module does not export it.
 let O_NOATIME: Int32 = 0o1000000
+/// Linux's `O_PATH` (the same value on x86_64 and arm64): a descriptor that names a file without
+/// opening it for reading, enough to be the directory of `*at` calls.
+let O_PATH: Int32 = 0o10000000

@@ -6,11 +6,14 @@ public enum FileContentProblem: Error, Sendable, Equatable, CustomStringConverti
     case treeBlob(ID)
     /// A content ID the index does not have at all.
     case notIndexed(ID)
+    /// Lengths that add up to more than a file can hold.
+    case tooLarge
 
     public var description: String {
         switch self {
         case .treeBlob(let id): "names tree blob \(id.hex) as file content (the tree is damaged or was crafted)"
         case .notIndexed(let id): "needs data blob \(id.hex), which is not in the index"
+        case .tooLarge: "has content whose blobs add up to more than 8 EiB (the tree was crafted)"
         }
     }
 
@@ -30,7 +33,9 @@ extension MasterIndex {
             guard let length = plaintextLength(of: BlobHandle(id: id, type: .data)) else {
                 return .failure(has(BlobHandle(id: id, type: .tree)) ? .treeBlob(id) : .notIndexed(id))
             }
-            total += length
+            let (sum, overflow) = total.addingReportingOverflow(length)
+            guard !overflow else { return .failure(.tooLarge) }
+            total = sum
         }
         return .success(total)
     }

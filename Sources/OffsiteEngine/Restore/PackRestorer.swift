@@ -221,13 +221,21 @@ final class PackRestorer: Sendable {
     }
 
     private func write(_ data: Data, to use: Use) throws {
-        guard let fd = try descriptor(for: use.file) else { return }
+        let opened: Int32?
+        do {
+            opened = try descriptor(for: use.file)
+        } catch let e as EngineError where e.code == .io {
+            // This file cannot be created (its directory is gone, say): it fails, the rest goes on.
+            fail(use.file, e.message)
+            return
+        }
+        guard let fd = opened else { return }
         try data.withUnsafeBytes { raw in
             // With --sparse, runs of zeros become holes: the blob is not written at all.
             if sparse && raw.allSatisfy({ $0 == 0 }) { return }
             try RestoreMetadata.writeAll(fd, raw, at: use.offset, display: path(use.file))
         }
-        state.withLock { $0.files[use.file].written += data.count }
+        state.withLock { $0.files[use.file].written &+= data.count }
     }
 
     /// The open temporary file of `file` (opened on first use), or nil if the file failed.
@@ -249,7 +257,7 @@ final class PackRestorer: Sendable {
     /// symlink at the name is not followed.
     private func create(_ dir: Int, _ name: [UInt8]) throws -> Int32 {
         try directories.with(dir) { fd in
-            let opened = FileSystem.withName(name) { openat(fd, $0, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            let opened = FileSystem.withName(name) { openat(fd, $0, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600) }
             guard opened >= 0 else { throw FileSystem.ioError("cannot create", directories.path(dir, name)) }
             return opened
         }
@@ -311,8 +319,8 @@ final class PackRestorer: Sendable {
         }
         let progress = state.withLock { s -> (Int, Int) in
             s.filesDone += 1
-            s.bytesDone += f.written
-            s.bytesRestored += job.size
+            s.bytesDone &+= f.written
+            s.bytesRestored &+= job.size
             return (s.filesDone, s.bytesDone)
         }
         onProgress(progress.0, progress.1)

@@ -112,7 +112,7 @@ public struct Restore: Sendable {
         var report = Report()
         report.errors = plan.errors
         report.totalFiles = plan.files.count + plan.unchanged.count + plan.links.count
-        report.totalBytes = plan.totalBytes + plan.unchangedBytes
+        report.totalBytes = plan.totalBytes &+ plan.unchangedBytes
         report.filesUnchanged = plan.unchanged.count
         report.filesSkipped = plan.skipped
         report.bytesSkipped = plan.skippedBytes
@@ -226,7 +226,7 @@ public struct Restore: Sendable {
         for directory in plan.directories.reversed() where !failed.contains(directory.index) {
             guard let node = directory.node else { continue }
             _ = try attempt {
-                try directories.with(directory.index) { try RestoreMetadata.apply(node, fd: $0, display: directories.path(directory.index)) }
+                try directories.withOpened(directory.index) { try RestoreMetadata.apply(node, fd: $0, display: directories.path(directory.index)) }
                 report.directories += 1
             }
         }

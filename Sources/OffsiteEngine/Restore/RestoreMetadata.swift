@@ -36,11 +36,7 @@ enum RestoreMetadata {
             }
         }
         if node.type != .symlink {
-            // glibc refuses (EOPNOTSUPP) rather than follows, should a symlink be at the name.
-            let mode = mode_t(GoFileMode.posixPermissions(node.mode))
-            guard FileSystem.withName(name, { fchmodat(dir, $0, mode, AT_SYMLINK_NOFOLLOW) }) == 0 else {
-                throw FileSystem.ioError("cannot change mode of", display())
-            }
+            try changeMode(in: dir, name, to: mode_t(GoFileMode.posixPermissions(node.mode)), display: display())
         }
         if !node.extendedAttributes.isEmpty {
             // There is no lsetxattrat: the directory's /proc/self/fd entry stands for it, and
@@ -54,6 +50,22 @@ enum RestoreMetadata {
         guard FileSystem.withName(name, { utimensat(dir, $0, &times, AT_SYMLINK_NOFOLLOW) }) == 0 else {
             throw FileSystem.ioError("cannot set times of", display())
         }
+    }
+
+    /// `fchmodat(AT_SYMLINK_NOFOLLOW)`: glibc 2.32 and later refuse a symlink at the name rather
+    /// than follow it. Older glibc refuses every name (EOPNOTSUPP): then the entry is opened with
+    /// `O_PATH | O_NOFOLLOW` and, when it is not a symlink, changed through its
+    /// `/proc/self/fd` entry, as newer glibc does itself.
+    static func changeMode(in dir: Int32, _ name: [UInt8], to mode: mode_t, display: @autoclosure () -> FSPath) throws {
+        if FileSystem.withName(name, { fchmodat(dir, $0, mode, AT_SYMLINK_NOFOLLOW) }) == 0 { return }
+        guard errno == EOPNOTSUPP || errno == ENOTSUP else { throw FileSystem.ioError("cannot change mode of", display()) }
+        let fd = FileSystem.withName(name) { openat(dir, $0, O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw FileSystem.ioError("cannot change mode of", display()) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FileSystem.ioError("cannot change mode of", display()) }
+        if st.st_mode & S_IFMT == S_IFLNK { return }
+        guard chmod("/proc/self/fd/\(fd)", mode) == 0 else { throw FileSystem.ioError("cannot change mode of", display()) }
     }
 
     private static func timestamps(_ node: Node) -> [timespec] {

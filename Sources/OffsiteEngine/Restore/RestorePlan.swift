@@ -56,7 +56,9 @@ struct RestorePlan {
     var deletions: [Place] = []
     var errors: [String] = []
 
-    var totalBytes: Int { files.reduce(0) { $0 + $1.size } }
+    /// Totals of untrusted sizes add up wrapping: a crafted tree reaching one huge file through
+    /// many directories garbles the progress figures, never traps.
+    var totalBytes: Int { files.reduce(0) { $0 &+ $1.size } }
 
     /// Items planned so far (selected directories and deletions count; pass-through
     /// directories do not).
@@ -230,12 +232,12 @@ struct RestorePlanner {
             switch decide(node, size: size, existing: existing, at: place) {
             case .skip:
                 plan.skipped += 1
-                plan.skippedBytes += size
+                plan.skippedBytes &+= size
                 return
             case .unchanged:
                 plan.unchanged.append((place, node))
-                plan.unchangedBytes += size
-                plan.skippedBytes += size
+                plan.unchangedBytes &+= size
+                plan.skippedBytes &+= size
                 return
             case .write:
                 break
@@ -267,8 +269,15 @@ struct RestorePlanner {
 
     enum Decision { case write, unchanged, skip }
 
-    /// restic 0.17's overwrite modes for a file that already exists at the target.
+    /// restic 0.17's overwrite modes for a file that already exists at the target. A file with
+    /// other hard links is never left in place: its metadata would be set on an inode other
+    /// names share, maybe outside the target; it is written anew (and the link broken).
     func decide(_ node: Node, size: Int, existing st: FileStat, at place: RestorePlan.Place) -> Decision {
+        let decision = overwriteDecision(node, size: size, existing: st, at: place)
+        return decision == .unchanged && st.links > 1 ? .write : decision
+    }
+
+    private func overwriteDecision(_ node: Node, size: Int, existing st: FileStat, at place: RestorePlan.Place) -> Decision {
         switch options.overwrite {
         case .never:
             return .skip

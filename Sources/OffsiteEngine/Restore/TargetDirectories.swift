@@ -13,7 +13,10 @@ import Glibc
 /// removes or changes is named by one component relative to a descriptor from this table, and a
 /// descriptor is only ever reached from the target's by opening real directories (a symlink, a
 /// file or anything else at a directory's name makes the open fail). The target itself is the
-/// user's choice and opened as given.
+/// user's choice and opened as given. The descriptors are `O_PATH` ones: they serve as the
+/// directory of `*at` calls and need only search permission (a directory restored with mode
+/// 0311 is still reached), not to be read or changed through (`contents(of:)`,
+/// `metadataDescriptor(of:)` open what that needs).
 ///
 /// A bounded number of descriptors stays open, so a tree of any depth restores with a few dozen
 /// descriptors and no path is ever longer than one name: the least recently used ones are
@@ -78,6 +81,7 @@ final class TargetDirectories: Sendable {
     func removeLast() {
         state.withLock { s in
             let last = s.entries.count - 1
+            precondition(s.open[last]?.pins ?? 0 == 0, "a directory in use is left out of the plan")
             if let entry = s.open.removeValue(forKey: last) {
                 close(entry.fd)
                 if entry.anchor { s.anchors -= 1 }
@@ -95,30 +99,27 @@ final class TargetDirectories: Sendable {
     /// The path of `name` inside the directory, for messages.
     func path(_ dir: Int, _ name: [UInt8]) -> FSPath { path(dir).appending(name) }
 
-    /// Runs `body` with an open descriptor of the directory, opening it (and any ancestor not
-    /// open) first. Throws when a directory on the way is missing or is not a directory.
+    /// Runs `body` with an open (`O_PATH`) descriptor of the directory, opening it (and any
+    /// ancestor not open) first. Throws when a directory on the way is missing or is not a
+    /// directory.
     func with<T>(_ dir: Int, _ body: (Int32) throws -> T) throws -> T {
         let fd = try pin(dir)
         defer { unpin(dir) }
         return try body(fd)
     }
 
-    /// Closes the directory's descriptor (and those below it), after it was removed or replaced:
-    /// the next `with` opens whatever is at its name now.
-    func forget(_ dir: Int) {
-        state.withLock { s in
-            for (i, entry) in s.open where entry.pins == 0 && Self.isInside(i, dir, s.entries) {
-                close(entry.fd)
-                if entry.anchor { s.anchors -= 1 }
-                s.open[i] = nil
-            }
+    /// Runs `body` with a descriptor of the directory opened for reading (from its parent, not
+    /// following a symlink), for what an `O_PATH` descriptor cannot do: `fchown`, `fchmod`,
+    /// `fsetxattr`, `futimens`.
+    func withOpened<T>(_ dir: Int, _ body: (Int32) throws -> T) throws -> T {
+        let (parent, name) = state.withLock { ($0.entries[dir].parent, $0.entries[dir].name) }
+        let fd = try with(parent) { pfd in
+            let fd = FileSystem.openDirectory(in: pfd, name)
+            guard fd >= 0 else { throw FileSystem.openDirectoryError(path(dir)) }
+            return fd
         }
-    }
-
-    private static func isInside(_ i: Int, _ dir: Int, _ entries: [Entry]) -> Bool {
-        var j = i
-        while j > dir { j = entries[j].parent }
-        return j == dir
+        defer { close(fd) }
+        return try body(fd)
     }
 
     private func pin(_ dir: Int) throws -> Int32 {
@@ -142,10 +143,10 @@ final class TargetDirectories: Sendable {
             for j in chain.reversed() {
                 let fd: Int32
                 if j == Self.root {
-                    fd = target.withCString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+                    fd = target.withCString { open($0, O_PATH | O_DIRECTORY | O_CLOEXEC) }
                     guard fd >= 0 else { throw FileSystem.ioError("cannot open the target directory", target) }
                 } else {
-                    fd = FileSystem.openDirectory(in: s.open[parent]!.fd, s.entries[j].name)
+                    fd = FileSystem.openDirectory(in: s.open[parent]!.fd, s.entries[j].name, pathOnly: true)
                     guard fd >= 0 else { throw FileSystem.openDirectoryError(Self.path(j, s.entries, target)) }
                 }
                 let anchor = j != Self.root && s.entries[j].depth % anchorSpacing == 0

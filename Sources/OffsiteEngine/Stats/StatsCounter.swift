@@ -136,7 +136,7 @@ struct StatsCounter {
             guard let size = repository.index.plaintextLength(of: BlobHandle(id: blob, type: .data)) else {
                 throw EngineError(.notFound, "walking tree \(tree.hex): blob \(blob.hex) not found for tree \(tree.hex)")
             }
-            report.totalSize += UInt64(size)
+            report.totalSize &+= UInt64(size)
             report.totalBlobCount += 1
         }
     }

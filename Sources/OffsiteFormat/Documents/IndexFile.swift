@@ -116,8 +116,13 @@ public struct IndexFile: Sendable, Equatable {
             }
         }
         guard let id, let type else { throw FormatError(.invalidData, "a blob entry has no id or type") }
-        guard offset <= UInt32.max, length <= UInt32.max, uncompressed <= UInt32.max else {
+        guard offset <= UInt32.max, length <= UInt32.max, uncompressed <= UInt32.max, offset + length <= UInt32.max else {
             throw FormatError(.invalidData, "blob \(id.hex) has an offset or length beyond 4 GiB")
+        }
+        // Every sealed blob holds its IV and MAC: a shorter length would make its plaintext
+        // length negative.
+        guard length >= UInt64(CryptoKey.overhead) else {
+            throw FormatError(.invalidData, "blob \(id.hex) has a length of \(length) bytes, less than a sealed blob's \(CryptoKey.overhead)")
         }
         return PackBlob(type: type, id: id, offset: UInt32(offset), length: UInt32(length), uncompressedLength: UInt32(uncompressed))
     }
