@@ -69,6 +69,9 @@ final class TargetDirectories: Sendable {
 
     var count: Int { state.withLock { $0.entries.count } }
 
+    /// Descriptors open now.
+    var openDescriptors: Int { state.withLock { $0.open.count } }
+
     /// Adds the directory `name` inside `parent`; returns its index.
     func add(parent: Int, name: [UInt8]) -> Int {
         state.withLock { s in
