@@ -238,12 +238,13 @@ import FoundationNetworking
     /// released, nothing half-written that restic objects to) and the daemon returns.
     @Test func cancellationMidRunStopsCleanly() async throws {
         try await withScratchDirectory { dir in
-            // 8 MiB at 256 KiB/s takes 32 s at least, so the backup is still uploading when the
-            // task is cancelled however fast or slow the machine is (a free-running 48 MiB backup
-            // finished first on a loaded CI machine).
+            // 4 MiB at 8 KiB/s takes 512 s at least, so the backup is still uploading when the
+            // task is cancelled however fast or slow the machine is: on a loaded CI machine the
+            // test's own task waited minutes for a thread, and a 32 s upload finished first. The
+            // test only takes that long when cancellation does not work.
             let mib = 1 << 20
-            let f = try Fixture(dir, files: ["big1": 4 * mib, "big2": 4 * mib, "small": 10])
-            let daemon = try f.daemon(try f.configuration(schedule: "@every 2s", uploadKiB: 256))
+            let f = try Fixture(dir, files: ["big1": 2 * mib, "big2": 2 * mib, "small": 10])
+            let daemon = try f.daemon(try f.configuration(schedule: "@every 2s", uploadKiB: 8))
             let task = Task { try await daemon.run() }
             try await Self.wait("the backup's lock", interval: 0.01, log: f.log) { !f.locks().isEmpty }
             let cancelled = Date()
