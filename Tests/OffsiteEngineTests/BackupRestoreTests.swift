@@ -86,4 +86,56 @@ import Testing
             #expect(!partial.isComplete)
         }
     }
+
+    /// A file whose second blob the index lacks is reported once (naming the file and the blob),
+    /// is not left behind, not even as a temporary file, and the rest of the restore goes on.
+    @Test func aFileMissingABlobIsReportedOnce() async throws {
+        try await withScratchDirectory { dir in
+            let crafted = try await CraftedRepository.create()
+            let present = try await crafted.storeData(Array("present\n".utf8))
+            let absent = ID.hash(Array("never stored".utf8))
+            var broken = Node(name: "broken", type: .file)
+            broken.mode = 0o644
+            broken.content = [present, absent, present]
+            broken.size = 24
+            let id = try await crafted.snapshot([.node(broken), .file("ok", "ok\n")])
+            let report = try await Restore(repository: crafted.repository, options: .init(snapshotID: id, target: dir + "/out")).run()
+            #expect(report.errors.count == 1, "\(report.errors)")
+            #expect(report.errors.first?.contains("broken") == true && report.errors.first?.contains(absent.hex) == true, "\(report.errors)")
+            #expect(report.filesRestored == 1)
+            #expect(report.bytesRestored == 3)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/out") == ["ok"])
+        }
+    }
+
+    /// `--overwrite never` keeps an existing file at a second name of a hard-linked file, as at
+    /// any other name; the default replaces it with a link to the first name.
+    @Test func overwriteNeverKeepsAFileWhereAHardLinkGoes() async throws {
+        try await withScratchDirectory { dir in
+            let crafted = try await CraftedRepository.create()
+            let content = Array("linked\n".utf8)
+            let id = try await crafted.snapshot([
+                .hardlink(Array("a".utf8), content: content, inode: 7), .hardlink(Array("b".utf8), content: content, inode: 7),
+            ])
+            let out = dir + "/out"
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try Data("mine\n".utf8).write(to: URL(fileURLWithPath: out + "/b"))
+            var options = Restore.Options(snapshotID: id, target: out)
+            options.overwrite = .never
+            let kept = try await Restore(repository: crafted.repository, options: options).run()
+            #expect(kept.errors.isEmpty, "\(kept.errors)")
+            #expect(kept.filesSkipped == 1)
+            #expect(FileManager.default.contents(atPath: out + "/b") == Data("mine\n".utf8))
+            #expect(FileManager.default.contents(atPath: out + "/a") == Data(content))
+
+            try FileManager.default.removeItem(atPath: out + "/a")
+            options.overwrite = .always
+            let replaced = try await Restore(repository: crafted.repository, options: options).run()
+            #expect(replaced.errors.isEmpty, "\(replaced.errors)")
+            #expect(FileManager.default.contents(atPath: out + "/b") == Data(content))
+            var a = stat(), b = stat()
+            #expect(lstat(out + "/a", &a) == 0 && lstat(out + "/b", &b) == 0)
+            #expect(a.st_ino == b.st_ino)
+        }
+    }
 }

@@ -80,24 +80,29 @@ final class PackRestorer: Sendable {
         let nameBase: UInt64 = UInt64.random(in: .min ... .max)
         for (i, job) in jobs.enumerated() {
             var offset = 0
-            var uses = 0
             let temporary = RestoreMetadata.temporaryName(nameBase &+ UInt64(i))
             if skipping.contains(job.place.dir) {
                 files.append(FileState(remaining: 0, temporary: temporary, skipped: true))
                 continue
             }
+            // A file with a blob the index lacks is not restored at all: none of its blobs is
+            // read, and it is finished (reported) once, before any pack.
+            var located: [(BlobHandle, MasterIndex.Location, Use)] = []
             for id in job.node.content ?? [] {
                 let handle = BlobHandle(id: id, type: .data)
                 guard let loc = repository.index.locations(of: handle).first else {
                     missing.append((i, "\(directories.path(job.place.dir, job.place.name)): \(handle) is not in the index (run offsite check)"))
+                    located = []
                     break
                 }
-                if byPack[loc.packID] == nil { order.append(loc.packID) }
-                byPack[loc.packID, default: [:]][handle, default: Needed(location: loc, uses: [])].uses.append(Use(file: i, offset: offset))
+                located.append((handle, loc, Use(file: i, offset: offset)))
                 offset += loc.blob.plaintextLength
-                uses += 1
             }
-            files.append(FileState(remaining: uses, temporary: temporary))
+            for (handle, loc, use) in located {
+                if byPack[loc.packID] == nil { order.append(loc.packID) }
+                byPack[loc.packID, default: [:]][handle, default: Needed(location: loc, uses: [])].uses.append(use)
+            }
+            files.append(FileState(remaining: located.count, temporary: temporary))
         }
         for (i, message) in missing { files[i].failure = message }
         packs = order.map { id in (id, byPack[id]!.values.sorted { $0.location.blob.offset < $1.location.blob.offset }) }
@@ -274,11 +279,12 @@ final class PackRestorer: Sendable {
     /// if any of its blobs failed.
     private func finish(_ i: Int) throws {
         let job = jobs[i]
-        let f = state.withLock { s -> FileState in
+        let first = state.withLock { s -> FileState? in
+            if s.finished[i] { return nil }
             s.finished[i] = true
             return s.files[i]
         }
-        if f.skipped { return }
+        guard let f = first, !f.skipped else { return }
         var fd = f.fd
         defer { if fd >= 0 { close(fd) } }
         if let failure = f.failure {

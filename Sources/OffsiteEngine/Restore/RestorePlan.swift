@@ -224,6 +224,13 @@ struct RestorePlanner {
     private mutating func planFile(_ node: Node, size: Int, at place: RestorePlan.Place, parentExists: Bool) {
         let key = HardlinkKey(device: node.deviceID, inode: node.inode)
         if node.links > 1, node.inode != 0, let first = firstNameOfInode[key] {
+            // A further name of a hard-linked file replaces what is there, except with
+            // `--overwrite never`, as for any other file.
+            if parentExists && options.overwrite == .never, lstat(place.dir, place.name) != nil {
+                plan.skipped += 1
+                plan.skippedBytes &+= size
+                return
+            }
             plan.links.append((place, first))
             return
         }
