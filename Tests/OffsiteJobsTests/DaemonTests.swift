@@ -239,9 +239,9 @@ import FoundationNetworking
     @Test func cancellationMidRunStopsCleanly() async throws {
         try await withScratchDirectory { dir in
             // 4 MiB at 8 KiB/s takes 512 s at least, so the backup is still uploading when the
-            // task is cancelled however fast or slow the machine is: on a loaded CI machine the
-            // test's own task waited minutes for a thread, and a 32 s upload finished first. The
-            // test only takes that long when cancellation does not work.
+            // task is cancelled however fast or slow the machine is (on a loaded CI machine a
+            // backup whose upload took 32 s at least ran 265 s and finished before the
+            // cancellation reached it). The test only takes that long when cancellation fails.
             let mib = 1 << 20
             let f = try Fixture(dir, files: ["big1": 2 * mib, "big2": 2 * mib, "small": 10])
             let daemon = try f.daemon(try f.configuration(schedule: "@every 2s", uploadKiB: 8))
