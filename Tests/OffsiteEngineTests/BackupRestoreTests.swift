@@ -138,4 +138,26 @@ import Testing
             #expect(a.st_ino == b.st_ino)
         }
     }
+
+    @Test func laterNamesLinkToAFirstNameLeftInPlace() async throws {
+        try await withScratchDirectory { dir in
+            let crafted = try await CraftedRepository.create()
+            let content = Array("linked\n".utf8)
+            let id = try await crafted.snapshot([
+                .hardlink(Array("a".utf8), content: content, inode: 7), .hardlink(Array("b".utf8), content: content, inode: 7),
+            ])
+            let out = dir + "/out"
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try Data(content).write(to: URL(fileURLWithPath: out + "/a"))
+            var before = stat()
+            #expect(lstat(out + "/a", &before) == 0)
+            let report = try await Restore(repository: crafted.repository, options: Restore.Options(snapshotID: id, target: out)).run()
+            #expect(report.errors.isEmpty, "\(report.errors)")
+            var a = stat(), b = stat()
+            #expect(lstat(out + "/a", &a) == 0 && lstat(out + "/b", &b) == 0)
+            #expect(a.st_ino == before.st_ino, "a had the right content and is left in place")
+            #expect(b.st_ino == a.st_ino && a.st_nlink == 2)
+            #expect(FileManager.default.contents(atPath: out + "/b") == Data(content))
+        }
+    }
 }

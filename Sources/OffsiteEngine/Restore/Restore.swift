@@ -200,17 +200,23 @@ public struct Restore: Sendable {
         report.bytesRestored = restorer.bytesRestored
         for (place, first) in plan.links where !failed.contains(place.dir) {
             _ = try attempt {
-                let source = plan.files[first]
-                guard restorer.succeeded(first) else {
-                    throw EngineError(
-                        .io,
-                        "\(directories.path(place.dir, place.name)): not linked, \(directories.path(source.place.dir, source.place.name)) could not be restored"
-                    )
+                let source: RestorePlan.Place
+                switch first {
+                case .unchanged(let i):
+                    source = plan.unchanged[i].place
+                case .written(let i):
+                    source = plan.files[i].place
+                    guard restorer.succeeded(i) else {
+                        throw EngineError(
+                            .io,
+                            "\(directories.path(place.dir, place.name)): not linked, \(directories.path(source.dir, source.name)) could not be restored"
+                        )
+                    }
                 }
-                try directories.with(source.place.dir) { from in
+                try directories.with(source.dir) { from in
                     try directories.with(place.dir) { dir in
                         try FileSystem.removeItem(in: dir, place.name, display: directories.path(place.dir, place.name))
-                        let r = FileSystem.withName(source.place.name) { old in FileSystem.withName(place.name) { linkat(from, old, dir, $0, 0) } }
+                        let r = FileSystem.withName(source.name) { old in FileSystem.withName(place.name) { linkat(from, old, dir, $0, 0) } }
                         guard r == 0 else { throw FileSystem.ioError("cannot create hard link", directories.path(place.dir, place.name)) }
                     }
                 }

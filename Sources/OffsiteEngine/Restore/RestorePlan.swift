@@ -51,8 +51,15 @@ struct RestorePlan {
     var skipped = 0
     var skippedBytes = 0
     var others: [(place: Place, node: Node)] = []
-    /// Second and later names of hard-linked files: (place, index of the first name in `files`).
-    var links: [(place: Place, first: Int)] = []
+    /// Second and later names of hard-linked files, linked to the first name.
+    var links: [(place: Place, first: FirstName)] = []
+
+    /// Where the first name of a hard-linked file is: written by this restore (an index in
+    /// `files`), or already right on disk and left in place (an index in `unchanged`).
+    enum FirstName: Equatable {
+        case written(Int)
+        case unchanged(Int)
+    }
     var deletions: [Place] = []
     var errors: [String] = []
 
@@ -77,7 +84,7 @@ struct RestorePlanner {
     /// subpath): the start of every location the filters and messages see.
     let base: [UInt8]
     var plan = RestorePlan()
-    private var firstNameOfInode: [HardlinkKey: Int] = [:]
+    private var firstNameOfInode: [HardlinkKey: RestorePlan.FirstName] = [:]
 
     struct HardlinkKey: Hashable {
         var device: UInt64
@@ -242,6 +249,9 @@ struct RestorePlanner {
                 plan.skippedBytes &+= size
                 return
             case .unchanged:
+                // `decide` leaves only a file without other names in place: linking further
+                // names to it stays inside the target.
+                if node.links > 1, node.inode != 0 { firstNameOfInode[key] = .unchanged(plan.unchanged.count) }
                 plan.unchanged.append((place, node))
                 plan.unchangedBytes &+= size
                 plan.skippedBytes &+= size
@@ -250,7 +260,7 @@ struct RestorePlanner {
                 break
             }
         }
-        if node.links > 1, node.inode != 0 { firstNameOfInode[key] = plan.files.count }
+        if node.links > 1, node.inode != 0 { firstNameOfInode[key] = .written(plan.files.count) }
         plan.files.append(.init(place: place, node: node, size: size, replaces: existing != nil, inNewDirectory: !parentExists))
     }
 
