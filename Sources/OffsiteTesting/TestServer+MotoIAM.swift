@@ -6,7 +6,7 @@ extension TestServer {
     /// be signed with a key moto knows. Returns the server and the key (id, secret). moto then
     /// refuses wrong secrets, but also its own check of signed listings (ListObjectsV2 with a
     /// prefix), so use it for refused-credential paths, not for whole repositories.
-    public static func motoCheckingSignatures() throws -> (server: TestServer, keyID: String, secret: String) {
+    public static func motoCheckingSignatures() async throws -> (server: TestServer, keyID: String, secret: String) {
         let moto = try TestServer("moto_server", install: "pip install 'moto[server]'", environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "2"])
         {
             ["-H", "127.0.0.1", "-p", String($0)]
@@ -22,7 +22,7 @@ extension TestServer {
         guard let python = ProcessRunner.which("python3") else {
             throw ProcessRunner.NotFound(description: "python3 is not installed: apt-get install python3")
         }
-        let made = try ProcessRunner.run(python, ["-c", script])
+        let made = try await ProcessRunner.run(python, ["-c", script])
         guard made.status == 0, let key = try? JSONSerialization.jsonObject(with: made.stdout) as? [String], key.count == 2 else {
             moto.stop()
             throw ProcessRunner.NotFound(description: "could not create an IAM key in moto: \(made.stderr.suffix(2000))")

@@ -7,8 +7,8 @@ import Glibc
 extension TestServer {
     /// A PostgreSQL server of its own (Debian's `postgresql`) on a free loopback port: a new
     /// cluster in a scratch directory, removed again by `stop()`.
-    public static func postgres(superuser: String = "postgres", password: String? = nil) throws -> PostgresServer {
-        try PostgresServer(superuser: superuser, password: password)
+    public static func postgres(superuser: String = "postgres", password: String? = nil) async throws -> PostgresServer {
+        try await PostgresServer(superuser: superuser, password: password)
     }
 }
 
@@ -33,7 +33,7 @@ public final class PostgresServer: @unchecked Sendable {
     public var port: Int { server.port }
     public var dataDirectory: String { directory + "/data" }
 
-    public init(superuser: String = "postgres", password: String? = nil, timeout: Double = 60) throws {
+    public init(superuser: String = "postgres", password: String? = nil, timeout: Double = 60) async throws {
         self.superuser = superuser
         self.password = password ?? "pg-" + UUID().uuidString.prefix(18).lowercased()
         binDirectory = try Self.findBinDirectory()
@@ -49,7 +49,7 @@ public final class PostgresServer: @unchecked Sendable {
                     throw ProcessRunner.NotFound(description: "chown \(path) to postgres: \(String(cString: strerror(errno)))")
                 }
             }
-            let initdb = try ProcessRunner.run(
+            let initdb = try await ProcessRunner.run(
                 runAs.executable,
                 runAs.prefix + [
                     binDirectory + "/initdb", "-D", directory + "/data", "-U", superuser, "--pwfile=" + pwfile,
@@ -75,7 +75,7 @@ public final class PostgresServer: @unchecked Sendable {
         // The port accepts before the server is ready ("the database system is starting up").
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            let ready = try? ProcessRunner.run(binDirectory + "/pg_isready", ["-h", host, "-p", String(port), "-t", "2"])
+            let ready = try? await ProcessRunner.run(binDirectory + "/pg_isready", ["-h", host, "-p", String(port), "-t", "2"])
             if ready?.status == 0 { break }
             if Date() > deadline || !server.process.isRunning {
                 let output = server.output
@@ -105,22 +105,22 @@ public final class PostgresServer: @unchecked Sendable {
     public func run(
         _ program: String, _ arguments: [String], database: String = "postgres", environment: [String: String?] = [:],
         stdin: Data? = nil
-    ) throws -> ProcessRunner.Result {
+    ) async throws -> ProcessRunner.Result {
         var env: [String: String?] = [
             "PGSERVICE": nil, "PGSERVICEFILE": nil, "PGPASSFILE": nil, "PGOPTIONS": nil, "PGSSLMODE": nil,
             "PGCONNECT_TIMEOUT": "10", "PSQLRC": nil,
         ]
         for (k, v) in libpqEnvironment(database: database) { env[k] = v }
         for (k, v) in environment { env[k] = v }
-        return try ProcessRunner.run(binDirectory + "/" + program, arguments, environment: env, stdin: stdin)
+        return try await ProcessRunner.run(binDirectory + "/" + program, arguments, environment: env, stdin: stdin)
     }
 
     /// Runs `sql` (any number of statements) with psql as the superuser over TCP, stopping at
     /// the first error (which it throws); returns psql's unaligned, tuples-only output
     /// (`|`-separated columns, a line a row) without the last newline.
     @discardableResult
-    public func psql(_ sql: String, database: String = "postgres") throws -> String {
-        let r = try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-At", "-f", "-"], database: database, stdin: Data(sql.utf8))
+    public func psql(_ sql: String, database: String = "postgres") async throws -> String {
+        let r = try await run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-At", "-f", "-"], database: database, stdin: Data(sql.utf8))
         guard r.status == 0 else {
             throw ProcessRunner.NotFound(description: "psql failed (\(r.status)) on \(database): \(r.stderr.suffix(2000))")
         }
@@ -130,8 +130,8 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     /// Creates an empty database named `name` (any characters; quoted as an identifier).
-    public func createDatabase(_ name: String) throws {
-        try psql("CREATE DATABASE \"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"")
+    public func createDatabase(_ name: String) async throws {
+        try await psql("CREATE DATABASE \"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"")
     }
 
     /// Stops the server with a fast shutdown (SIGINT: clients disconnected, no waiting for

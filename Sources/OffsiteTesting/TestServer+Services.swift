@@ -63,8 +63,8 @@ public final class RedisServer: @unchecked Sendable {
     /// returns its output without the last newline. Throws when redis-cli fails or the server
     /// answers with an error.
     @discardableResult
-    public func redisCLI(_ args: [String]) throws -> String {
-        let r = try redisCLIResult(args)
+    public func redisCLI(_ args: [String]) async throws -> String {
+        let r = try await redisCLIResult(args)
         var out = r.stdoutString
         if out.hasSuffix("\n") { out.removeLast() }
         let error = ["ERR", "WRONGPASS", "NOAUTH", "WRONGTYPE", "(error)"].contains { out.hasPrefix($0) }
@@ -77,12 +77,12 @@ public final class RedisServer: @unchecked Sendable {
 
     /// `redis-cli` as in `redisCLI(_:)`, authenticating with `password` (default: the
     /// server's; nil: none), its exit status and output as they are.
-    public func redisCLIResult(_ args: [String], password: String?? = .none) throws -> ProcessRunner.Result {
+    public func redisCLIResult(_ args: [String], password: String?? = .none) async throws -> ProcessRunner.Result {
         guard let cli = ProcessRunner.which("redis-cli") else {
             throw ProcessRunner.NotFound(description: "redis-cli is not installed: apt-get install redis-tools (or run `make deps`)")
         }
         let auth: String? = password ?? self.password
-        return try ProcessRunner.run(
+        return try await ProcessRunner.run(
             cli, ["-h", host, "-p", String(port)] + args, environment: ["REDISCLI_AUTH": auth, "REDISCLI_HISTFILE": "/dev/null"])
     }
 
@@ -90,8 +90,12 @@ public final class RedisServer: @unchecked Sendable {
     /// inherits the test thread's signal mask, SIGTERM and SIGINT blocked, and Redis (unlike
     /// PostgreSQL and Go programs) does not unblock them.
     public func stop() {
-        if server.process.isRunning {
-            _ = try? redisCLIResult(["SHUTDOWN", "NOSAVE"])
+        if server.process.isRunning, let cli = ProcessRunner.which("redis-cli") {
+            // Also run from deinit, so it waits here: SHUTDOWN answers at once.
+            _ = try? ProcessRunner.runWaiting(
+                cli, ["-h", host, "-p", String(port), "SHUTDOWN", "NOSAVE"],
+                environment: ["REDISCLI_AUTH": password, "REDISCLI_HISTFILE": "/dev/null"], stdin: nil,
+                currentDirectory: nil, audit: nil)
             for _ in 0..<80 where server.process.isRunning { usleep(25_000) }
         }
         server.stop()

@@ -76,7 +76,7 @@ import Testing
             try await b.create()
             try await b.save(.config, data: Data("c".utf8))
             let auth = try #require(gcs.auth)
-            try auth.revokeTokens()
+            try await auth.revokeTokens()
             #expect(try await b.load(.config) == Data("c".utf8))
             let stats = try auth.stats()
             #expect(stats["tokenRequests"] as? Int == 2)
@@ -88,7 +88,7 @@ import Testing
     @Test func assertionSignedWithAnotherKeyIsRefused() async throws {
         try await withGCS(serviceAccount: true) { gcs in
             let auth = try #require(gcs.auth)
-            try auth.writeKeyFile(gcs.keyFile, privateKeyPEM: try GoogleAuthTestServer.generateKey())
+            try await auth.writeKeyFile(gcs.keyFile, privateKeyPEM: try GoogleAuthTestServer.generateKey())
             let b = try gcs.backend()
             let e = await storageError { _ = try await b.list(.snapshots) }
             #expect(e?.code == .unauthorized)
@@ -150,7 +150,7 @@ import Testing
     @Test func descriptionsHideTheKey() async throws {
         try await withScratchDirectory { dir in
             let path = dir + "/key.json"
-            let file: [String: String] = [
+            let file: [String: String] = await [
                 "type": "service_account", "client_email": "a@b.c", "private_key": try GoogleAuthTestServer.generateKey(),
             ]
             try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: path))

@@ -38,7 +38,7 @@ import Testing
             let id = String(repeating: "ab", count: 32)
             try await b.save(.config, data: Data("c".utf8))
             for type in FileType.listable { try await b.save(Handle(type, id), data: Data(type.rawValue.utf8)) }
-            let names = try FakeGCSObjects.names(endpoint: gcs.emulatorURL, bucket: GCSFixture.bucket)
+            let names = try await FakeGCSObjects.names(endpoint: gcs.emulatorURL, bucket: GCSFixture.bucket)
             #expect(
                 names == [
                     "backups/server1/config", "backups/server1/data/ab/\(id)", "backups/server1/index/\(id)",
@@ -82,7 +82,7 @@ import Testing
             try await b.create()
             try await b.save(.config, data: Data("x".utf8))
             #expect(try await b.load(.config) == Data("x".utf8))
-            #expect(try FakeGCSObjects.names(endpoint: gcs.emulatorURL, bucket: "absent-bucket") == ["repo/config"])
+            await #expect(try FakeGCSObjects.names(endpoint: gcs.emulatorURL, bucket: "absent-bucket") == ["repo/config"])
         }
     }
 

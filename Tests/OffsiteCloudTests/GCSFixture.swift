@@ -43,11 +43,11 @@ func withGCS<T>(
     async throws -> T
 {
     try await withScratchDirectory { dir in
-        let emulator = try TestServer.fakeGCS()
+        let emulator = try await TestServer.fakeGCS()
         defer { emulator.stop() }
         var auth: GoogleAuthTestServer? = nil
         if serviceAccount || !accept.isEmpty {
-            auth = try GoogleAuthTestServer(
+            auth = try await GoogleAuthTestServer(
                 upstream: "http://127.0.0.1:\(emulator.port)", directory: dir + "/auth", expiresIn: expiresIn, accept: accept)
         }
         defer { auth?.stop() }

@@ -89,9 +89,9 @@ import Testing
         print(json.dumps(out))
         """
 
-    func botocore(_ cases: [Case]) throws -> [Signed] {
+    func botocore(_ cases: [Case]) async throws -> [Signed] {
         guard let python = ProcessRunner.which("python3") else { throw FixtureError(message: "python3 is not installed") }
-        let r = try ProcessRunner.run(python, ["-c", Self.oracle], stdin: try JSONEncoder().encode(cases))
+        let r = try await ProcessRunner.run(python, ["-c", Self.oracle], stdin: try JSONEncoder().encode(cases))
         guard r.status == 0 else {
             throw FixtureError(message: "botocore failed (install it with `pip install boto3`, or `make deps`): \(r.stderr)")
         }
@@ -116,8 +116,8 @@ import Testing
             token: value("x-amz-security-token"))
     }
 
-    @Test func signaturesEqualBotocores() throws {
-        let expected = try botocore(Self.cases)
+    @Test func signaturesEqualBotocores() async throws {
+        let expected = try await botocore(Self.cases)
         #expect(expected.count == Self.cases.count)
         for (c, theirs) in zip(Self.cases, expected) {
             let ours = offsite(c)

@@ -109,22 +109,22 @@ extension SelectionTests {
     }
 
     /// Runs restic with `RESTIC_PASSWORD` and `extra` in its environment.
-    static func restic(_ args: [String], repo: String, cwd: String, extra: [String: String] = [:]) throws -> ProcessRunner.Result {
+    static func restic(_ args: [String], repo: String, cwd: String, extra: [String: String] = [:]) async throws -> ProcessRunner.Result {
         var env: [String: String?] = ["RESTIC_PASSWORD": "pw", "TZ": "UTC", "RESTIC_REPOSITORY": nil, "RESTIC_PASSWORD_FILE": nil]
         for (k, v) in extra { env[k] = v }
-        return try ProcessRunner.run(try Restic.path(), ["-r", repo, "--no-cache"] + args, environment: env, currentDirectory: cwd)
+        return try await ProcessRunner.run(try Restic.path(), ["-r", repo, "--no-cache"] + args, environment: env, currentDirectory: cwd)
     }
 
     /// Backs `target` up with restic and returns the absolute paths it stored at or below the
     /// target, and restic's standard error.
-    static func resticSelection(args: [String], target: String, cwd: String, extra: [String: String] = [:]) throws -> (Set<String>, String)
+    static func resticSelection(args: [String], target: String, cwd: String, extra: [String: String] = [:]) async throws -> (Set<String>, String)
     {
         let repo = cwd + "/repo-\(UUID().uuidString.prefix(8))"
-        let initResult = try restic(["init"], repo: repo, cwd: cwd)
+        let initResult = try await restic(["init"], repo: repo, cwd: cwd)
         #expect(initResult.status == 0, "\(initResult.stderr)")
-        let backup = try restic(["backup", "--host", "oracle"] + args + [target], repo: repo, cwd: cwd, extra: extra)
+        let backup = try await restic(["backup", "--host", "oracle"] + args + [target], repo: repo, cwd: cwd, extra: extra)
         #expect(backup.status == 0, "\(backup.stderr)")
-        let ls = try restic(["ls", "latest", "--json"], repo: repo, cwd: cwd)
+        let ls = try await restic(["ls", "latest", "--json"], repo: repo, cwd: cwd)
         #expect(ls.status == 0, "\(ls.stderr)")
         let absTarget = PathName.absolute(target, cwd: cwd)
         var stored = Set<String>()
@@ -163,7 +163,7 @@ extension SelectionTests {
         try await withScratchDirectory { dir in
             try Self.buildOracleTree(dir + "/src")
             let s = try Self.setup(c, dir)
-            let (stored, stderr) = try Self.resticSelection(args: s.args, target: s.target, cwd: dir, extra: s.environment)
+            let (stored, stderr) = try await Self.resticSelection(args: s.args, target: s.target, cwd: dir, extra: s.environment)
             let warnings = Mutex<[String]>([])
             let filter = try s.selection.makeFilter(
                 targets: [s.target], workingDirectory: dir, environment: s.environment,
@@ -189,7 +189,7 @@ extension SelectionTests {
         let devMounts = mounts.filter { $0.hasPrefix("/dev/") && !$0.dropFirst(5).contains("/") }
         #expect(!devMounts.isEmpty, "this test needs a file system mounted directly below /dev, such as /dev/pts")
         try await withScratchDirectory { dir in
-            let (stored, _) = try Self.resticSelection(args: ["--one-file-system"], target: "/dev", cwd: dir)
+            let (stored, _) = try await Self.resticSelection(args: ["--one-file-system"], target: "/dev", cwd: dir)
             let filter = try Selection(oneFileSystem: true).makeFilter(targets: ["/dev"], workingDirectory: dir)
             let selected = Self.walk("/dev", filter)
             #expect(
@@ -211,10 +211,10 @@ extension SelectionTests {
             try write("raw", "src/cache\u{0}src/unicode/İstanbul.txt\u{0}")
             let args = ["--files-from", "list", "--files-from-verbatim", "verbatim", "--files-from-raw", "raw"]
             let repo = dir + "/repo"
-            #expect(try Self.restic(["init"], repo: repo, cwd: dir).status == 0)
-            let backup = try Self.restic(["backup", "--host", "oracle"] + args + ["src/sizes"], repo: repo, cwd: dir)
+            await #expect(try Self.restic(["init"], repo: repo, cwd: dir).status == 0)
+            let backup = try await Self.restic(["backup", "--host", "oracle"] + args + ["src/sizes"], repo: repo, cwd: dir)
             #expect(backup.status == 0, "\(backup.stderr)")
-            let snapshots = try Self.restic(["snapshots", "latest", "--json"], repo: repo, cwd: dir)
+            let snapshots = try await Self.restic(["snapshots", "latest", "--json"], repo: repo, cwd: dir)
             let list = try JSONSerialization.jsonObject(with: snapshots.stdout) as? [[String: Any]]
             let resticPaths = Set(list?.first?["paths"] as? [String] ?? [])
 

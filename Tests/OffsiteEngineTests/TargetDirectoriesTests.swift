@@ -64,7 +64,7 @@ import Glibc
     /// with no more descriptors open than the table's bounds.
     @Test func deepChainsStayWithinTheDescriptorBounds() async throws {
         try await withScratchDirectory { dir in
-            defer { _ = try? ProcessRunner.run("/bin/rm", ["-rf", dir + "/target"]) }
+            defer { removeDeepTrees(dir + "/target") }
             let depth = 3_000, name = "level-7"
             try FileManager.default.createDirectory(atPath: dir + "/target", withIntermediateDirectories: true)
             #expect(Self.chain(below: dir + "/target", depth: depth, name: name) == depth)
@@ -90,7 +90,7 @@ import Glibc
 
     @Test func removalByDescriptorOfADeepTreeNeverFollowsALink() async throws {
         try await withScratchDirectory { dir in
-            defer { _ = try? ProcessRunner.run("/bin/rm", ["-rf", dir + "/target"]) }
+            defer { removeDeepTrees(dir + "/target") }
             let depth = 2_000, name = "directory-name"
             try FileManager.default.createDirectory(atPath: dir + "/target", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: dir + "/outside", withIntermediateDirectories: true)

@@ -5,27 +5,27 @@ import Testing
 /// The backup engine against restic: metadata both ways, incremental backups, selection,
 /// streams, dry runs and interruption.
 @Suite struct BackupFeatureTests {
-    func snapshots(_ repo: String) throws -> [[String: Any]] {
-        try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
+    func snapshots(_ repo: String) async throws -> [[String: Any]] {
+        try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
     }
 
     @Test func metadataOffsiteToRestic() async throws {
         try await withScratchDirectory { dir in
             try MetadataFixture.build(at: dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
             // restic first, then offsite of the same files: identical tree blobs prove identical metadata.
-            expectStatus(try Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
+            expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", "src", "--force"], password: password, cwd: dir), 0, "offsite backup")
-            let snaps = try snapshots(repo)
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--force"], password: password, cwd: dir), 0, "offsite backup")
+            let snaps = try await snapshots(repo)
             #expect(snaps.count == 2)
             #expect(snaps[0]["tree"] as? String == snaps[1]["tree"] as? String)
             let offsiteID = try #require(snaps[1]["id"] as? String)
             expectStatus(
-                try Restic.run(["restore", offsiteID, "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
+                try await Restic.run(["restore", offsiteID, "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
             try expectSameTree(dir + "/src", dir + "/out/src")
-            #expect(try Restic.run(["check", "--read-data"], repo: repo, password: password).status == 0)
+            #expect(try await Restic.run(["check", "--read-data"], repo: repo, password: password).status == 0)
         }
     }
 
@@ -33,10 +33,10 @@ import Testing
         try await withScratchDirectory { dir in
             try MetadataFixture.build(at: dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
-            expectStatus(try Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0, "offsite restore"
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0, "offsite restore"
             )
             try expectSameTree(dir + "/src", dir + "/out/src")
         }
@@ -46,9 +46,9 @@ import Testing
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: false)
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
             let first = try summary(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 1"))
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 1"))
             let total = first["total_files_processed"] as? Int ?? 0
             #expect(total >= 15)
             #expect(first["files_new"] as? Int == total)
@@ -60,29 +60,29 @@ import Testing
             try handle.close()
             try Data("new".utf8).write(to: URL(fileURLWithPath: dir + "/src/new-file"))
             let second = try summary(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 2"))
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 2"))
             #expect(second["files_new"] as? Int == 1)
             #expect(second["files_changed"] as? Int == 1)
             #expect(second["files_unmodified"] as? Int == total - 1)
             // Only the changed tail of the 8 MiB file and the new file are new data.
             #expect((second["data_blobs"] as? Int ?? 99) <= 3)
-            let snaps = try snapshots(repo)
+            let snaps = try await snapshots(repo)
             #expect(snaps.last?["parent"] as? String == snaps.first?["id"] as? String)
 
             let forced = try summary(
                 expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "backup", "src", "--json", "--force"], password: password, cwd: dir), 0, "forced"))
+                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json", "--force"], password: password, cwd: dir), 0, "forced"))
             #expect(forced["files_unmodified"] as? Int == 0)
             #expect(forced["data_blobs"] as? Int == 0)
 
             expectStatus(
-                try Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
+                try await Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
             try expectSameTree(dir + "/src", dir + "/out/src")
             // restic 0.14 reads snapshots with `summary` and `program_version`.
-            #expect(try Restic.run(["check"], repo: repo, password: password).status == 0)
+            #expect(try await Restic.run(["check"], repo: repo, password: password).status == 0)
             let cat =
                 try JSONSerialization.jsonObject(
-                    with: try OffsiteBinary.run(["-r", repo, "cat", "snapshot", "latest"], password: password).stdout) as? [String: Any]
+                    with: try await OffsiteBinary.run(["-r", repo, "cat", "snapshot", "latest"], password: password).stdout) as? [String: Any]
             let s = try #require(cat?["summary"] as? [String: Any])
             #expect(s["files_unmodified"] as? Int == 0)
             #expect(s["total_files_processed"] as? Int == total + 1)
@@ -115,14 +115,14 @@ import Testing
             for tool in ["restic", "offsite"] {
                 let repo = dir + "/repo-" + tool
                 if tool == "restic" {
-                    expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "init")
-                    expectStatus(try Restic.run(["backup", "src"] + flags, repo: repo, password: password, cwd: dir), 0, "restic backup")
+                    expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
+                    expectStatus(try await Restic.run(["backup", "src"] + flags, repo: repo, password: password, cwd: dir), 0, "restic backup")
                 } else {
-                    expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+                    expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
                     expectStatus(
-                        try OffsiteBinary.run(["-r", repo, "backup", "src"] + flags, password: password, cwd: dir), 0, "offsite backup")
+                        try await OffsiteBinary.run(["-r", repo, "backup", "src"] + flags, password: password, cwd: dir), 0, "offsite backup")
                 }
-                let ls = try Restic.run(["ls", "latest"], repo: repo, password: password).stdoutString
+                let ls = try await Restic.run(["ls", "latest"], repo: repo, password: password).stdoutString
                 listings.append(ls.split(separator: "\n").dropFirst().map(String.init))
             }
             #expect(listings[0] == listings[1])
@@ -135,27 +135,27 @@ import Testing
     @Test func stdinAndCommandStreams() async throws {
         try await withScratchDirectory { dir in
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
             let payload = Data(TreeFixture.randomBytes(3_000_000, seed: 9)) + Data(repeating: 65, count: 2_000_000)
-            let r1 = try ProcessRunner.run(
+            let r1 = try await ProcessRunner.run(
                 try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "db.sql"],
                 environment: ["RESTIC_PASSWORD": password, "TZ": "UTC"], stdin: payload)
             expectStatus(r1, 0, "backup --stdin")
-            let dump = try Restic.run(["dump", "latest", "/db.sql"], repo: repo, password: password)
+            let dump = try await Restic.run(["dump", "latest", "/db.sql"], repo: repo, password: password)
             #expect(dump.stdout == payload)
-            #expect(try snapshots(repo).first?["paths"] as? [String] == ["/db.sql"])
+            await #expect(try snapshots(repo).first?["paths"] as? [String] == ["/db.sql"])
 
             expectStatus(
-                try OffsiteBinary.run(
+                try await OffsiteBinary.run(
                     [
                         "-r", repo, "backup", "--stdin-filename", "cmd.out", "--stdin-from-command", "--",
                         "sh", "-c", "printf 'from a command'",
                     ], password: password), 0, "command ok")
-            #expect(try Restic.run(["dump", "latest", "/cmd.out"], repo: repo, password: password).stdoutString == "from a command")
+            #expect(try await Restic.run(["dump", "latest", "/cmd.out"], repo: repo, password: password).stdoutString == "from a command")
 
             // A command that fails halfway: its stderr is shown, no snapshot is saved.
-            let before = try snapshots(repo).count
-            let failing = try OffsiteBinary.run(
+            let before = try await snapshots(repo).count
+            let failing = try await OffsiteBinary.run(
                 [
                     "-r", repo, "backup", "--stdin-filename", "broken.sql", "--stdin-from-command", "--",
                     "sh", "-c", "head -c 3000000 /dev/zero; echo 'dump failed: disk on fire' >&2; exit 7",
@@ -164,8 +164,8 @@ import Testing
             #expect(failing.status == 1)
             #expect(failing.stderr.contains("dump failed: disk on fire"))
             #expect(failing.stderr.contains("status 7"))
-            #expect(try snapshots(repo).count == before)
-            #expect(try Restic.run(["check"], repo: repo, password: password).status == 0)
+            await #expect(try snapshots(repo).count == before)
+            #expect(try await Restic.run(["check"], repo: repo, password: password).status == 0)
         }
     }
 
@@ -173,11 +173,11 @@ import Testing
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: false)
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
             let before = try FileManager.default.subpathsOfDirectory(atPath: repo).sorted()
             let s = try summary(
                 expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--dry-run", "--json"], password: password), 0, "dry run"))
+                    try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--dry-run", "--json"], password: password), 0, "dry run"))
             #expect((s["data_blobs"] as? Int ?? 0) > 10)
             #expect(s["snapshot_id"] == nil)
             #expect(try FileManager.default.subpathsOfDirectory(atPath: repo).sorted() == before)
@@ -187,7 +187,7 @@ import Testing
     @Test func interruptExits130AndLeavesRepositoryValid() async throws {
         try await withScratchDirectory { dir in
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
             // A stream that produces 40 MiB and then stalls, so the backup is mid-way when interrupted.
@@ -209,8 +209,8 @@ import Testing
             p.waitUntilExit()
             #expect(p.terminationStatus == 130)
             #expect(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("interrupt"))
-            #expect(try snapshots(repo).isEmpty)
-            let check = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+            await #expect(try snapshots(repo).isEmpty)
+            let check = try await Restic.run(["check", "--read-data"], repo: repo, password: password)
             #expect(check.status == 0, "\(check.stdoutString) \(check.stderr)")
         }
     }

@@ -18,20 +18,20 @@ import Glibc
     @Test func dumpFileIsByteIdenticalToResticAndTheOriginal() async throws {
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: true)
-            let repo = try Self.resticRepository(dir, paths: ["src"])
+            let repo = try await Self.resticRepository(dir, paths: ["src"])
             let files = ["mixed-40MiB", "sizes-0", "sizes-8MiB+1", "odd/ünïcødé-日本語-😀", "odd/new\nline"]
             for file in files {
                 let original = try Data(contentsOf: URL(fileURLWithPath: dir + "/src/" + file))
                 let theirs = expectStatus(
-                    try Restic.run(["dump", "latest", "/src/" + file], repo: repo, password: password), 0, "restic dump")
+                    try await Restic.run(["dump", "latest", "/src/" + file], repo: repo, password: password), 0, "restic dump")
                 let ours = expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "dump", "latest", "/src/" + file], password: password), 0, "offsite dump \(file)")
+                    try await OffsiteBinary.run(["-r", repo, "dump", "latest", "/src/" + file], password: password), 0, "offsite dump \(file)")
                 #expect(ours.stdout == original, "\(file)")
                 #expect(ours.stdout == theirs.stdout, "\(file)")
             }
             // A subfolder reference (restic 0.17) makes the path relative to it.
             let leaf = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "dump", "latest:/src/nested", "deeper/deepest/leaf.txt"], password: password), 0,
+                try await OffsiteBinary.run(["-r", repo, "dump", "latest:/src/nested", "deeper/deepest/leaf.txt"], password: password), 0,
                 "dump with subfolder")
             #expect(leaf.stdoutString == "leaf\n")
         }
@@ -40,21 +40,21 @@ import Glibc
     @Test func dumpDirectoryAsTarIsByteIdenticalToResticAndExtracts() async throws {
         try await withScratchDirectory { dir in
             try Self.buildDumpFixture(dir)
-            let repo = try Self.resticRepository(dir, paths: ["src", "meta", "raw"])
+            let repo = try await Self.resticRepository(dir, paths: ["src", "meta", "raw"])
             for path in ["/", "/src", "/meta", "/raw", "/src/nested", "/src/long"] {
                 let theirs = expectStatus(
-                    try Restic.run(["dump", "latest", path], repo: repo, password: password), 0, "restic dump \(path)")
-                let ours = expectStatus(try OffsiteBinary.run(["-r", repo, "dump", "latest", path], password: password), 0, "dump \(path)")
+                    try await Restic.run(["dump", "latest", path], repo: repo, password: password), 0, "restic dump \(path)")
+                let ours = expectStatus(try await OffsiteBinary.run(["-r", repo, "dump", "latest", path], password: password), 0, "dump \(path)")
                 #expect(ours.stdout.count > 1024)
                 #expect(ours.stdout == theirs.stdout, "tar of \(path) differs from restic's")
             }
 
             // GNU tar reads it back into the same tree (times to the second, as tar keeps them).
             let archive = dir + "/all.tar"
-            try OffsiteBinary.run(["-r", repo, "dump", "latest", "/"], password: password).stdout.write(to: URL(fileURLWithPath: archive))
+            try await OffsiteBinary.run(["-r", repo, "dump", "latest", "/"], password: password).stdout.write(to: URL(fileURLWithPath: archive))
             try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
             expectStatus(
-                try ProcessRunner.run("/usr/bin/tar", ["--xattrs", "--xattrs-include=*", "-xf", archive, "-C", dir + "/out"]), 0, "tar -x")
+                try await ProcessRunner.run("/usr/bin/tar", ["--xattrs", "--xattrs-include=*", "-xf", archive, "-C", dir + "/out"]), 0, "tar -x")
             for top in ["src", "meta"] {
                 // Below the top level restic leaves FIFOs and devices out of archives.
                 let original = try Self.describe(dir + "/" + top, times: .rounded, owners: true).filter { $0.value != "other" }
@@ -65,10 +65,10 @@ import Glibc
             }
             // Dumping /meta makes its FIFO and device top-level entries: restic writes those as
             // empty regular files with their permissions.
-            try OffsiteBinary.run(["-r", repo, "dump", "latest", "/meta"], password: password).stdout.write(
+            try await OffsiteBinary.run(["-r", repo, "dump", "latest", "/meta"], password: password).stdout.write(
                 to: URL(fileURLWithPath: dir + "/meta.tar"))
             let listing = expectStatus(
-                try ProcessRunner.run("/usr/bin/tar", ["-tvf", dir + "/meta.tar"], environment: ["TZ": "UTC"]), 0, "tar -t"
+                try await ProcessRunner.run("/usr/bin/tar", ["-tvf", dir + "/meta.tar"], environment: ["TZ": "UTC"]), 0, "tar -t"
             ).stdoutString
             #expect(listing.contains("-rw-r----- root/root         0 2005-03-18 01:58 meta/special-fifo\n"), "\(listing)")
             #expect(TreeFixture.xattrs(dir + "/out/meta/attrs/with-xattrs") == TreeFixture.xattrs(dir + "/meta/attrs/with-xattrs"))
@@ -79,16 +79,16 @@ import Glibc
     @Test func dumpDirectoryAsZipIsByteIdenticalToResticAndExtracts() async throws {
         try await withScratchDirectory { dir in
             try Self.buildDumpFixture(dir)
-            let repo = try Self.resticRepository(dir, paths: ["src", "meta", "raw"])
+            let repo = try await Self.resticRepository(dir, paths: ["src", "meta", "raw"])
             for path in ["/", "/src", "/meta", "/raw"] {
                 let theirs = expectStatus(
-                    try Restic.run(["dump", "--archive", "zip", "latest", path], repo: repo, password: password), 0, "restic dump zip")
+                    try await Restic.run(["dump", "--archive", "zip", "latest", path], repo: repo, password: password), 0, "restic dump zip")
                 let ours = expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "dump", "-a", "zip", "latest", path], password: password), 0, "dump zip \(path)")
+                    try await OffsiteBinary.run(["-r", repo, "dump", "-a", "zip", "latest", path], password: password), 0, "dump zip \(path)")
                 #expect(ours.stdout == theirs.stdout, "zip of \(path) differs from restic's")
             }
             let archive = dir + "/src.zip"
-            try OffsiteBinary.run(["-r", repo, "dump", "--archive", "zip", "latest", "/src"], password: password).stdout.write(
+            try await OffsiteBinary.run(["-r", repo, "dump", "--archive", "zip", "latest", "/src"], password: password).stdout.write(
                 to: URL(fileURLWithPath: archive))
 
             // Python checks every CRC and extracts names exactly; symlinks become files holding the target.
@@ -99,7 +99,7 @@ import Glibc
                 if bad is not None: sys.exit("bad CRC: " + bad)
                 z.extractall(sys.argv[2])
                 """
-            expectStatus(try ProcessRunner.run(try Self.python(), ["-c", script, archive, dir + "/py"]), 0, "python zipfile")
+            expectStatus(try await ProcessRunner.run(try Self.python(), ["-c", script, archive, dir + "/py"]), 0, "python zipfile")
             let original = try Self.describe(dir + "/src", times: .none, owners: false, linksAsFiles: true)
             let extracted = try Self.describe(dir + "/py/src", times: .none, owners: false, linksAsFiles: true, modes: false)
             #expect(original.count > 10)
@@ -108,7 +108,7 @@ import Glibc
             // Info-ZIP unzip restores modes, symlinks and times (to the second); it rewrites
             // control characters in names, so those are left out of this comparison, as is the
             // file from 1960 (zip's timestamp is unsigned).
-            expectStatus(try ProcessRunner.run("/usr/bin/unzip", ["-K", "-q", archive, "-d", dir + "/uz"]), 0, "unzip")
+            expectStatus(try await ProcessRunner.run("/usr/bin/unzip", ["-K", "-q", archive, "-d", dir + "/uz"]), 0, "unzip")
             let unzipped = try Self.describe(dir + "/uz/src", times: .truncated, owners: false)
             let plain = try Self.describe(dir + "/src", times: .truncated, owners: false).filter { entry in
                 !entry.key.unicodeScalars.contains { $0.value < 0x20 } && entry.key != "long/old"
@@ -123,12 +123,12 @@ import Glibc
         try await withScratchDirectory { dir in
             try Self.buildDumpFixture(dir)
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", "src", "meta", "raw"], password: password, cwd: dir), 0, "offsite backup")
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "meta", "raw"], password: password, cwd: dir), 0, "offsite backup")
             for args in [["latest", "/"], ["-a", "zip", "latest", "/"], ["latest", "/src/sizes-8MiB+1"]] {
-                let theirs = expectStatus(try Restic.run(["dump"] + args, repo: repo, password: password), 0, "restic dump \(args)")
-                let ours = expectStatus(try OffsiteBinary.run(["-r", repo, "dump"] + args, password: password), 0, "dump \(args)")
+                let theirs = expectStatus(try await Restic.run(["dump"] + args, repo: repo, password: password), 0, "restic dump \(args)")
+                let ours = expectStatus(try await OffsiteBinary.run(["-r", repo, "dump"] + args, password: password), 0, "dump \(args)")
                 #expect(!ours.stdout.isEmpty)
                 #expect(ours.stdout == theirs.stdout, "\(args)")
             }
@@ -138,7 +138,7 @@ import Glibc
     @Test func dumpReportsWhatIsWrongWithThePath() async throws {
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: false)
-            let repo = try Self.resticRepository(dir, paths: ["src"])
+            let repo = try await Self.resticRepository(dir, paths: ["src"])
             let cases: [([String], String)] = [
                 (["latest", "/src/nope"], "cannot dump file: path \"/src/nope\" not found in snapshot"),
                 (["latest", "/src/link-relative"], "cannot dump file: \"/src/link-relative\" should be a file, but is a \"symlink\""),
@@ -147,7 +147,7 @@ import Glibc
                 (["deadbeef", "/src"], "failed to find snapshot"),
             ]
             for (args, message) in cases {
-                let r = expectStatus(try OffsiteBinary.run(["-r", repo, "dump"] + args, password: password), 1, "dump \(args)")
+                let r = expectStatus(try await OffsiteBinary.run(["-r", repo, "dump"] + args, password: password), 1, "dump \(args)")
                 #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
                 #expect(r.stdout.isEmpty)
             }
@@ -162,7 +162,7 @@ import Glibc
             FileManager.default.createFile(atPath: dir + "/big/zeros", contents: nil)
             guard truncate(dir + "/big/zeros", (1 << 32) + 1) == 0 else { throw FixtureError(message: "cannot create the sparse file") }
             try Data("small\n".utf8).write(to: URL(fileURLWithPath: dir + "/big/small"))
-            let repo = try Self.resticRepository(dir, paths: ["big"])
+            let repo = try await Self.resticRepository(dir, paths: ["big"])
             // Both dumps are read in step and compared chunk by chunk; only the last bytes are kept.
             let script = """
                 import subprocess, sys
@@ -181,7 +181,7 @@ import Glibc
                 print(total, tail.hex())
                 """
             let r = expectStatus(
-                try ProcessRunner.run(
+                try await ProcessRunner.run(
                     try Self.python(), ["-c", script, try OffsiteBinary.path(), try Restic.path(), repo, dir + "/rss"],
                     environment: ["RESTIC_PASSWORD": password, "TZ": "UTC", "RESTIC_REPOSITORY": nil]), 0, "zip64 comparison")
             let fields = r.stdoutString.split(separator: " ")
@@ -217,7 +217,7 @@ import Glibc
                 m = t.next()
                 print(m.name, m.size, m.mtime, m.uname, sorted(m.pax_headers.items()))
                 """
-            let r = expectStatus(try ProcessRunner.run(try Self.python(), ["-c", script, dir + "/h.tar"]), 0, "python tarfile")
+            let r = expectStatus(try await ProcessRunner.run(try Self.python(), ["-c", script, dir + "/h.tar"]), 0, "python tarfile")
             #expect(
                 r.stdoutString
                     == "huge 9663676416 1700000001 a-user-name-much-longer-than-thirty-two-bytes [('size', '9663676416'), ('uname', 'a-user-name-much-longer-than-thirty-two-bytes')]\n"
@@ -229,9 +229,9 @@ import Glibc
 
     @Test func findMatchesRestic() async throws {
         try await withScratchDirectory { dir in
-            try Self.buildTwoSnapshots(dir)
+            try await Self.buildTwoSnapshots(dir)
             let repo = dir + "/repo"
-            let ids = try Self.snapshotIDs(repo)
+            let ids = try await Self.snapshotIDs(repo)
             // Each query runs as text, as JSON or both.
             let queries: [([String], [Bool])] = [
                 (["*.txt"], [false, true]),
@@ -247,8 +247,8 @@ import Glibc
             for (q, modes) in queries {
                 for json in modes {
                     let args = ["find"] + q + (json ? ["--json"] : [])
-                    let theirs = expectStatus(try Restic.run(args, repo: repo, password: password), 0, "restic \(args)")
-                    let ours = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 0, "offsite \(args)")
+                    let theirs = expectStatus(try await Restic.run(args, repo: repo, password: password), 0, "restic \(args)")
+                    let ours = expectStatus(try await OffsiteBinary.run(["-r", repo] + args, password: password), 0, "offsite \(args)")
                     // restic 0.14 lists snapshots in directory order; offsite oldest first (as
                     // restic 0.16+). Within a snapshot the output must be identical.
                     if json {
@@ -264,15 +264,15 @@ import Glibc
                 }
             }
             // Oldest snapshot first.
-            let all = try OffsiteBinary.run(["-r", repo, "find", "*.txt"], password: password).stdoutString
+            let all = try await OffsiteBinary.run(["-r", repo, "find", "*.txt"], password: password).stdoutString
             let headings = all.split(separator: "\n").filter { $0.hasPrefix("Found matching entries") }
             #expect(headings.count == 2)
             #expect(headings.first?.contains(String(ids[0].prefix(8))) == true)
 
-            let bad = expectStatus(try OffsiteBinary.run(["-r", repo, "find", "[z-"], password: password), 1, "bad pattern")
+            let bad = expectStatus(try await OffsiteBinary.run(["-r", repo, "find", "[z-"], password: password), 1, "bad pattern")
             #expect(bad.stderr.contains("pattern \"[z-\" is malformed"))
             let badTime = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "find", "x", "--oldest", "yesterday"], password: password), 1, "bad time")
+                try await OffsiteBinary.run(["-r", repo, "find", "x", "--oldest", "yesterday"], password: password), 1, "bad time")
             #expect(badTime.stderr.contains("unable to parse time: \"yesterday\""))
         }
     }
@@ -287,8 +287,8 @@ import Glibc
             try f.dir("b")
             try f.file("a/x", Array("same".utf8))
             try f.file("b/x", Array("same".utf8))
-            let repo = try Self.resticRepository(dir, paths: ["t"])
-            let ours = expectStatus(try OffsiteBinary.run(["-r", repo, "-q", "find", "b"], password: password), 0, "find b")
+            let repo = try await Self.resticRepository(dir, paths: ["t"])
+            let ours = expectStatus(try await OffsiteBinary.run(["-r", repo, "-q", "find", "b"], password: password), 0, "find b")
             #expect(ours.stdoutString == "/t/b\n/t/b/x\n")
         }
     }
@@ -332,7 +332,7 @@ import Glibc
             try f.file("dir-to-file/x", Array("x".utf8))
             try f.symlink("link-retarget", to: "keep.txt")
             f.setTimes("time.txt", seconds: 1_500_000_000, nanoseconds: 0)
-            let repo = try Self.resticRepository(dir, paths: ["d"])
+            let repo = try await Self.resticRepository(dir, paths: ["d"])
 
             try f.file("content.txt", Array("after, longer".utf8))
             chmod(dir + "/d/mode.txt", 0o600)
@@ -349,27 +349,27 @@ import Glibc
             try f.file("dir-to-file", Array("now a file".utf8))
             try FileManager.default.removeItem(atPath: dir + "/d/link-retarget")
             try f.symlink("link-retarget", to: "new.txt")
-            expectStatus(try Restic.run(["backup", "d"], repo: repo, password: password, cwd: dir), 0, "restic backup 2")
+            expectStatus(try await Restic.run(["backup", "d"], repo: repo, password: password, cwd: dir), 0, "restic backup 2")
 
-            let ids = try Self.snapshotIDs(repo)
+            let ids = try await Self.snapshotIDs(repo)
             let (a, b) = (String(ids[0].prefix(8)), ids[1])
             let runs: [[String]] = [
                 ["diff", a, b], ["diff", "--metadata", a, b], ["--json", "diff", a, b], ["diff", "--json", "--metadata", b, a],
                 ["-q", "diff", a, b], ["diff", a, a],
             ]
             for args in runs {
-                let theirs = expectStatus(try Restic.run(args, repo: repo, password: password), 0, "restic \(args)")
-                let ours = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 0, "offsite \(args)")
+                let theirs = expectStatus(try await Restic.run(args, repo: repo, password: password), 0, "restic \(args)")
+                let ours = expectStatus(try await OffsiteBinary.run(["-r", repo] + args, password: password), 0, "offsite \(args)")
                 #expect(ours.stdoutString == theirs.stdoutString, "\(args)")
             }
-            let text = try OffsiteBinary.run(["-r", repo, "diff", "--metadata", a, b], password: password).stdoutString
+            let text = try await OffsiteBinary.run(["-r", repo, "diff", "--metadata", a, b], password: password).stdoutString
             for line in [
                 "M    /d/content.txt", "U    /d/mode.txt", "U    /d/time.txt", "-    /d/gone-dir/inner/a", "+    /d/new-dir/sub/n",
                 "TU   /d/file-to-link", "TU   /d/dir-to-file", "U    /d/link-retarget", "M    /d/changes/nested/deep.txt",
             ] {
                 #expect(text.contains(line + "\n"), "\(line)")
             }
-            let missing = expectStatus(try OffsiteBinary.run(["-r", repo, "diff", a], password: password), 1, "one snapshot")
+            let missing = expectStatus(try await OffsiteBinary.run(["-r", repo, "diff", a], password: password), 1, "one snapshot")
             #expect(missing.stderr.contains("specify two snapshot IDs"))
         }
     }
@@ -377,16 +377,16 @@ import Glibc
     // MARK: Fixtures
 
     /// restic init and a backup of `paths` (relative to `dir`), so the trees start at `/<path>`.
-    static func resticRepository(_ dir: String, paths: [String], extra: [String] = []) throws -> String {
+    static func resticRepository(_ dir: String, paths: [String], extra: [String] = []) async throws -> String {
         let repo = dir + "/repo"
-        expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
-        expectStatus(try Restic.run(["backup"] + extra + paths, repo: repo, password: password, cwd: dir), 0, "restic backup")
+        expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+        expectStatus(try await Restic.run(["backup"] + extra + paths, repo: repo, password: password, cwd: dir), 0, "restic backup")
         return repo
     }
 
     /// Full snapshot IDs, oldest first.
-    static func snapshotIDs(_ repo: String) throws -> [String] {
-        let list = try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
+    static func snapshotIDs(_ repo: String) async throws -> [String] {
+        let list = try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
         return list.sorted { ($0["time"] as? String ?? "") < ($1["time"] as? String ?? "") }.compactMap { $0["id"] as? String }
     }
 
@@ -419,16 +419,16 @@ import Glibc
 
     /// Two restic snapshots of `src` (the interop tree), with fixed times, hosts and tags; the
     /// second after a few changes.
-    static func buildTwoSnapshots(_ dir: String) throws {
+    static func buildTwoSnapshots(_ dir: String) async throws {
         try InteropFixture.build(at: dir + "/src", large: false)
-        _ = try resticRepository(
+        _ = try await resticRepository(
             dir, paths: ["src"], extra: ["--time", "2024-01-01 10:00:00", "--host", "first-host", "--tag", "first"])
         let f = TreeFixture(root: dir + "/src")
         try f.file("added.txt", Array("added".utf8))
         try f.file("nested/deeper/deepest/leaf.txt", Array("leaf changed\n".utf8))
         try FileManager.default.removeItem(atPath: dir + "/src/sizes-1")
         expectStatus(
-            try Restic.run(
+            try await Restic.run(
                 ["backup", "--time", "2024-02-01 10:00:00", "--host", "second-host", "--tag", "second", "src"], repo: dir + "/repo",
                 password: password, cwd: dir), 0, "restic backup 2")
     }

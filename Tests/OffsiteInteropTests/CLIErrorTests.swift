@@ -6,15 +6,15 @@ import Testing
 /// Bad input gets a clear error and restic's exit code, and never wrong data.
 @Suite struct CLIErrorTests {
     /// A small repository made by offsite, with one snapshot of a small tree.
-    func makeRepo(_ dir: String) throws -> String {
+    func makeRepo(_ dir: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
         try f.file("a.txt", Array("hello\n".utf8))
         try f.file("big.bin", TreeFixture.randomBytes(700_000, seed: 5))
         let repo = dir + "/repo"
-        expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
-        expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "backup")
-        makeWritable(repo)
+        expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+        expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "backup")
+        await makeWritable(repo)
         return repo
     }
 
@@ -26,44 +26,44 @@ import Testing
 
     @Test func wrongPasswordExits12() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepo(dir)
-            let r = expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: "not the password"), 12, "wrong password")
+            let repo = try await makeRepo(dir)
+            let r = expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: "not the password"), 12, "wrong password")
             #expect(r.stderr.contains("wrong password or no key found"))
         }
     }
 
     @Test func noRepositoryExits10() async throws {
         try await withScratchDirectory { dir in
-            let r = expectStatus(try OffsiteBinary.run(["-r", dir + "/nothing-here", "snapshots"], password: password), 10, "no repo")
+            let r = expectStatus(try await OffsiteBinary.run(["-r", dir + "/nothing-here", "snapshots"], password: password), 10, "no repo")
             #expect(r.stderr.contains("config"))
-            expectStatus(try OffsiteBinary.run(["snapshots"], password: password), 1, "no -r")
+            expectStatus(try await OffsiteBinary.run(["snapshots"], password: password), 1, "no -r")
         }
     }
 
     @Test func passwordSources() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepo(dir)
+            let repo = try await makeRepo(dir)
             try Data((password + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/pw"))
-            expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--password-file", dir + "/pw"]), 0, "--password-file")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--password-file", dir + "/pw"]), 0, "--password-file")
             expectStatus(
-                try OffsiteBinary.run(["snapshots"], environment: ["RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD_FILE": dir + "/pw"]), 0,
+                try await OffsiteBinary.run(["snapshots"], environment: ["RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD_FILE": dir + "/pw"]), 0,
                 "env file")
             expectStatus(
-                try OffsiteBinary.run(
+                try await OffsiteBinary.run(
                     ["snapshots"], environment: ["RESTIC_REPOSITORY": "local:" + repo, "RESTIC_PASSWORD_COMMAND": "cat \(dir)/pw"]), 0,
                 "env command")
             try Data(repo.utf8).write(to: URL(fileURLWithPath: dir + "/repofile"))
             expectStatus(
-                try OffsiteBinary.run(["--repository-file", dir + "/repofile", "snapshots"], password: password), 0, "--repository-file")
+                try await OffsiteBinary.run(["--repository-file", dir + "/repofile", "snapshots"], password: password), 0, "--repository-file")
             expectStatus(
-                try OffsiteBinary.run(["snapshots", "--password-file", dir + "/pw", "--password-command", "true", "-r", repo]), 1,
+                try await OffsiteBinary.run(["snapshots", "--password-file", dir + "/pw", "--password-command", "true", "-r", repo]), 1,
                 "both sources")
         }
     }
 
     @Test func flippedPackByteFailsNamingPackAndBlob() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepo(dir)
+            let repo = try await makeRepo(dir)
             // The data pack is the larger one.
             let packs = try FileManager.default.subpathsOfDirectory(atPath: repo + "/data").filter { $0.count > 60 }
             let sized = try packs.map { ($0, try FileManager.default.attributesOfItem(atPath: repo + "/data/" + $0)[.size] as? Int ?? 0) }
@@ -75,7 +75,7 @@ import Testing
             let packID = String(pack.split(separator: "/").last!)
 
             let r = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 1, "restore")
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 1, "restore")
             #expect(r.stderr.contains(packID))
             #expect(r.stderr.contains("data blob"))
             // The damaged file is not left behind with wrong bytes; the intact one is restored.
@@ -86,25 +86,25 @@ import Testing
 
     @Test func damagedObjectsAreNamed() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepo(dir)
+            let repo = try await makeRepo(dir)
             let snapshot = try onlyFile(repo + "/snapshots")
             try Data("garbage".utf8).write(to: URL(fileURLWithPath: snapshot))
-            let r1 = expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 1, "garbage snapshot")
+            let r1 = expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 1, "garbage snapshot")
             #expect(r1.stderr.contains("snapshots/" + (snapshot as NSString).lastPathComponent))
 
             let index = try onlyFile(repo + "/index")
             let data = try Data(contentsOf: URL(fileURLWithPath: index))
             try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: index))
-            let r2 = expectStatus(try OffsiteBinary.run(["-r", repo, "ls", "latest"], password: password), 1, "truncated index")
+            let r2 = expectStatus(try await OffsiteBinary.run(["-r", repo, "ls", "latest"], password: password), 1, "truncated index")
             #expect(r2.stderr.contains("index/" + (index as NSString).lastPathComponent))
 
             let key = try onlyFile(repo + "/keys")
             try Data("{\"kdf\":".utf8).write(to: URL(fileURLWithPath: key))
-            let r3 = expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 1, "garbage key")
+            let r3 = expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 1, "garbage key")
             #expect(r3.stderr.contains("keys/" + (key as NSString).lastPathComponent))
 
             try Data([1, 2, 3]).write(to: URL(fileURLWithPath: repo + "/config"))
-            let r4 = try OffsiteBinary.run(["-r", repo, "snapshots"], password: password)
+            let r4 = try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password)
             #expect(r4.status != 0)
             #expect(r4.stderr.contains("key") || r4.stderr.contains("config"))
         }
@@ -112,41 +112,41 @@ import Testing
 
     @Test func missingBackupPathSavesNothing() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepo(dir)
+            let repo = try await makeRepo(dir)
             let before = try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots")
             let r = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", dir + "/does-not-exist"], password: password), 1, "missing path")
+                try await OffsiteBinary.run(["-r", repo, "backup", dir + "/does-not-exist"], password: password), 1, "missing path")
             #expect(r.stderr.contains("do not exist"))
             #expect(try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots") == before)
             // One missing path among existing ones: saved, warned, exit 3.
             let partial = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", dir + "/nope"], password: password), 3, "partial")
+                try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", dir + "/nope"], password: password), 3, "partial")
             #expect(partial.stderr.contains("nope does not exist, skipping"))
         }
     }
 
     @Test func initRefusesExistingRepositoryAndHelpTeaches() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepo(dir)
-            let r = expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 1, "re-init")
+            let repo = try await makeRepo(dir)
+            let r = expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 1, "re-init")
             #expect(r.stderr.contains("already"))
-            let help = expectStatus(try OffsiteBinary.run(["backup", "--help"]), 0, "help")
+            let help = expectStatus(try await OffsiteBinary.run(["backup", "--help"]), 0, "help")
             #expect(help.stdoutString.contains("Examples"))
-            let version = expectStatus(try OffsiteBinary.run(["version"]), 0, "version")
+            let version = expectStatus(try await OffsiteBinary.run(["version"]), 0, "version")
             #expect(version.stdoutString.hasPrefix("offsite "))
         }
     }
 
     @Test func catAndKeyListAgreeWithRestic() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepo(dir)
+            let repo = try await makeRepo(dir)
             let snapshotID = try #require(
-                try Restic.run(["list", "snapshots"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
-            let config = expectStatus(try OffsiteBinary.run(["-r", repo, "cat", "config"], password: password), 0, "cat config")
-            #expect(config.stdoutString == (try Restic.run(["cat", "config"], repo: repo, password: password)).stdoutString)
+                try await Restic.run(["list", "snapshots"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
+            let config = expectStatus(try await OffsiteBinary.run(["-r", repo, "cat", "config"], password: password), 0, "cat config")
+            #expect(config.stdoutString == (try await Restic.run(["cat", "config"], repo: repo, password: password)).stdoutString)
             for args in [["cat", "snapshot", String(snapshotID)], ["cat", "snapshot", String(snapshotID.prefix(8))]] {
-                let ours = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 0, args.joined(separator: " "))
-                let theirs = try Restic.run(args, repo: repo, password: password)
+                let ours = expectStatus(try await OffsiteBinary.run(["-r", repo] + args, password: password), 0, args.joined(separator: " "))
+                let theirs = try await Restic.run(args, repo: repo, password: password)
                 // restic 0.14 predates `program_version` (0.16) and `summary` (0.17) and drops them
                 // when it prints; everything else must be the same.
                 var ourObject = try #require(try JSONSerialization.jsonObject(with: ours.stdout) as? [String: Any])
@@ -158,21 +158,21 @@ import Testing
             }
             // restic 0.14 prints mac.r clamped; offsite prints it as stored (as newer restic does).
             let ourKey =
-                try JSONSerialization.jsonObject(with: try OffsiteBinary.run(["-r", repo, "cat", "masterkey"], password: password).stdout)
+                try JSONSerialization.jsonObject(with: try await OffsiteBinary.run(["-r", repo, "cat", "masterkey"], password: password).stdout)
                 as? [String: Any]
             let theirKey =
-                try JSONSerialization.jsonObject(with: try Restic.run(["cat", "masterkey"], repo: repo, password: password).stdout)
+                try JSONSerialization.jsonObject(with: try await Restic.run(["cat", "masterkey"], repo: repo, password: password).stdout)
                 as? [String: Any]
             #expect(ourKey?["encrypt"] as? String == theirKey?["encrypt"] as? String)
             #expect((ourKey?["mac"] as? [String: String])?["k"] == (theirKey?["mac"] as? [String: String])?["k"])
             let index = try #require(
-                try Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
+                try await Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
             #expect(
-                try OffsiteBinary.run(["-r", repo, "cat", "index", String(index)], password: password).stdout
-                    == (try Restic.run(["cat", "index", String(index)], repo: repo, password: password).stdout))
+                try await OffsiteBinary.run(["-r", repo, "cat", "index", String(index)], password: password).stdout
+                    == (try await Restic.run(["cat", "index", String(index)], repo: repo, password: password).stdout))
             let keys = try jsonArray(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "key", "list", "--json"], password: password), 0, "key list").stdout)
-            let resticKeys = try jsonArray(try Restic.run(["key", "list", "--json"], repo: repo, password: password).stdout)
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "key", "list", "--json"], password: password), 0, "key list").stdout)
+            let resticKeys = try jsonArray(try await Restic.run(["key", "list", "--json"], repo: repo, password: password).stdout)
             #expect(keys.map { $0["id"] as? String } == resticKeys.map { $0["id"] as? String })
             #expect(keys.first?["current"] as? Bool == true)
         }

@@ -11,7 +11,7 @@ import Glibc
 /// `--read-data-subset n/t` reads the same group of packs as restic.
 @Suite struct CheckTests {
     /// A repository of several data packs (4 MiB packs, ~20 MB of random files) written by `tool`.
-    func makeRepository(_ dir: String, tool: String) throws -> String {
+    func makeRepository(_ dir: String, tool: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
         let random = FileHandle(forReadingAtPath: "/dev/urandom")!
@@ -21,12 +21,12 @@ import Glibc
         try f.file("sub/small.txt", Array("small\n".utf8))
         let repo = dir + "/repo"
         if tool == "restic" {
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "init")
-            expectStatus(try Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
+            expectStatus(try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
         } else {
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", "src", "--pack-size", "4"], password: password, cwd: dir), 0, "backup")
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--pack-size", "4"], password: password, cwd: dir), 0, "backup")
         }
         return repo
     }
@@ -53,9 +53,9 @@ import Glibc
 
     /// Runs check with both tools; their verdicts (success or not) must agree. Returns offsite's result.
     @discardableResult
-    func bothCheck(_ repo: String, _ args: [String], expectOK: Bool, _ what: String) throws -> ProcessRunner.Result {
-        let theirs = try Restic.run(["check"] + args, repo: repo, password: password)
-        let ours = try OffsiteBinary.run(["-r", repo, "check"] + args, password: password)
+    func bothCheck(_ repo: String, _ args: [String], expectOK: Bool, _ what: String) async throws -> ProcessRunner.Result {
+        let theirs = try await Restic.run(["check"] + args, repo: repo, password: password)
+        let ours = try await OffsiteBinary.run(["-r", repo, "check"] + args, password: password)
         #expect((theirs.status == 0) == expectOK, "restic check \(args) on \(what): \(theirs.stderr)")
         #expect((ours.status == 0) == expectOK, "offsite check \(args) on \(what): \(ours.stderr)")
         if !expectOK {
@@ -70,11 +70,11 @@ import Glibc
     @Test(arguments: ["offsite", "restic"])
     func cleanRepositoriesPass(writer: String) async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir, tool: writer)
+            let repo = try await makeRepository(dir, tool: writer)
             #expect(packs(repo).count >= 4)
-            let r = try bothCheck(repo, [], expectOK: true, "a clean repository")
+            let r = try await bothCheck(repo, [], expectOK: true, "a clean repository")
             #expect(r.stdoutString.contains("check snapshots, trees and blobs"))
-            let full = try bothCheck(repo, ["--read-data"], expectOK: true, "a clean repository")
+            let full = try await bothCheck(repo, ["--read-data"], expectOK: true, "a clean repository")
             #expect(full.stdoutString.contains("read all data"))
             // check holds an exclusive lock and releases it.
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: repo + "/locks")) ?? []).isEmpty)
@@ -83,12 +83,12 @@ import Glibc
 
     @Test func damagedPackIsFoundByReadingData() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir, tool: "restic")
+            let repo = try await makeRepository(dir, tool: "restic")
             let (pack, size) = packs(repo)[0]
             try flipByte(repo + "/" + pack, at: size / 3)
             // Sizes still match: only reading the data finds it.
-            try bothCheck(repo, [], expectOK: true, "a flipped byte without --read-data")
-            let r = try bothCheck(repo, ["--read-data"], expectOK: false, "a flipped byte")
+            try await bothCheck(repo, [], expectOK: true, "a flipped byte without --read-data")
+            let r = try await bothCheck(repo, ["--read-data"], expectOK: false, "a flipped byte")
             let id = String(pack.suffix(64))
             #expect(r.stderr.contains("Pack ID does not match, want \(id)"), "\(r.stderr)")
         }
@@ -96,13 +96,13 @@ import Glibc
 
     @Test func missingTruncatedAndExtraPacks() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir, tool: "offsite")
+            let repo = try await makeRepository(dir, tool: "offsite")
             let all = packs(repo)
             // An extra pack no index knows: reported, not an error.
             let extra = repo + "/data/00/" + String(repeating: "0", count: 64)
             try FileManager.default.createDirectory(atPath: repo + "/data/00", withIntermediateDirectories: true)
             try Data("not a pack".utf8).write(to: URL(fileURLWithPath: extra))
-            let r = try bothCheck(repo, [], expectOK: true, "an unreferenced pack")
+            let r = try await bothCheck(repo, [], expectOK: true, "an unreferenced pack")
             #expect(r.stdoutString.contains("1 additional files were found in the repo"))
             // Each one is named without -v, as restic does (a lost index file shows as its packs).
             #expect(r.stdoutString.contains("pack \(String(repeating: "0", count: 64)): not referenced in any index"))
@@ -112,53 +112,53 @@ import Glibc
             let truncated = repo + "/" + all[1].path
             chmod(truncated, 0o600)
             #expect(truncate(truncated, off_t(all[1].size - 100)) == 0)
-            let t = try bothCheck(repo, [], expectOK: false, "a truncated pack")
+            let t = try await bothCheck(repo, [], expectOK: false, "a truncated pack")
             #expect(
                 t.stderr.contains("pack \(all[1].path.suffix(64)): unexpected file size: got \(all[1].size - 100), expected \(all[1].size)")
             )
 
             // A missing pack.
             try FileManager.default.removeItem(atPath: repo + "/" + all[0].path)
-            let m = try bothCheck(repo, [], expectOK: false, "a missing pack")
+            let m = try await bothCheck(repo, [], expectOK: false, "a missing pack")
             #expect(m.stderr.contains("pack \(all[0].path.suffix(64)): does not exist"))
         }
     }
 
     @Test func damagedIndexAndSnapshotAreNamed() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir, tool: "offsite")
+            let repo = try await makeRepository(dir, tool: "offsite")
             let snapshot = try FileManager.default.contentsOfDirectory(atPath: repo + "/snapshots")[0]
             try flipByte(repo + "/snapshots/" + snapshot, at: 40)
-            let s = try bothCheck(repo, [], expectOK: false, "a damaged snapshot")
+            let s = try await bothCheck(repo, [], expectOK: false, "a damaged snapshot")
             #expect(s.stderr.contains("snapshots/\(snapshot)"), "\(s.stderr)")
 
-            let repo2 = try makeRepository(dir + "/two", tool: "offsite")
+            let repo2 = try await makeRepository(dir + "/two", tool: "offsite")
             let index = try FileManager.default.contentsOfDirectory(atPath: repo2 + "/index")[0]
             try flipByte(repo2 + "/index/" + index, at: 40)
-            let i = try bothCheck(repo2, [], expectOK: false, "a damaged index file")
+            let i = try await bothCheck(repo2, [], expectOK: false, "a damaged index file")
             #expect(i.stderr.contains("index/\(index)"), "\(i.stderr)")
         }
     }
 
     @Test func readDataSubsetSelectsTheSameGroupsAsRestic() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir, tool: "offsite")
+            let repo = try await makeRepository(dir, tool: "offsite")
             let (pack, size) = packs(repo)[0]
             try flipByte(repo + "/" + pack, at: size / 2)
             let firstByte = Int(String(pack.suffix(64).prefix(2)), radix: 16)!
             var detectedIn: [Int] = []
             for n in 1...4 {
                 let damagedGroup = firstByte % 4 == n - 1
-                let r = try bothCheck(repo, ["--read-data-subset", "\(n)/4"], expectOK: !damagedGroup, "subset \(n)/4")
+                let r = try await bothCheck(repo, ["--read-data-subset", "\(n)/4"], expectOK: !damagedGroup, "subset \(n)/4")
                 if r.status != 0 { detectedIn.append(n) }
                 #expect(r.stdoutString.contains("read group #\(n) of "))
             }
             #expect(detectedIn == [firstByte % 4 + 1])
             // Every pack: 100% and a size larger than the repository find it too.
-            try bothCheck(repo, ["--read-data-subset", "100%"], expectOK: false, "subset 100%")
-            try bothCheck(repo, ["--read-data-subset", "1G"], expectOK: false, "subset 1G")
+            try await bothCheck(repo, ["--read-data-subset", "100%"], expectOK: false, "subset 100%")
+            try await bothCheck(repo, ["--read-data-subset", "1G"], expectOK: false, "subset 1G")
             for bad in ["0/4", "5/4", "abc", "0%", "101%"] {
-                let r = expectStatus(try OffsiteBinary.run(["-r", repo, "check", "--read-data-subset", bad], password: password), 1, bad)
+                let r = expectStatus(try await OffsiteBinary.run(["-r", repo, "check", "--read-data-subset", bad], password: password), 1, bad)
                 #expect(r.stderr.contains("invalid --read-data-subset"))
             }
         }

@@ -91,24 +91,22 @@ final class ConcurrencyDriver: Sendable {
 
     func run() async throws {
         let started = Date()
-        let created = try OffsiteBinary.run(["init", "-r", repo], password: password)
+        let created = try await OffsiteBinary.run(["init", "-r", repo], password: password)
         guard created.status == 0 else { throw FixtureError(message: "init: \(created.stderr)") }
-        // The clients and the pruner, each on its own thread (every step runs a process).
-        let group = DispatchGroup()
-        for (n, client) in clients.enumerated() {
-            DispatchQueue.global().async(group: group) {
-                var rng = SplitMix64(seed: self.seed &+ UInt64(n + 1) &* 0x9E37_79B9)
-                self.backUp(client, rng: &rng)
+        // The clients and the pruner, each a task of its own (every step runs a process).
+        await withTaskGroup(of: Void.self) { group in
+            for (n, client) in clients.enumerated() {
+                group.addTask {
+                    var rng = SplitMix64(seed: self.seed &+ UInt64(n + 1) &* 0x9E37_79B9)
+                    await self.backUp(client, rng: &rng)
+                }
+            }
+            group.addTask {
+                var rng = SplitMix64(seed: self.seed ^ 0x5052_554E_45)
+                await self.prune(rng: &rng)
             }
         }
-        DispatchQueue.global().async(group: group) {
-            var rng = SplitMix64(seed: self.seed ^ 0x5052_554E_45)
-            self.prune(rng: &rng)
-        }
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            group.notify(queue: .global()) { done.resume() }
-        }
-        verify()
+        await verify()
         let fig = figures.withLock { $0 }
         for p in fig.problems { Issue.record("\(p)") }
         #expect(fig.backups == clients.count * rounds, "\(storage), seed \(seed): \(fig.backups) backups")
@@ -118,11 +116,11 @@ final class ConcurrencyDriver: Sendable {
     }
 
     /// One client: `rounds` times, change the tree, keep a copy, back it up (tag `g<round>`).
-    func backUp(_ client: Client, rng: inout SplitMix64) {
+    func backUp(_ client: Client, rng: inout SplitMix64) async {
         defer { figures.withLock { $0.clientsDone += 1 } }
         for round in 1...rounds {
             do {
-                try changeTree(client, round: round, rng: &rng)
+                try await changeTree(client, round: round, rng: &rng)
             } catch {
                 note("\(client.host) round \(round): preparing the tree: \(error)")
                 return
@@ -134,10 +132,10 @@ final class ConcurrencyDriver: Sendable {
                 let r: ProcessRunner.Result
                 do {
                     if client.restic {
-                        r = try Restic.run(
+                        r = try await Restic.run(
                             ["backup", "src", "--host", client.host, "--tag", tag], repo: repo, password: password, cwd: client.root)
                     } else {
-                        r = try OffsiteBinary.run(
+                        r = try await OffsiteBinary.run(
                             ["-r", repo, "backup", "src", "--host", client.host, "--tag", tag, "--retry-lock", "30m"], password: password,
                             cwd: client.root)
                     }
@@ -148,7 +146,7 @@ final class ConcurrencyDriver: Sendable {
                 // restic 0.14 has no --retry-lock: it exits 1 naming the lock; try again shortly.
                 if client.restic && r.status != 0 && r.stderr.contains("already locked") && attempts < 2000 {
                     figures.withLock { $0.lockRetries += 1 }
-                    usleep(UInt32(200_000 + rng.next() % 800_000))
+                    try? await Task.sleep(nanoseconds: UInt64(200_000 + rng.next() % 800_000) * 1_000)
                     continue
                 }
                 guard r.status == 0 else {
@@ -162,14 +160,14 @@ final class ConcurrencyDriver: Sendable {
                 }
                 break
             }
-            usleep(UInt32(rng.next() % 600_000))
+            try? await Task.sleep(nanoseconds: UInt64(rng.next() % 600_000) * 1_000)
         }
     }
 
     /// The next tree of a client: two new files of seeded data (one of them the same on every
     /// client, so packs are shared across hosts), part of an older file rewritten, the files of
     /// two rounds ago removed, a text file rewritten. A copy goes to trees/<host>-g<round>.
-    func changeTree(_ client: Client, round: Int, rng: inout SplitMix64) throws {
+    func changeTree(_ client: Client, round: Int, rng: inout SplitMix64) async throws {
         let f = TreeFixture(root: client.root + "/src")
         try f.dir("r\(round)")
         try f.file("r\(round)/own.bin", TreeFixture.randomBytes(20_000 + Int(rng.next() % 600_000), seed: rng.next()))
@@ -181,20 +179,20 @@ final class ConcurrencyDriver: Sendable {
         }
         if round > 2 { try FileManager.default.removeItem(atPath: client.root + "/src/r\(round - 2)") }
         try f.file("notes.txt", Array((0..<500).map { "\(client.host) round \(round) line \($0)\n" }.joined().utf8))
-        let copy = try ProcessRunner.run("/bin/cp", ["-a", client.root + "/src", dir + "/trees/\(client.host)-g\(round)"])
+        let copy = try await ProcessRunner.run("/bin/cp", ["-a", client.root + "/src", dir + "/trees/\(client.host)-g\(round)"])
         guard copy.status == 0 else { throw FixtureError(message: "cp: \(copy.stderr)") }
     }
 
     /// Until every client is done, and at least `rounds` times: a pause, then forget (the last
     /// `keepLast` per host) and prune, waiting for the clients' locks.
-    func prune(rng: inout SplitMix64) {
+    func prune(rng: inout SplitMix64) async {
         var runs = 0
         while runs < rounds || figures.withLock({ $0.clientsDone < clients.count }) {
             runs += 1
-            usleep(UInt32(300_000 + rng.next() % 1_500_000))
+            try? await Task.sleep(nanoseconds: UInt64(300_000 + rng.next() % 1_500_000) * 1_000)
             let r: ProcessRunner.Result
             do {
-                r = try OffsiteBinary.run(
+                r = try await OffsiteBinary.run(
                     [
                         "-r", repo, "forget", "--keep-last", String(keepLast), "--group-by", "host", "--prune", "--retry-lock", "30m",
                         "--json",
@@ -220,19 +218,19 @@ final class ConcurrencyDriver: Sendable {
 
     /// After the run: no lock left, both checks read every pack, each host's last backup is
     /// there, and every snapshot restores (restic and offsite) identically to its tree.
-    func verify() {
+    func verify() async {
         let locks = ((try? FileManager.default.contentsOfDirectory(atPath: locksDirectory)) ?? []).filter { !$0.hasPrefix(".") }
         if !locks.isEmpty { note("locks left behind: \(locks)") }
         do {
-            let ours = try OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password)
+            let ours = try await OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password)
             if ours.status != 0 {
                 note("offsite check --read-data: exit \(ours.status): \(ours.stdoutString.suffix(1500)) \(ours.stderr.prefix(1500))")
             }
-            let theirs = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+            let theirs = try await Restic.run(["check", "--read-data"], repo: repo, password: password)
             if theirs.status != 0 {
                 note("restic check --read-data: exit \(theirs.status): \(theirs.stdoutString.suffix(1500)) \(theirs.stderr.prefix(1500))")
             }
-            let list = try Restic.run(["snapshots", "--json"], repo: repo, password: password)
+            let list = try await Restic.run(["snapshots", "--json"], repo: repo, password: password)
             guard list.status == 0 else {
                 note("restic snapshots: exit \(list.status): \(list.stderr.prefix(1000))")
                 return
@@ -255,8 +253,8 @@ final class ConcurrencyDriver: Sendable {
                     defer { removeTree(out) }
                     let r =
                         tool == "restic"
-                        ? try Restic.run(["restore", id, "--target", out], repo: repo, password: password)
-                        : try OffsiteBinary.run(["-r", repo, "restore", id, "--target", out], password: password)
+                        ? try await Restic.run(["restore", id, "--target", out], repo: repo, password: password)
+                        : try await OffsiteBinary.run(["-r", repo, "restore", id, "--target", out], password: password)
                     guard r.status == 0 else {
                         note("\(tool) restore \(id) (\(host) \(tag)): exit \(r.status): \(r.stderr.prefix(1500))")
                         continue

@@ -307,16 +307,16 @@ struct CorruptionRound {
                 try src.dir("new")
                 try src.file("new/x.txt", Array("new in generation 3\n".utf8))
             }
-            let copy = try ProcessRunner.run("/bin/cp", ["-a", dir + "/src", dir + "/trees/g\(g)"])
+            let copy = try await ProcessRunner.run("/bin/cp", ["-a", dir + "/src", dir + "/trees/g\(g)"])
             guard copy.status == 0 else { throw FixtureError(message: "cp: \(copy.stderr)") }
             trees["g\(g)"] = dir + "/trees/g\(g)"
             let r =
                 writer == "restic"
-                ? try Restic.run(["backup", "src", "--tag", "g\(g)"], repo: repo, password: password, cwd: dir)
-                : try OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "g\(g)"], password: password, cwd: dir)
+                ? try await Restic.run(["backup", "src", "--tag", "g\(g)"], repo: repo, password: password, cwd: dir)
+                : try await OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "g\(g)"], password: password, cwd: dir)
             guard r.status == 0 else { throw FixtureError(message: "\(writer) backup g\(g): exit \(r.status): \(r.stderr.prefix(1000))") }
         }
-        makeWritable(repo)
+        await makeWritable(repo)
         return trees
     }
 
@@ -324,7 +324,7 @@ struct CorruptionRound {
 
     mutating func run(_ fig: inout CorruptionDriver.Figures) async throws {
         let trees = try await makeRepository()
-        let pristine = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+        let pristine = try await Restic.run(["check", "--read-data"], repo: repo, password: password)
         guard pristine.status == 0 else {
             problem("the undamaged repository fails restic check: \(pristine.stdoutString.suffix(800)) \(pristine.stderr.prefix(800))")
             return
@@ -353,9 +353,9 @@ struct CorruptionRound {
 
         // check, by offsite and by restic.
         let expected = expectedFailure()
-        let check = try offsite(["check", "--read-data"], &fig)
+        let check = try await offsite(["check", "--read-data"], &fig)
         fig.offsiteExits[check.status, default: 0] += 1
-        let theirs = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+        let theirs = try await Restic.run(["check", "--read-data"], repo: repo, password: password)
         fig.resticExits[theirs.status, default: 0] += 1
         if theirs.status != 0 { fig.resticDetected += 1 }
         let checkOutput = check.stdoutString + check.stderr
@@ -384,7 +384,7 @@ struct CorruptionRound {
         for s in map.snapshots {
             fig.restores += 1
             let out = dir + "/before-\(s.id.shortHex)"
-            let r = try offsite(["restore", s.id.hex, "--target", out], &fig)
+            let r = try await offsite(["restore", s.id.hex, "--target", out], &fig)
             let v = try verifyRestore(r, out: out, snapshot: s, source: trees[s.tag]!, map: map, names: names)
             goodBytes = goodBytes && v.goodBytes
             intact = intact && v.intact
@@ -397,33 +397,33 @@ struct CorruptionRound {
         // The repair.
         guard kind != .key && kind != .config else {
             // Nothing can repair these; commands must still fail the same way.
-            let again = try offsite(["snapshots"], &fig)
+            let again = try await offsite(["snapshots"], &fig)
             if again.status != expected { problem("offsite snapshots exited \(again.status), expected \(expected ?? 0)") }
             return
         }
         fig.repairable += 1
-        var ok = try repair(checkOutput: checkOutput, map: map, &fig)
-        let after = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+        var ok = try await repair(checkOutput: checkOutput, map: map, &fig)
+        let after = try await Restic.run(["check", "--read-data"], repo: repo, password: password)
         if after.status != 0 {
             ok = false
             problem(
                 "after the repair restic check --read-data exits \(after.status): \(after.stdoutString.suffix(1500)) \(after.stderr.prefix(1500))"
             )
         }
-        let ours = try offsite(["check", "--read-data"], &fig)
+        let ours = try await offsite(["check", "--read-data"], &fig)
         if ours.status != 0 {
             ok = false
             problem(
                 "after the repair offsite check --read-data exits \(ours.status): \(ours.stdoutString.suffix(1500)) \(ours.stderr.prefix(1500))"
             )
         }
-        let restored = try verifyAfterRepair(map: map, trees: trees, &fig)
+        let restored = try await verifyAfterRepair(map: map, trees: trees, &fig)
         if ok && restored { fig.repaired += 1 }
     }
 
     /// Runs offsite on the repository; a crash (a signal, or an exit code offsite never uses) is a problem.
-    mutating func offsite(_ args: [String], _ fig: inout CorruptionDriver.Figures) throws -> ProcessRunner.Result {
-        let r = try OffsiteBinary.run(["-r", repo] + args, password: password)
+    mutating func offsite(_ args: [String], _ fig: inout CorruptionDriver.Figures) async throws -> ProcessRunner.Result {
+        let r = try await OffsiteBinary.run(["-r", repo] + args, password: password)
         if ![0, 1, 3, 10, 11, 12].contains(r.status) {
             fig.crashes += 1
             problem("offsite \(args.joined(separator: " ")) crashed (exit \(r.status)): \(r.stderr.suffix(2000))")
@@ -605,7 +605,7 @@ struct CorruptionRound {
     // MARK: Repair
 
     /// restic's procedure for the damage; returns whether every step succeeded.
-    mutating func repair(checkOutput: String, map: RepositoryMap, _ fig: inout CorruptionDriver.Figures) throws -> Bool {
+    mutating func repair(checkOutput: String, map: RepositoryMap, _ fig: inout CorruptionDriver.Figures) async throws -> Bool {
         var ok = true
         func must(_ r: ProcessRunner.Result, _ what: String) -> Bool {
             if r.status != 0 { problem("\(what): exit \(r.status): \(r.stdoutString.suffix(800)) \(r.stderr.prefix(1500))") }
@@ -618,10 +618,10 @@ struct CorruptionRound {
             for pack in damagedPacks where checkOutput.contains("Pack ID does not match, want \(pack.hex)") {
                 try? FileManager.default.removeItem(atPath: "\(repo)/data/\(pack.hex.prefix(2))/\(pack.hex)")
             }
-            ok = must(try offsite(["repair", "index"], &fig), "offsite repair index") && ok
-            ok = must(try offsite(["repair", "snapshots", "--forget"], &fig), "offsite repair snapshots --forget") && ok
+            ok = must(try await offsite(["repair", "index"], &fig), "offsite repair index") && ok
+            ok = must(try await offsite(["repair", "snapshots", "--forget"], &fig), "offsite repair snapshots --forget") && ok
         case .index:
-            ok = must(try offsite(["repair", "index"], &fig), "offsite repair index")
+            ok = must(try await offsite(["repair", "index"], &fig), "offsite repair index")
         case .snapshot:
             // No command removes a snapshot file that cannot be read (restic's `forget` skips
             // it too): it is deleted by hand, as check named it.
@@ -629,7 +629,7 @@ struct CorruptionRound {
                 try FileManager.default.removeItem(atPath: repo + "/" + checkOutput[name])
             }
         case .lock:
-            if damage != .delete { ok = must(try offsite(["unlock", "--remove-all"], &fig), "offsite unlock --remove-all") }
+            if damage != .delete { ok = must(try await offsite(["unlock", "--remove-all"], &fig), "offsite unlock --remove-all") }
         case .key, .config:
             return false
         }
@@ -638,8 +638,8 @@ struct CorruptionRound {
 
     /// Every snapshot left after the repair restores: intact files identically, files that lost
     /// chunks with exactly the surviving ones, files below a lost directory not at all.
-    mutating func verifyAfterRepair(map: RepositoryMap, trees: [String: String], _ fig: inout CorruptionDriver.Figures) throws -> Bool {
-        let listed = try Restic.run(["snapshots", "--json"], repo: repo, password: password)
+    mutating func verifyAfterRepair(map: RepositoryMap, trees: [String: String], _ fig: inout CorruptionDriver.Figures) async throws -> Bool {
+        let listed = try await Restic.run(["snapshots", "--json"], repo: repo, password: password)
         guard listed.status == 0 else {
             problem("after the repair restic snapshots exits \(listed.status): \(listed.stderr.prefix(800))")
             return false
@@ -669,7 +669,7 @@ struct CorruptionRound {
             }
             let out = dir + "/after-\(s.tag)"
             defer { removeTree(out) }
-            let r = try offsite(["restore", id, "--target", out], &fig)
+            let r = try await offsite(["restore", id, "--target", out], &fig)
             if r.status != 0 {
                 ok = false
                 problem("after the repair offsite restore \(id.prefix(8)) (\(s.tag)) exits \(r.status): \(r.stderr.prefix(1500))")

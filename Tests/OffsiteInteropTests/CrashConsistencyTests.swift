@@ -21,14 +21,14 @@ import Glibc
 @Suite struct CrashConsistencyTests {
     @Test func backup() async throws {
         try await withScratchDirectory { dir in
-            var d = try CrashDriver(command: "backup", dir: dir)
-            try d.initRepository(d.repo)
-            try d.backupGeneration(into: d.repo)
+            var d = try await CrashDriver(command: "backup", dir: dir)
+            try await d.initRepository(d.repo)
+            try await d.backupGeneration(into: d.repo)
             try await d.run(
                 prepare: { d in
-                    try d.newGeneration()
+                    try await d.newGeneration()
                     // Few snapshots to restore after each kill; the data stays (no prune).
-                    try d.restic(["forget", "--keep-last", "3"], d.repo)
+                    try await d.restic(["forget", "--keep-last", "3"], d.repo)
                 },
                 args: { d in ["-r", d.repo, "backup", "src", "--tag", d.tag, "--pack-size", "4"] })
         }
@@ -42,13 +42,13 @@ import Glibc
     func maintenance(_ command: [String]) async throws {
         try await withScratchDirectory { dir in
             let isPrune = command[0] == "prune"
-            var d = try CrashDriver(command: isPrune ? "prune" : "forget --prune", dir: dir)
-            try d.initRepository(d.repo)
-            try d.backupNewGenerations(2, into: d.repo)
+            var d = try await CrashDriver(command: isPrune ? "prune" : "forget --prune", dir: dir)
+            try await d.initRepository(d.repo)
+            try await d.backupNewGenerations(2, into: d.repo)
             try await d.run(
                 prepare: { d in
-                    try d.backupNewGenerations(1, into: d.repo)
-                    if isPrune { try d.restic(["forget", "--keep-last", "2"], d.repo) }
+                    try await d.backupNewGenerations(1, into: d.repo)
+                    if isPrune { try await d.restic(["forget", "--keep-last", "2"], d.repo) }
                 },
                 args: { d in ["-r", d.repo] + command }, cleansUnreferenced: isPrune, cleansUnreferencedAtEnd: true)
         }
@@ -56,17 +56,17 @@ import Glibc
 
     @Test func copy() async throws {
         try await withScratchDirectory { dir in
-            var d = try CrashDriver(command: "copy", dir: dir)
+            var d = try await CrashDriver(command: "copy", dir: dir)
             let source = dir + "/source"
-            try d.initRepository(source, password: d.sourcePassword)
-            try d.initRepository(d.repo)
-            try d.backupNewGenerations(2, into: source, password: d.sourcePassword)
+            try await d.initRepository(source, password: d.sourcePassword)
+            try await d.initRepository(d.repo)
+            try await d.backupNewGenerations(2, into: source, password: d.sourcePassword)
             try await d.run(
                 prepare: { d in
-                    try d.backupNewGenerations(1, into: source, password: d.sourcePassword)
+                    try await d.backupNewGenerations(1, into: source, password: d.sourcePassword)
                     // The same snapshots leave both sides, so the next copy only adds the new one.
-                    try d.restic(["forget", "--keep-last", "3"], source, password: d.sourcePassword)
-                    try d.restic(["forget", "--keep-last", "3"], d.repo)
+                    try await d.restic(["forget", "--keep-last", "3"], source, password: d.sourcePassword)
+                    try await d.restic(["forget", "--keep-last", "3"], d.repo)
                 },
                 args: { d in ["-r", d.repo, "copy", "--from-repo", source, "--pack-size", "4"] },
                 environment: ["RESTIC_FROM_PASSWORD": crashSourcePassword], alsoLocked: [source: crashSourcePassword])
@@ -75,16 +75,16 @@ import Glibc
 
     @Test func keyAdd() async throws {
         try await withScratchDirectory { dir in
-            var d = try CrashDriver(command: "key add", dir: dir)
-            try d.initRepository(d.repo)
-            try d.backupGeneration(into: d.repo)
+            var d = try await CrashDriver(command: "key add", dir: dir)
+            try await d.initRepository(d.repo)
+            try await d.backupGeneration(into: d.repo)
             let passwordFile = dir + "/new-password"
             try await d.run(
                 prepare: { d in
                     // Only the original key stays between rounds (restic tries at most 20 keys).
-                    let keys = try jsonArray(try d.restic(["key", "list", "--json"], d.repo).stdout)
+                    let keys = try await jsonArray(try d.restic(["key", "list", "--json"], d.repo).stdout)
                     for k in keys where (k["current"] as? Bool) != true {
-                        try d.restic(["key", "remove", k["id"] as? String ?? ""], d.repo)
+                        try await d.restic(["key", "remove", k["id"] as? String ?? ""], d.repo)
                     }
                     d.addedPassword = "added password \(d.rng.next() % 1_000_000)"
                     try Data((d.addedPassword + "\n").utf8).write(to: URL(fileURLWithPath: passwordFile))
@@ -94,10 +94,10 @@ import Glibc
                     // Every key file is whole: restic lists them all, and the new password opens
                     // the repository exactly when a key for it was written (always after the re-run).
                     var problems: [String] = []
-                    let list = try Restic.run(["key", "list", "--json"], repo: d.repo, password: password)
+                    let list = try await Restic.run(["key", "list", "--json"], repo: d.repo, password: password)
                     if list.status != 0 { problems.append("restic key list: exit \(list.status): \(list.stderr.prefix(1000))") }
                     let keys = (try? jsonArray(list.stdout))?.count ?? 0
-                    let opens = try Restic.run(["cat", "config"], repo: d.repo, password: d.addedPassword).status == 0
+                    let opens = try await Restic.run(["cat", "config"], repo: d.repo, password: d.addedPassword).status == 0
                     if rerun && !opens { problems.append("the added password does not open the repository") }
                     if !rerun && opens != (keys == 2) {
                         problems.append("\(keys) keys, the added password \(opens ? "opens" : "does not open") it")
@@ -125,7 +125,7 @@ struct CrashDriver {
     let sourcePassword = crashSourcePassword
     var addedPassword = ""
 
-    init(command: String, dir: String) throws {
+    init(command: String, dir: String) async throws {
         self.command = command
         self.dir = dir
         self.repo = dir + "/repo"
@@ -135,14 +135,14 @@ struct CrashDriver {
         rng = SplitMix64(seed: seed)
         try TreeFixture(root: dir + "/src").dir("")
         try FileManager.default.createDirectory(atPath: dir + "/trees", withIntermediateDirectories: true)
-        try newGeneration()
+        try await newGeneration()
     }
 
     var tag: String { "g\(generation)" }
 
     /// The next source tree: three new files of 0.3 to 1.5 MB of seeded random data, the
     /// files of three generations ago removed, a text file rewritten. Kept under trees/.
-    mutating func newGeneration() throws {
+    mutating func newGeneration() async throws {
         generation += 1
         let f = TreeFixture(root: dir + "/src")
         for i in 0..<3 {
@@ -151,30 +151,30 @@ struct CrashDriver {
             try? FileManager.default.removeItem(atPath: dir + "/src/gen\(generation - 3)-\(i).bin")
         }
         try f.file("notes.txt", Array((0..<2000).map { "generation \(generation) line \($0)\n" }.joined().utf8))
-        let copy = try ProcessRunner.run("/bin/cp", ["-a", dir + "/src", dir + "/trees/" + tag])
+        let copy = try await ProcessRunner.run("/bin/cp", ["-a", dir + "/src", dir + "/trees/" + tag])
         guard copy.status == 0 else { throw FixtureError(message: "cp: \(copy.stderr)") }
     }
 
-    func initRepository(_ path: String, password pw: String = password) throws {
-        try must(try OffsiteBinary.run(["init", "-r", path], password: pw), "init \(path)")
+    func initRepository(_ path: String, password pw: String = password) async throws {
+        try must(try await OffsiteBinary.run(["init", "-r", path], password: pw), "init \(path)")
     }
 
-    func backupGeneration(into path: String, password pw: String = password) throws {
+    func backupGeneration(into path: String, password pw: String = password) async throws {
         try must(
-            try OffsiteBinary.run(["-r", path, "backup", "src", "--tag", tag, "--pack-size", "4"], password: pw, cwd: dir),
+            try await OffsiteBinary.run(["-r", path, "backup", "src", "--tag", tag, "--pack-size", "4"], password: pw, cwd: dir),
             "backup \(tag) into \(path)")
     }
 
-    mutating func backupNewGenerations(_ n: Int, into path: String, password pw: String = password) throws {
+    mutating func backupNewGenerations(_ n: Int, into path: String, password pw: String = password) async throws {
         for _ in 0..<n {
-            try newGeneration()
-            try backupGeneration(into: path, password: pw)
+            try await newGeneration()
+            try await backupGeneration(into: path, password: pw)
         }
     }
 
     @discardableResult
-    func restic(_ args: [String], _ path: String, password pw: String = password) throws -> ProcessRunner.Result {
-        try must(try Restic.run(args, repo: path, password: pw), "restic \(args.joined(separator: " "))")
+    func restic(_ args: [String], _ path: String, password pw: String = password) async throws -> ProcessRunner.Result {
+        try must(try await Restic.run(args, repo: path, password: pw), "restic \(args.joined(separator: " "))")
     }
 
     @discardableResult
@@ -197,18 +197,18 @@ struct CrashDriver {
     /// Measures one unkilled run, then kills the command until `kills` kills hit it (at most
     /// three times as many attempts, plus six), verifying after each kill and after each re-run.
     mutating func run(
-        prepare: (inout CrashDriver) throws -> Void, args: (CrashDriver) -> [String], environment: [String: String] = [:],
+        prepare: (inout CrashDriver) async throws -> Void, args: (CrashDriver) -> [String], environment: [String: String] = [:],
         alsoLocked: [String: String] = [:], cleansUnreferenced: Bool = false, cleansUnreferencedAtEnd: Bool = false,
-        afterKill: ((CrashDriver, Bool) throws -> [String])? = nil
+        afterKill: ((CrashDriver, Bool) async throws -> [String])? = nil
     ) async throws {
         let started = Date()
         let env = environment.merging(["RESTIC_PASSWORD": password, "TZ": "UTC"]) { $1 }
         var envOptional: [String: String?] = [:]
         for (k, v) in env { envOptional[k] = v }
         // The typical duration, from one run to the end.
-        try prepare(&self)
+        try await prepare(&self)
         let (typicalMicros, lockedMicros) = try measure(args(self), environment: env)
-        for p in verify(phase: "after the unkilled run", cleansUnreferenced: cleansUnreferencedAtEnd).problems {
+        for p in await verify(phase: "after the unkilled run", cleansUnreferenced: cleansUnreferencedAtEnd).problems {
             Issue.record("\(command), seed \(seed): \(p)")
         }
         var fig = Figures()
@@ -218,7 +218,7 @@ struct CrashDriver {
         var scale = 1.0
         while fig.kills < kills && fig.attempts < kills * 3 + 6 {
             fig.attempts += 1
-            try prepare(&self)
+            try await prepare(&self)
             let window = max(1, UInt64(Double(typicalMicros - lockedMicros) * scale))
             let delay = UInt32(Double(lockedMicros) * scale) + UInt32(rng.next() % window)
             let temporaryBefore = temporaryFiles().count
@@ -238,42 +238,42 @@ struct CrashDriver {
             let locks = files(in: repo + "/locks").count
             fig.staleLocks += locks
             if locks > 0 { fig.killsHoldingLock += 1 }
-            let unlock = try OffsiteBinary.run(["-r", repo, "unlock"], password: password)
+            let unlock = try await OffsiteBinary.run(["-r", repo, "unlock"], password: password)
             if unlock.status != 0 { problems.append("unlock: exit \(unlock.status): \(unlock.stderr.prefix(1000))") }
             if !files(in: repo + "/locks").isEmpty { problems.append("unlock left \(files(in: repo + "/locks")) behind") }
             for (other, pw) in alsoLocked {
                 fig.staleLocks += files(in: other + "/locks").count
-                let r = try OffsiteBinary.run(["-r", other, "unlock"], password: pw)
+                let r = try await OffsiteBinary.run(["-r", other, "unlock"], password: pw)
                 if r.status != 0 { problems.append("unlock \(other): exit \(r.status): \(r.stderr.prefix(1000))") }
             }
             fig.tmpFilesAfterKill += temporaryFiles().count - temporaryBefore
-            var v = verify(phase: "after the kill", cleansUnreferenced: false)
+            var v = await verify(phase: "after the kill", cleansUnreferenced: false)
             fig.unreferencedAfterKill += v.unreferenced
             fig.snapshotsRestored += v.restored
             problems += v.problems
-            if let afterKill { problems += try afterKill(self, false).map { "after the kill: \($0)" } }
+            if let afterKill { problems += try await afterKill(self, false).map { "after the kill: \($0)" } }
             // The same command again, to the end.
-            let rerun = try OffsiteBinary.run(args(self), environment: envOptional, cwd: dir)
+            let rerun = try await OffsiteBinary.run(args(self), environment: envOptional, cwd: dir)
             if rerun.status != 0 {
                 problems.append("the re-run failed: exit \(rerun.status): \(rerun.stdoutString.suffix(1000)) \(rerun.stderr.prefix(1500))")
             }
             if !files(in: repo + "/locks").isEmpty {
                 problems.append("the re-run left locks behind: \(files(in: repo + "/locks"))")
                 // A re-run that crashed: its lock must not stop the remaining rounds.
-                _ = try OffsiteBinary.run(["-r", repo, "unlock"], password: password)
+                _ = try await OffsiteBinary.run(["-r", repo, "unlock"], password: password)
             }
-            v = verify(phase: "after the re-run", cleansUnreferenced: cleansUnreferenced)
+            v = await verify(phase: "after the re-run", cleansUnreferenced: cleansUnreferenced)
             problems += v.problems
             fig.unreferencedAfterRerun += v.unreferenced
-            if let afterKill { problems += try afterKill(self, true).map { "after the re-run: \($0)" } }
+            if let afterKill { problems += try await afterKill(self, true).map { "after the re-run: \($0)" } }
             fig.snapshotsRestored += v.restored
             for p in problems { Issue.record("\(context): \(p)") }
             if problems.isEmpty { fig.survived += 1 }
         }
         // One more round to the end: whatever the kills left is cleaned up.
-        try prepare(&self)
-        try must(try OffsiteBinary.run(args(self), environment: envOptional, cwd: dir), "\(command) (final run)")
-        let final = verify(phase: "after the final run", cleansUnreferenced: cleansUnreferencedAtEnd)
+        try await prepare(&self)
+        try must(try await OffsiteBinary.run(args(self), environment: envOptional, cwd: dir), "\(command) (final run)")
+        let final = await verify(phase: "after the final run", cleansUnreferenced: cleansUnreferencedAtEnd)
         for p in final.problems { Issue.record("\(command), seed \(seed): \(p)") }
         fig.unreferencedAtEnd = final.unreferenced
         fig.tmpFilesAtEnd = temporaryFiles().count
@@ -327,16 +327,16 @@ struct CrashDriver {
 
     /// offsite check and restic check exit 0; every snapshot restores (restic) identically to
     /// its generation's tree. With `cleansUnreferenced`, restic must report no additional files.
-    func verify(phase: String, cleansUnreferenced: Bool) -> (problems: [String], unreferenced: Int, restored: Int) {
+    func verify(phase: String, cleansUnreferenced: Bool) async -> (problems: [String], unreferenced: Int, restored: Int) {
         var problems: [String] = []
         var unreferenced = 0, restored = 0
         do {
-            let ours = try OffsiteBinary.run(["-r", repo, "check"], password: password)
+            let ours = try await OffsiteBinary.run(["-r", repo, "check"], password: password)
             if ours.status != 0 {
                 problems.append(
                     "\(phase): offsite check: exit \(ours.status): \(ours.stdoutString.suffix(1500)) \(ours.stderr.prefix(1500))")
             }
-            let theirs = try Restic.run(["check"], repo: repo, password: password)
+            let theirs = try await Restic.run(["check"], repo: repo, password: password)
             if theirs.status != 0 {
                 problems.append(
                     "\(phase): restic check: exit \(theirs.status): \(theirs.stdoutString.suffix(1500)) \(theirs.stderr.prefix(1500))")
@@ -346,7 +346,7 @@ struct CrashDriver {
                 problems.append("\(phase): unreferenced packs remain: \(theirs.stdoutString.suffix(1500))")
             }
             let snaps = try jsonArray(
-                try must(try Restic.run(["snapshots", "--json"], repo: repo, password: password), "snapshots").stdout)
+                try must(try await Restic.run(["snapshots", "--json"], repo: repo, password: password), "snapshots").stdout)
             for s in snaps {
                 let id = s["short_id"] as? String ?? "?"
                 guard let tag = (s["tags"] as? [String])?.first else {
@@ -355,7 +355,7 @@ struct CrashDriver {
                 }
                 let out = dir + "/restore-\(id)"
                 defer { removeTree(out) }
-                let r = try Restic.run(["restore", id, "--target", out], repo: repo, password: password)
+                let r = try await Restic.run(["restore", id, "--target", out], repo: repo, password: password)
                 if r.status != 0 {
                     problems.append("\(phase): restic restore \(id) (\(tag)): exit \(r.status): \(r.stderr.prefix(1500))")
                     continue

@@ -8,30 +8,30 @@ import Testing
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
-            expectStatus(try Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
             let resticSnap = try #require(
-                try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).first)
-            let packsBefore = try Restic.run(["list", "packs"], repo: repo, password: password).stdoutString
+                try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).first)
+            let packsBefore = try await Restic.run(["list", "packs"], repo: repo, password: password).stdoutString
 
             let first = try summary(
                 expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup"))
+                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup"))
             #expect(first["data_blobs"] as? Int == 0)
             #expect(first["data_added"] as? Int == 0)
             // Byte-identical trees: same root tree ID as restic's snapshot of the same files.
-            let ours = try jsonArray(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password).stdout)
+            let ours = try jsonArray(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password).stdout)
             #expect(ours.count == 2)
             #expect(ours.last?["tree"] as? String == resticSnap["tree"] as? String)
             #expect(first["tree_blobs"] as? Int == 0)
-            #expect(try Restic.run(["list", "packs"], repo: repo, password: password).stdoutString == packsBefore)
+            #expect(try await Restic.run(["list", "packs"], repo: repo, password: password).stdoutString == packsBefore)
 
             let second = try summary(
                 expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup 2"))
+                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup 2"))
             #expect(second["data_blobs"] as? Int == 0)
             #expect(second["tree_blobs"] as? Int == 0)
-            let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
+            let check = expectStatus(try await Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
             #expect(check.stdoutString.contains("no errors were found"))
         }
     }
@@ -40,12 +40,12 @@ import Testing
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: false)
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
             let first = try summary(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 1"))
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 1"))
             #expect((first["data_blobs"] as? Int ?? 0) > 10)
             let second = try summary(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 2"))
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 2"))
             #expect(second["data_blobs"] as? Int == 0)
             // Tree blobs may be new: the scratch directory's parents in /tmp change while other
             // tests run. No file content is stored twice.

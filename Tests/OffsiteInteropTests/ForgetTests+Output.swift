@@ -82,9 +82,9 @@ extension ForgetTests {
     static func expectSameOutput(
         _ args: [String], repo: String, offsiteRepo: String? = nil, compare: Compare = .exact,
         sourceLocation: SourceLocation = #_sourceLocation
-    ) throws {
-        let theirs = try restic(["forget"] + args, repo: repo)
-        let ours = try offsite(["forget"] + args, repo: offsiteRepo ?? repo)
+    ) async throws {
+        let theirs = try await restic(["forget"] + args, repo: repo)
+        let ours = try await offsite(["forget"] + args, repo: offsiteRepo ?? repo)
         let what = "forget \(args.joined(separator: " "))"
         #expect(ours.status == theirs.status, "\(what): exit \(ours.status), restic \(theirs.status)", sourceLocation: sourceLocation)
         #expect(
@@ -100,8 +100,8 @@ extension ForgetTests {
     }
 
     /// Snapshot IDs as `restic snapshots --json` lists them, sorted.
-    static func snapshotIDs(_ repo: String) throws -> [String] {
-        let r = try restic(["snapshots", "--json"], repo: repo)
+    static func snapshotIDs(_ repo: String) async throws -> [String] {
+        let r = try await restic(["snapshots", "--json"], repo: repo)
         return try jsonArray(r.stdout).compactMap { $0["id"] as? String }.sorted()
     }
 
@@ -112,41 +112,41 @@ extension ForgetTests {
             let (snapshots, _) = try await Self.makeRepository(repo, &rng, ties: false)
             let dry = ["--dry-run"]
             // One group: byte for byte (hosts' paths differ, so rows are separated by blank lines).
-            try Self.expectSameOutput(
+            try await Self.expectSameOutput(
                 dry + ["-g", "", "--host", "h1", "--keep-daily", "4", "--keep-weekly", "3", "--keep-within", "2m", "--keep-tag", "manual"],
                 repo: repo)
-            try Self.expectSameOutput(dry + ["-c", "-g", "host", "--host", "h1", "--keep-monthly", "6", "--keep-yearly", "2"], repo: repo)
-            try Self.expectSameOutput(
+            try await Self.expectSameOutput(dry + ["-c", "-g", "host", "--host", "h1", "--keep-monthly", "6", "--keep-yearly", "2"], repo: repo)
+            try await Self.expectSameOutput(
                 dry + ["--host", "h1", "--path", "/srv/a", "-g", "host", "-l", "2", "-H", "3", "-d", "2", "-w", "2", "-m", "2", "-y", "1"],
                 repo: repo)
-            try Self.expectSameOutput(
+            try await Self.expectSameOutput(
                 dry + ["--json", "-g", "", "--host", "h1", "--keep-yearly", "3", "--keep-within-daily", "10d", "--keep-tag", "daily"],
                 repo: repo)
-            try Self.expectSameOutput(
+            try await Self.expectSameOutput(
                 dry + ["--json", "-g", "tags", "--tag", "daily", "--keep-within-weekly", "1y", "--keep-within-hourly", "3d"], repo: repo,
                 compare: .jsonElements)
             // Several groups: the same sections in any order.
-            try Self.expectSameOutput(dry + ["-v", "--keep-last", "3", "--keep-within-monthly", "1y2m"], repo: repo, compare: .sections)
-            try Self.expectSameOutput(
+            try await Self.expectSameOutput(dry + ["-v", "--keep-last", "3", "--keep-within-monthly", "1y2m"], repo: repo, compare: .sections)
+            try await Self.expectSameOutput(
                 dry + ["-v", "-g", "host,paths,tags", "--keep-daily", "2", "--keep-within-yearly", "2y"], repo: repo, compare: .sections)
-            try Self.expectSameOutput(
+            try await Self.expectSameOutput(
                 dry + ["--json", "--keep-hourly", "5", "--keep-tag", "", "--keep-within", "5d"], repo: repo, compare: .jsonElements)
-            try Self.expectSameOutput(dry + ["-q", "--keep-last", "2"], repo: repo)
+            try await Self.expectSameOutput(dry + ["-q", "--keep-last", "2"], repo: repo)
             // restic's tag filter: ",daily" is an empty tag first, so it selects untagged snapshots.
-            try Self.expectSameOutput(dry + ["--tag", ",daily", "--tag", "weekly,x", "-g", "", "--keep-last", "1"], repo: repo)
+            try await Self.expectSameOutput(dry + ["--tag", ",daily", "--tag", "weekly,x", "-g", "", "--keep-last", "1"], repo: repo)
             // No policy, and snapshots named by ID.
-            try Self.expectSameOutput(dry, repo: repo)
-            try Self.expectSameOutput(dry + ["--json"], repo: repo)
+            try await Self.expectSameOutput(dry, repo: repo)
+            try await Self.expectSameOutput(dry + ["--json"], repo: repo)
             let ids = snapshots.map(\.id.hex)
-            try Self.expectSameOutput(dry + [ids[0], String(ids[1].prefix(10)), "latest"], repo: repo)
-            try Self.expectSameOutput(dry + ["--host", "h2", ids[2], "nothing"], repo: repo)
+            try await Self.expectSameOutput(dry + [ids[0], String(ids[1].prefix(10)), "latest"], repo: repo)
+            try await Self.expectSameOutput(dry + ["--host", "h2", ids[2], "nothing"], repo: repo)
             // Refused flags.
-            try Self.expectSameOutput(["--keep-within", "5x"], repo: repo)
-            try Self.expectSameOutput(["--keep-within-daily", "3"], repo: repo)
-            try Self.expectSameOutput(["--keep-last", "x"], repo: repo)
-            try Self.expectSameOutput(dry + ["-g", "host,foo", "--keep-last", "1"], repo: repo)
-            try Self.expectSameOutput(["--no-lock", "--keep-last", "1"], repo: repo)
-            #expect(try Self.snapshotIDs(repo).count == snapshots.count)
+            try await Self.expectSameOutput(["--keep-within", "5x"], repo: repo)
+            try await Self.expectSameOutput(["--keep-within-daily", "3"], repo: repo)
+            try await Self.expectSameOutput(["--keep-last", "x"], repo: repo)
+            try await Self.expectSameOutput(dry + ["-g", "host,foo", "--keep-last", "1"], repo: repo)
+            try await Self.expectSameOutput(["--no-lock", "--keep-last", "1"], repo: repo)
+            await #expect(try Self.snapshotIDs(repo).count == snapshots.count)
         }
     }
 
@@ -156,8 +156,8 @@ extension ForgetTests {
             let repo = dir + "/repo"
             _ = try await Self.makeRepository(repo, &rng, ties: false)
             // restic 0.14 refuses "unlimited"; a count larger than the number of days keeps the same.
-            let theirs = try Self.restic(["forget", "--dry-run", "--json", "--keep-daily", "100000", "--keep-tag", "x"], repo: repo)
-            let ours = try Self.offsite(["forget", "--dry-run", "--json", "--keep-daily", "unlimited", "--keep-tag", "x"], repo: repo)
+            let theirs = try await Self.restic(["forget", "--dry-run", "--json", "--keep-daily", "100000", "--keep-tag", "x"], repo: repo)
+            let ours = try await Self.offsite(["forget", "--dry-run", "--json", "--keep-daily", "unlimited", "--keep-tag", "x"], repo: repo)
             #expect(theirs.status == 0 && ours.status == 0, "\(theirs.stderr) \(ours.stderr)")
             let strip = { (r: ProcessRunner.Result) throws -> [String] in
                 try jsonArray(r.stdout).map { g in
@@ -168,7 +168,7 @@ extension ForgetTests {
             }
             #expect(try strip(ours) == strip(theirs))
             #expect(ours.stdoutString.contains(#""counters":{"daily":-1}"#))
-            let negative = try Self.offsite(["forget", "--dry-run", "--keep-daily", "-1"], repo: repo)
+            let negative = try await Self.offsite(["forget", "--dry-run", "--keep-daily", "-1"], repo: repo)
             #expect(negative.status == 1)
             #expect(
                 negative.stderr
@@ -182,37 +182,37 @@ extension ForgetTests {
             let original = dir + "/original"
             let (snapshots, _) = try await Self.makeRepository(original, &rng, ties: false)
             let theirs = dir + "/restic", ours = dir + "/offsite"
-            expectStatus(try ProcessRunner.run("/bin/cp", ["-a", original, theirs]), 0, "cp")
-            expectStatus(try ProcessRunner.run("/bin/cp", ["-a", original, ours]), 0, "cp")
+            expectStatus(try await ProcessRunner.run("/bin/cp", ["-a", original, theirs]), 0, "cp")
+            expectStatus(try await ProcessRunner.run("/bin/cp", ["-a", original, ours]), 0, "cp")
 
             // Bad prune flags are refused before anything is removed.
-            let prune = try Self.offsite(["forget", "--keep-last", "1", "--prune", "--max-unused", "lots"], repo: ours)
+            let prune = try await Self.offsite(["forget", "--keep-last", "1", "--prune", "--max-unused", "lots"], repo: ours)
             #expect(prune.status == 1)
             #expect(prune.stderr.contains("invalid value for --max-unused"), "\(prune.stderr)")
-            #expect(try Self.snapshotIDs(ours).count == snapshots.count)
+            await #expect(try Self.snapshotIDs(ours).count == snapshots.count)
 
             // A policy, with the group headers: the same output, the same snapshots left.
             let policy = ["-v", "--keep-daily", "3", "--keep-weekly", "2", "--keep-within", "3d", "--keep-tag", "manual"]
-            try Self.expectSameOutput(policy, repo: theirs, offsiteRepo: ours, compare: .sections)
-            let left = try Self.snapshotIDs(ours)
-            #expect(left == (try Self.snapshotIDs(theirs)))
+            try await Self.expectSameOutput(policy, repo: theirs, offsiteRepo: ours, compare: .sections)
+            let left = try await Self.snapshotIDs(ours)
+            await #expect(left == (try Self.snapshotIDs(theirs)))
             #expect(left.count < snapshots.count && !left.isEmpty)
 
             // Snapshots named by ID (full and prefix), then -vv (a line per removed file).
             let named = [left[0], String(left[1].prefix(8))]
-            try Self.expectSameOutput(named, repo: theirs, offsiteRepo: ours)
-            #expect(try Self.snapshotIDs(ours) == Array(left.dropFirst(2)))
+            try await Self.expectSameOutput(named, repo: theirs, offsiteRepo: ours)
+            await #expect(try Self.snapshotIDs(ours) == Array(left.dropFirst(2)))
             let verbose = ["-vv", "-g", "", "--keep-last", "2"]
-            let r = try Self.restic(["forget"] + verbose, repo: theirs)
-            let o = try Self.offsite(["forget"] + verbose, repo: ours)
+            let r = try await Self.restic(["forget"] + verbose, repo: theirs)
+            let o = try await Self.offsite(["forget"] + verbose, repo: ours)
             #expect(o.status == 0 && r.status == 0, "\(o.stderr) \(r.stderr)")
             let lines = { (s: String) in s.split(separator: "\n", omittingEmptySubsequences: false).sorted() }
             #expect(lines(o.stdoutString) == lines(r.stdoutString), "offsite:\n\(o.stdoutString)\nrestic:\n\(r.stdoutString)")
-            #expect(try Self.snapshotIDs(ours) == (try Self.snapshotIDs(theirs)))
-            #expect(try Self.snapshotIDs(ours).count == 2)
+            await #expect(try Self.snapshotIDs(ours) == (try Self.snapshotIDs(theirs)))
+            await #expect(try Self.snapshotIDs(ours).count == 2)
 
             // restic finds the repository intact, and no lock is left behind.
-            expectStatus(try Self.restic(["check"], repo: ours), 0, "restic check")
+            await expectStatus(try Self.restic(["check"], repo: ours), 0, "restic check")
             #expect((try FileManager.default.contentsOfDirectory(atPath: ours + "/locks")).isEmpty)
         }
     }

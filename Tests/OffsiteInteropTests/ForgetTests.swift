@@ -386,8 +386,8 @@ import Glibc
         }.sorted { $0.key < $1.key }
     }
 
-    static func restic(_ args: [String], repo: String) throws -> ProcessRunner.Result {
-        try ProcessRunner.run(
+    static func restic(_ args: [String], repo: String) async throws -> ProcessRunner.Result {
+        try await ProcessRunner.run(
             try Restic.path(), ["-r", repo, "--no-cache"] + args,
             environment: [
                 "RESTIC_PASSWORD": password, "TZ": zoneName, "RESTIC_REPOSITORY": nil, "RESTIC_PASSWORD_FILE": nil,
@@ -395,8 +395,8 @@ import Glibc
             ])
     }
 
-    static func offsite(_ args: [String], repo: String) throws -> ProcessRunner.Result {
-        try OffsiteBinary.run(["-r", repo] + args, password: password, environment: ["TZ": zoneName, "RESTIC_PROGRESS_FPS": nil])
+    static func offsite(_ args: [String], repo: String) async throws -> ProcessRunner.Result {
+        try await OffsiteBinary.run(["-r", repo] + args, password: password, environment: ["TZ": zoneName, "RESTIC_PROGRESS_FPS": nil])
     }
 
     // MARK: Tests
@@ -411,20 +411,27 @@ import Glibc
                 let (snapshots, durations) = try await Self.makeRepository(path, &rng, ties: true)
                 sets.append((path, snapshots, Self.cases(&rng, durations: durations)))
             }
-            // restic's runs, two at a time (blocking waits on their own threads).
-            let results = Mutex<[Int: [Result<ProcessRunner.Result, any Error>]]>([:])
+            // restic's runs, one task per set.
             let jobs = sets
-            DispatchQueue.concurrentPerform(iterations: jobs.count) { n in
-                let set = jobs[n]
-                let out = set.cases.map { c in
-                    Result {
-                        try Self.restic(
-                            ["--no-lock", "-o", "local.connections=1", "forget", "--dry-run", "--json"] + c.args, repo: set.path)
+            let all = await withTaskGroup(of: (Int, [Result<ProcessRunner.Result, any Error>]).self) { group in
+                for (n, set) in jobs.enumerated() {
+                    group.addTask {
+                        var out: [Result<ProcessRunner.Result, any Error>] = []
+                        for c in set.cases {
+                            do {
+                                out.append(.success(try await Self.restic(
+                                    ["--no-lock", "-o", "local.connections=1", "forget", "--dry-run", "--json"] + c.args, repo: set.path)))
+                            } catch {
+                                out.append(.failure(error))
+                            }
+                        }
+                        return (n, out)
                     }
                 }
-                results.withLock { $0[n] = out }
+                var all: [Int: [Result<ProcessRunner.Result, any Error>]] = [:]
+                for await (n, out) in group { all[n] = out }
+                return all
             }
-            let all = results.withLock { $0 }
             var compared = 0
             var failures = 0
             for (n, set) in sets.enumerated() {

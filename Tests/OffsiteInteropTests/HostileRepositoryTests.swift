@@ -27,21 +27,21 @@ import Glibc
     /// (a marker file and a directory); `prepare` runs on the target first.
     static func restore(
         _ tool: String, repo: String, in dir: String, snapshot: String = "latest", extra: [String] = [],
-        label: String = "", prepare: (String) throws -> Void = { _ in }
-    ) throws -> Outcome {
+        label: String = "", prepare: (String) async throws -> Void = { _ in }
+    ) async throws -> Outcome {
         let root = dir + "/" + tool + label
         let f = TreeFixture(root: root)
         try f.dir("outside/dir")
         try f.file("outside/marker", Array("outside\n".utf8))
         try f.file("outside/dir/inner", Array("inner\n".utf8))
         try f.dir("target")
-        try prepare(root + "/target")
+        try await prepare(root + "/target")
         let before = try DirectoryCensus(root, excluding: ["target"])
         let args = ["restore", snapshot, "--target", root + "/target"] + extra
         let r =
             tool == "restic"
-            ? try Restic.run(args, repo: repo, password: TestRepository.password)
-            : try OffsiteBinary.run(["-r", repo] + args, password: TestRepository.password)
+            ? try await Restic.run(args, repo: repo, password: TestRepository.password)
+            : try await OffsiteBinary.run(["-r", repo] + args, password: TestRepository.password)
         let after = try DirectoryCensus(root, excluding: ["target"])
         return Outcome(status: r.status, stderr: r.stderr, outside: after.differences(from: before), target: root + "/target")
     }
@@ -165,7 +165,7 @@ import Glibc
                     // GNU tar skips a symlink member's recorded size as data: a tar header in the
                     // next file's content would become a member the archive did not show.
                     let python = try #require(ProcessRunner.which("python3"))
-                    let header = try ProcessRunner.run(
+                    let header = try await ProcessRunner.run(
                         python, ["-c", "import sys, tarfile; sys.stdout.buffer.write(tarfile.TarInfo('../evil').tobuf())"]
                     ).stdout
                     var link = Node(name: "s", type: .symlink)
@@ -194,7 +194,7 @@ import Glibc
         try await withScratchDirectory { dir in
             let crafted = try await CraftedRepository.create(at: dir + "/repo")
             let id = try await crafted.snapshot(try await c.nodes(crafted))
-            let ours = try Self.restore("offsite", repo: dir + "/repo", in: dir)
+            let ours = try await Self.restore("offsite", repo: dir + "/repo", in: dir)
             #expect(ours.outside.isEmpty, "offsite changed files outside the target: \(ours.outside)")
             #expect(ours.status == (c.clean ? 0 : 1), "exit \(ours.status): \(ours.stderr)")
             #expect(c.message.isEmpty || ours.stderr.contains(c.message), "\(ours.stderr)")
@@ -202,11 +202,11 @@ import Glibc
                 #expect(Self.describe(ours.target + "/" + path) == want, "\(path)")
             }
             // check names the snapshot and the directory of every unsafe tree; restic's passes most.
-            let check = try OffsiteBinary.run(["-r", dir + "/repo", "check"], password: TestRepository.password)
+            let check = try await OffsiteBinary.run(["-r", dir + "/repo", "check"], password: TestRepository.password)
             #expect(check.status == (c.clean ? 0 : 1), "\(check.stdoutString) \(check.stderr)")
             #expect(c.clean || check.stderr.contains("(snapshot \(id.shortHex), \"/"), "\(check.stderr)")
-            let theirs = try Self.restore("restic", repo: dir + "/repo", in: dir)
-            let resticCheck = try Restic.run(["check"], repo: dir + "/repo", password: TestRepository.password)
+            let theirs = try await Self.restore("restic", repo: dir + "/repo", in: dir)
+            let resticCheck = try await Restic.run(["check"], repo: dir + "/repo", password: TestRepository.password)
             try record(c.name, ours, theirs, checks: (check.status, resticCheck.status))
         }
     }
@@ -217,16 +217,16 @@ import Glibc
 
     /// What `scripts/check-archive` finds in a dump of the whole snapshot (tar or zip):
     /// (dump's exit status and stderr, the checker's exit status and findings).
-    static func dumpAndCheck(_ format: String, tool: String, repo: String, in dir: String) throws -> (Int32, String, Int32, String) {
+    static func dumpAndCheck(_ format: String, tool: String, repo: String, in dir: String) async throws -> (Int32, String, Int32, String) {
         let archive = dir + "/\(tool).\(format)"
         let args = ["dump", "--archive", format, "latest", "/"]
         let r =
             tool == "restic"
-            ? try Restic.run(args, repo: repo, password: TestRepository.password)
-            : try OffsiteBinary.run(["-r", repo] + args, password: TestRepository.password)
+            ? try await Restic.run(args, repo: repo, password: TestRepository.password)
+            : try await OffsiteBinary.run(["-r", repo] + args, password: TestRepository.password)
         try r.stdout.write(to: URL(fileURLWithPath: archive))
         let python = try #require(ProcessRunner.which("python3"))
-        let checked = try ProcessRunner.run(python, [checkArchive, format, archive, dir + "/\(tool)-\(format)-extracted"])
+        let checked = try await ProcessRunner.run(python, [checkArchive, format, archive, dir + "/\(tool)-\(format)-extracted"])
         return (r.status, r.stderr, checked.status, checked.stdoutString + checked.stderr)
     }
 
@@ -242,21 +242,21 @@ import Glibc
             let crafted = try await CraftedRepository.create(at: repo)
             let id = try await crafted.snapshot(try await c.nodes(crafted))
             let other = try await crafted.snapshot([Self.ok], time: GoTime(seconds: 1_600_000_000))
-            func offsite(_ args: [String]) throws -> ProcessRunner.Result {
-                try OffsiteBinary.run(["-r", repo] + args, password: TestRepository.password)
+            func offsite(_ args: [String]) async throws -> ProcessRunner.Result {
+                try await OffsiteBinary.run(["-r", repo] + args, password: TestRepository.password)
             }
             var report: [String: Any] = ["case": c.name]
             for format in ["tar", "zip"] {
-                let (status, stderr, checked, findings) = try Self.dumpAndCheck(format, tool: "offsite", repo: repo, in: dir)
+                let (status, stderr, checked, findings) = try await Self.dumpAndCheck(format, tool: "offsite", repo: repo, in: dir)
                 #expect(status == (c.clean ? 0 : 1), "dump \(format): \(stderr)")
                 #expect(c.clean || stderr.contains("snapshot \(id.shortHex)"), "dump \(format): \(stderr)")
                 #expect(checked == 0, "dump \(format): \(findings)")
-                let theirs = try Self.dumpAndCheck(format, tool: "restic", repo: repo, in: dir)
+                let theirs = try await Self.dumpAndCheck(format, tool: "restic", repo: repo, in: dir)
                 report["restic_dump_\(format)"] = Int(theirs.0)
                 report["restic_dump_\(format)_findings"] = theirs.2 == 0 ? "" : theirs.3.split(separator: "\n").first.map(String.init) ?? "?"
             }
             for args in [["ls", "latest", "--recursive"], ["find", "*"], ["diff", other.hex, id.hex], ["stats", "latest"]] {
-                let r = try offsite(args)
+                let r = try await offsite(args)
                 #expect(r.status <= 1, "\(args): \(r.stdoutString) \(r.stderr)")
                 if c.names {
                     #expect(r.status == 1, "\(args): \(r.stdoutString) \(r.stderr)")
@@ -264,14 +264,14 @@ import Glibc
                 }
             }
             // restic 0.14's dump panics on some of these and leaves its lock behind.
-            expectStatus(try offsite(["unlock"]), 0, "unlock")
-            let repair = try offsite(["repair", "snapshots", "--forget"])
+            await expectStatus(try offsite(["unlock"]), 0, "unlock")
+            let repair = try await offsite(["repair", "snapshots", "--forget"])
             #expect(repair.status == 0, "\(repair.stdoutString) \(repair.stderr)")
-            let check = try offsite(["check", "--read-data"])
+            let check = try await offsite(["check", "--read-data"])
             #expect(check.status == 0, "after repair: \(check.stdoutString) \(check.stderr)")
-            let restored = try Self.restore("offsite", repo: repo, in: dir, label: "-repaired")
+            let restored = try await Self.restore("offsite", repo: repo, in: dir, label: "-repaired")
             #expect(restored.status == 0 && restored.outside.isEmpty, "after repair: \(restored.stderr) \(restored.outside)")
-            let resticCheck = try Restic.run(["check", "--read-data"], repo: repo, password: TestRepository.password)
+            let resticCheck = try await Restic.run(["check", "--read-data"], repo: repo, password: TestRepository.password)
             #expect(resticCheck.status == 0, "restic check after repair: \(resticCheck.stdoutString) \(resticCheck.stderr)")
             try appendReportLine(report, toFileIn: "HOSTILE_REPORT")
         }
@@ -286,20 +286,20 @@ import Glibc
             let link = try await crafted.snapshot([.symlink("x", to: "../outside"), .symlink("f", to: "../outside/marker")])
             let real = try await crafted.snapshot([.dir("x", [.file("marker", "overwritten\n"), .file("new", "new\n")]), .file("f", "f\n")])
             for tool in ["offsite", "restic"] {
-                func restore(_ id: ID, _ target: String) throws -> ProcessRunner.Result {
+                func restore(_ id: ID, _ target: String) async throws -> ProcessRunner.Result {
                     let args = ["restore", id.hex, "--target", target]
                     return tool == "restic"
-                        ? try Restic.run(args, repo: dir + "/repo", password: TestRepository.password)
-                        : try OffsiteBinary.run(["-r", dir + "/repo"] + args, password: TestRepository.password)
+                        ? try await Restic.run(args, repo: dir + "/repo", password: TestRepository.password)
+                        : try await OffsiteBinary.run(["-r", dir + "/repo"] + args, password: TestRepository.password)
                 }
                 var statuses: [Int32] = []
-                let first = try Self.restore(tool, repo: dir + "/repo", in: dir, snapshot: link.hex) { target in
-                    statuses.append(try restore(real, target).status)
+                let first = try await Self.restore(tool, repo: dir + "/repo", in: dir, snapshot: link.hex) { target in
+                    await statuses.append(try restore(real, target).status)
                 }
                 statuses.append(first.status)
                 let root = dir + "/" + tool
                 let before = try DirectoryCensus(root, excluding: ["target"])
-                let again = try restore(real, first.target)
+                let again = try await restore(real, first.target)
                 statuses.append(again.status)
                 let outside = first.outside + (try DirectoryCensus(root, excluding: ["target"])).differences(from: before)
                 if tool == "offsite" {
@@ -402,7 +402,7 @@ import Glibc
         try await withScratchDirectory { dir in
             let crafted = try await CraftedRepository.create(at: dir + "/repo")
             let id = try await crafted.snapshot(c.nodes)
-            let ours = try Self.restore("offsite", repo: dir + "/repo", in: dir, snapshot: id.hex + c.snapshotPath, extra: c.flags, prepare: c.plant)
+            let ours = try await Self.restore("offsite", repo: dir + "/repo", in: dir, snapshot: id.hex + c.snapshotPath, extra: c.flags, prepare: c.plant)
             #expect(ours.outside.isEmpty, "offsite changed files outside the target: \(ours.outside)")
             #expect(ours.status == c.status, "exit \(ours.status): \(ours.stderr)")
             for (path, want) in c.expected {
@@ -410,7 +410,7 @@ import Glibc
             }
             // restic 0.14 has neither --overwrite nor --delete: it runs the plain restore.
             let resticFlags = c.flags.filter { $0 == "--verify" }
-            let theirs = try Self.restore(
+            let theirs = try await Self.restore(
                 "restic", repo: dir + "/repo", in: dir, snapshot: id.hex + c.snapshotPath, extra: resticFlags, prepare: c.plant)
             try record("planted: " + c.name, ours, theirs)
         }
@@ -422,13 +422,13 @@ import Glibc
     /// keeps a copy of the repository there (scripts/bench-deep times both tools on it).
     @Test func tenThousandNestedDirectoriesRestore() async throws {
         try await withScratchDirectory { dir in
-            defer { _ = try? ProcessRunner.run("/bin/rm", ["-rf", dir + "/offsite", dir + "/restic"]) }
+            defer { removeDeepTrees(dir + "/offsite", dir + "/restic") }
             let crafted = try await CraftedRepository.create(at: dir + "/repo")
             let depth = 10_000
             let tree = try await crafted.storeChain(depth: depth, name: Array("d".utf8), leaf: [.file("bottom", "bottom\n")])
             try await crafted.snapshot(tree: tree)
             if let keep = ProcessInfo.processInfo.environment["HOSTILE_CHAIN_REPO"], !keep.isEmpty {
-                expectStatus(try ProcessRunner.run("/bin/cp", ["-a", dir + "/repo", keep]), 0, "copy to \(keep)")
+                expectStatus(try await ProcessRunner.run("/bin/cp", ["-a", dir + "/repo", keep]), 0, "copy to \(keep)")
             }
             // dump of a 2,500-deep chain (its members' names up to 5,000 bytes, in PAX records):
             // restic's archive byte for byte. The archive grows with the square of the depth;
@@ -436,11 +436,11 @@ import Glibc
             let shallower = try await crafted.snapshot(
                 tree: try await crafted.storeChain(depth: 2_500, name: Array("d".utf8), leaf: [.file("bottom", "bottom\n")]),
                 time: GoTime(seconds: 1_600_000_000))
-            let ourTar = try OffsiteBinary.run(["-r", dir + "/repo", "dump", shallower.hex, "/"], password: TestRepository.password)
-            let theirTar = try Restic.run(["dump", shallower.hex, "/"], repo: dir + "/repo", password: TestRepository.password)
+            let ourTar = try await OffsiteBinary.run(["-r", dir + "/repo", "dump", shallower.hex, "/"], password: TestRepository.password)
+            let theirTar = try await Restic.run(["dump", shallower.hex, "/"], repo: dir + "/repo", password: TestRepository.password)
             expectStatus(ourTar, 0, "dump")
             #expect(ourTar.stdout.count > 6_000_000 && ourTar.stdout == theirTar.stdout, "\(ourTar.stdout.count) bytes")
-            let ours = try Self.restore("offsite", repo: dir + "/repo", in: dir)
+            let ours = try await Self.restore("offsite", repo: dir + "/repo", in: dir)
             #expect(ours.status == 0, "\(ours.stderr.prefix(2000))")
             #expect(ours.outside.isEmpty)
             // Walked down by descriptor: the path is too long for the kernel.
@@ -462,7 +462,7 @@ import Glibc
             #expect(n == 7 && Array(buffer.prefix(7)) == Array("bottom\n".utf8))
             // restic 0.14 takes minutes here: it runs only for the report's table.
             if ProcessInfo.processInfo.environment["HOSTILE_REPORT"] != nil {
-                let theirs = try Self.restore("restic", repo: dir + "/repo", in: dir)
+                let theirs = try await Self.restore("restic", repo: dir + "/repo", in: dir)
                 try record("10,000 nested directories", ours, theirs)
             }
         }

@@ -54,8 +54,8 @@ func appendReportLine(_ line: [String: Any], toFileIn variable: String) throws {
 }
 
 /// Makes every file under `path` writable (repository files are 0400) so tests can damage them.
-func makeWritable(_ path: String) {
-    _ = try? ProcessRunner.run("/bin/chmod", ["-R", "u+w", path])
+func makeWritable(_ path: String) async {
+    _ = try? await ProcessRunner.run("/bin/chmod", ["-R", "u+w", path])
 }
 
 /// The last line of `backup --json` output: restic's summary object.
@@ -97,21 +97,21 @@ func runOffsiteAndKill(_ args: [String], environment: [String: String], cwd: Str
 /// `resticRepository`, which returns what restic checks instead (a local copy of the objects).
 func backupThroughFaults(
     _ dir: String, upstreamPort: Int, location: (Int) -> String, environment: [String: String?] = [:],
-    portEnvironment: (Int) -> [String: String?] = { _ in [:] }, resticRepository: (() throws -> String)? = nil,
+    portEnvironment: (Int) -> [String: String?] = { _ in [:] }, resticRepository: (() async throws -> String)? = nil,
     sourceLocation: SourceLocation = #_sourceLocation
-) throws {
+) async throws {
     let seed = UInt64.random(in: 1...UInt64(Int32.max))
     let proxy = try FaultProxy.start(upstreamPort: upstreamPort, failRate: 0.2, seed: seed, stallSeconds: 3)
     defer { proxy.stop() }
     let direct = location(upstreamPort)
     let faulty = location(proxy.port)
-    func offsite(_ args: [String]) throws -> ProcessRunner.Result {
-        try OffsiteBinary.run(
+    func offsite(_ args: [String]) async throws -> ProcessRunner.Result {
+        try await OffsiteBinary.run(
             ["-r", faulty, "--stuck-request-timeout", "1s"] + args, password: password,
             environment: environment.merging(portEnvironment(proxy.port)) { $1 }, cwd: dir)
     }
-    expectStatus(try offsite(["init"]), 0, "seed \(seed): init through faults", sourceLocation: sourceLocation)
-    let backup = expectStatus(
+    await expectStatus(try offsite(["init"]), 0, "seed \(seed): init through faults", sourceLocation: sourceLocation)
+    let backup = await expectStatus(
         try offsite(["backup", "src", "--pack-size", "4"]), 0, "seed \(seed): backup through faults", sourceLocation: sourceLocation)
     #expect(backup.stderr.contains("retrying"), "seed \(seed): no fault was met: \(backup.stderr)", sourceLocation: sourceLocation)
     var env = environment
@@ -119,18 +119,18 @@ func backupThroughFaults(
     env["TZ"] = "UTC"
     env["RESTIC_REPOSITORY"] = nil
     env["RESTIC_PASSWORD_FILE"] = nil
-    let checked = try resticRepository?() ?? direct
-    let check = try ProcessRunner.run(try Restic.path(), ["-r", checked, "--no-cache", "check", "--read-data"], environment: env)
+    let checked = try await resticRepository?() ?? direct
+    let check = try await ProcessRunner.run(try Restic.path(), ["-r", checked, "--no-cache", "check", "--read-data"], environment: env)
     #expect(
         check.status == 0, "seed \(seed): restic check --read-data: \(check.stdoutString) \(check.stderr)", sourceLocation: sourceLocation)
     #expect(!check.stdoutString.contains("additional files"), "seed \(seed): \(check.stdoutString)", sourceLocation: sourceLocation)
-    expectStatus(
+    await expectStatus(
         try offsite(["restore", "latest", "--target", dir + "/out"]), 0, "seed \(seed): restore through faults",
         sourceLocation: sourceLocation)
     #expect(
         try TreeFixture.describe(dir + "/out/src", includeDirectoryTimes: false)
             == TreeFixture.describe(dir + "/src", includeDirectoryTimes: false), "seed \(seed)", sourceLocation: sourceLocation)
-    let stats = try ProcessRunner.run(
+    let stats = try await ProcessRunner.run(
         try #require(ProcessRunner.which("python3")),
         ["-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:\(proxy.port)/__faults').read().decode())"])
     let counts = try #require(try JSONSerialization.jsonObject(with: stats.stdout) as? [String: Int])

@@ -10,13 +10,13 @@ import Glibc
 /// open the repository in restic and the reverse, `passwd` retires the old password in both
 /// tools, the key in use cannot be removed, and the output is restic's.
 @Suite struct KeyTests {
-    func makeRepository(_ dir: String) throws -> String {
+    func makeRepository(_ dir: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
         try f.file("a.txt", Array("key test\n".utf8))
         let repo = dir + "/repo"
-        expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
-        expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
+        expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+        expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
         return repo
     }
 
@@ -31,8 +31,8 @@ import Glibc
     }
 
     /// restic's `key list --json`, as (id, current, user, host).
-    func resticKeys(_ repo: String, _ pw: String) throws -> [(id: String, current: Bool, user: String, host: String)] {
-        let r = expectStatus(try Restic.run(["key", "list", "--json"], repo: repo, password: pw), 0, "restic key list")
+    func resticKeys(_ repo: String, _ pw: String) async throws -> [(id: String, current: Bool, user: String, host: String)] {
+        let r = expectStatus(try await Restic.run(["key", "list", "--json"], repo: repo, password: pw), 0, "restic key list")
         return try jsonArray(r.stdout).map {
             ($0["id"] as? String ?? "", $0["current"] as? Bool ?? false, $0["userName"] as? String ?? "", $0["hostName"] as? String ?? "")
         }
@@ -48,18 +48,18 @@ import Glibc
 
     @Test func keyAddedByOffsiteOpensInRestic() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let before = keyFiles(repo)
             let newFile = try writePassword(dir, "new", "second password")
             let r = expectStatus(
-                try OffsiteBinary.run(
+                try await OffsiteBinary.run(
                     ["-r", repo, "key", "add", "--new-password-file", newFile, "--user", "alice", "--host", "vault"],
                     password: password), 0, "key add")
             expectSavedLine(r.stdoutString, user: "alice", host: "vault")
             // The same line shape as restic's own.
             let resticFile = try writePassword(dir, "restic-new", "third password")
             let rr = expectStatus(
-                try Restic.run(
+                try await Restic.run(
                     ["key", "add", "--new-password-file", resticFile, "--user", "bob", "--host", "h2"], repo: repo, password: password),
                 0, "restic key add")
             expectSavedLine(rr.stdoutString, user: "bob", host: "h2")
@@ -82,18 +82,18 @@ import Glibc
             #expect(obj["r"] as? Int == 8)
 
             // restic lists it and opens the repository with the new password.
-            let keys = try resticKeys(repo, "second password")
+            let keys = try await resticKeys(repo, "second password")
             #expect(keys.count == 3)
             let current = try #require(keys.first { $0.current })
             #expect(offsiteKey.hasPrefix(current.id))
             #expect(current.user == "alice" && current.host == "vault")
             let snaps = expectStatus(
-                try Restic.run(["snapshots", "--json"], repo: repo, password: "second password"), 0, "restic snapshots with new key")
+                try await Restic.run(["snapshots", "--json"], repo: repo, password: "second password"), 0, "restic snapshots with new key")
             #expect(try jsonArray(snaps.stdout).count == 1)
-            expectStatus(try Restic.run(["check"], repo: repo, password: "second password"), 0, "restic check with new key")
+            expectStatus(try await Restic.run(["check"], repo: repo, password: "second password"), 0, "restic check with new key")
             // The old password still works in both tools.
-            expectStatus(try Restic.run(["snapshots"], repo: repo, password: password), 0, "restic old password")
-            expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 0, "offsite old password")
+            expectStatus(try await Restic.run(["snapshots"], repo: repo, password: password), 0, "restic old password")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 0, "offsite old password")
             // No lock is left behind.
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: repo + "/locks")) ?? []).isEmpty)
         }
@@ -101,84 +101,84 @@ import Glibc
 
     @Test func keyAddedByResticOpensInOffsite() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let newFile = try writePassword(dir, "new", "restic's password")
             expectStatus(
-                try Restic.run(["key", "add", "--new-password-file", newFile, "--host", "r-host"], repo: repo, password: password), 0,
+                try await Restic.run(["key", "add", "--new-password-file", newFile, "--host", "r-host"], repo: repo, password: password), 0,
                 "restic key add")
             let snaps = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: "restic's password"), 0, "offsite with restic's key")
+                try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: "restic's password"), 0, "offsite with restic's key")
             #expect(try jsonArray(snaps.stdout).count == 1)
             let keys = try jsonArray(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "key", "list", "--json"], password: "restic's password"), 0, "key list")
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "key", "list", "--json"], password: "restic's password"), 0, "key list")
                     .stdout)
             #expect(keys.count == 2)
             #expect(keys.first { $0["current"] as? Bool == true }?["hostName"] as? String == "r-host")
             // offsite adds a third key while opened with restic's key.
             let third = try writePassword(dir, "third", "third password")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "add", "--new-password-file", third], password: "restic's password"), 0,
+                try await OffsiteBinary.run(["-r", repo, "key", "add", "--new-password-file", third], password: "restic's password"), 0,
                 "offsite key add")
-            expectStatus(try Restic.run(["snapshots"], repo: repo, password: "third password"), 0, "restic with third key")
+            expectStatus(try await Restic.run(["snapshots"], repo: repo, password: "third password"), 0, "restic with third key")
         }
     }
 
     @Test func passwdRetiresTheOldPasswordInBothTools() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let oldKeys = keyFiles(repo)
             let newFile = try writePassword(dir, "new", "changed password")
             let r = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "passwd", "--new-password-file", newFile], password: password), 0, "passwd")
+                try await OffsiteBinary.run(["-r", repo, "key", "passwd", "--new-password-file", newFile], password: password), 0, "passwd")
             expectSavedLine(r.stdoutString, user: SystemUser.name, host: SystemUser.host)
             let newKeys = keyFiles(repo)
             #expect(newKeys.count == 1 && newKeys != oldKeys)
 
-            let old = expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 12, "offsite old password")
+            let old = expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 12, "offsite old password")
             #expect(old.stderr.contains("wrong password or no key found"))
-            let resticOld = try Restic.run(["snapshots"], repo: repo, password: password)
+            let resticOld = try await Restic.run(["snapshots"], repo: repo, password: password)
             #expect(resticOld.status != 0)
             #expect(resticOld.stderr.contains("wrong password or no key found"))
-            expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: "changed password"), 0, "offsite new password")
-            expectStatus(try Restic.run(["snapshots"], repo: repo, password: "changed password"), 0, "restic new password")
-            let keys = try resticKeys(repo, "changed password")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: "changed password"), 0, "offsite new password")
+            expectStatus(try await Restic.run(["snapshots"], repo: repo, password: "changed password"), 0, "restic new password")
+            let keys = try await resticKeys(repo, "changed password")
             #expect(keys.count == 1 && keys[0].current && keys[0].user == SystemUser.name)
         }
     }
 
     @Test func removeRefusesTheKeyInUseAndRemovesAnother() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let current = try #require(keyFiles(repo).first)
             let refused = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "remove", current], password: password), 1, "remove current")
+                try await OffsiteBinary.run(["-r", repo, "key", "remove", current], password: password), 1, "remove current")
             #expect(refused.stderr.contains("Fatal: refusing to remove key currently used to access repository"))
             #expect(keyFiles(repo) == [current])
             // Also by prefix.
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "remove", String(current.prefix(8))], password: password), 1,
+                try await OffsiteBinary.run(["-r", repo, "key", "remove", String(current.prefix(8))], password: password), 1,
                 "remove current prefix")
 
             let otherFile = try writePassword(dir, "other", "other password")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "add", "-q", "--new-password-file", otherFile], password: password), 0, "add")
+                try await OffsiteBinary.run(["-r", repo, "key", "add", "-q", "--new-password-file", otherFile], password: password), 0, "add")
             let other = try #require(keyFiles(repo).first { $0 != current })
 
-            let missing = expectStatus(try OffsiteBinary.run(["-r", repo, "key", "remove", "zzzz"], password: password), 1, "no match")
+            let missing = expectStatus(try await OffsiteBinary.run(["-r", repo, "key", "remove", "zzzz"], password: password), 1, "no match")
             #expect(missing.stderr == "no matching ID found for prefix \"zzzz\"\n")
-            let resticMissing = try Restic.run(["key", "remove", "zzzz"], repo: repo, password: password)
+            let resticMissing = try await Restic.run(["key", "remove", "zzzz"], repo: repo, password: password)
             #expect(resticMissing.status == 1 && resticMissing.stderr == missing.stderr)
-            let noArgument = expectStatus(try OffsiteBinary.run(["-r", repo, "key", "remove"], password: password), 1, "no ID")
+            let noArgument = expectStatus(try await OffsiteBinary.run(["-r", repo, "key", "remove"], password: password), 1, "no ID")
             #expect(noArgument.stderr.contains("wrong number of arguments"))
 
             let removed = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "remove", String(other.prefix(6))], password: password), 0, "remove other")
+                try await OffsiteBinary.run(["-r", repo, "key", "remove", String(other.prefix(6))], password: password), 0, "remove other")
             #expect(removed.stdoutString == "removed key \(other)\n")
             #expect(keyFiles(repo) == [current])
-            let keys = try resticKeys(repo, password)
+            let keys = try await resticKeys(repo, password)
             #expect(keys.map(\.id) == [String(current.prefix(8))])
-            #expect(try Restic.run(["snapshots"], repo: repo, password: "other password").status != 0)
-            expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: "other password"), 12, "removed password")
+            #expect(try await Restic.run(["snapshots"], repo: repo, password: "other password").status != 0)
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: "other password"), 12, "removed password")
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: repo + "/locks")) ?? []).isEmpty)
         }
     }
@@ -188,11 +188,11 @@ import Glibc
     /// can add a key but not remove one.
     @Test func locksAreResticsChoice() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let before = keyFiles(repo)
             let otherFile = try writePassword(dir, "other", "other password")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "add", "-q", "--new-password-file", otherFile], password: password), 0, "add")
+                try await OffsiteBinary.run(["-r", repo, "key", "add", "-q", "--new-password-file", otherFile], password: password), 0, "add")
             let other = try #require(keyFiles(repo).first { !before.contains($0) })
 
             let p = Process()
@@ -210,12 +210,12 @@ import Glibc
             #expect(locks().count == 1, "restic never took its lock")
 
             let blocked = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "remove", other], password: password), 11, "remove while locked")
+                try await OffsiteBinary.run(["-r", repo, "key", "remove", other], password: password), 11, "remove while locked")
             #expect(blocked.stderr.contains("locked"))
             #expect(keyFiles(repo).contains(other))
             let thirdFile = try writePassword(dir, "third", "third password")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "add", "--new-password-file", thirdFile], password: password), 0,
+                try await OffsiteBinary.run(["-r", repo, "key", "add", "--new-password-file", thirdFile], password: password), 0,
                 "add beside a shared lock")
 
             try input.fileHandleForWriting.write(contentsOf: Data("restic password\n".utf8))
@@ -223,23 +223,23 @@ import Glibc
             p.waitUntilExit()
             #expect(p.terminationStatus == 0)
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "remove", other], password: password), 0, "remove after restic is done")
-            #expect(try resticKeys(repo, "restic password").count == 3)
+                try await OffsiteBinary.run(["-r", repo, "key", "remove", other], password: password), 0, "remove after restic is done")
+            await #expect(try resticKeys(repo, "restic password").count == 3)
         }
     }
 
     @Test func newPasswordFromAMissingFileOrStdin() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let before = keyFiles(repo)
             let nope = dir + "/no-such-file"
             let r = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "add", "--new-password-file", nope], password: password), 1, "missing file")
+                try await OffsiteBinary.run(["-r", repo, "key", "add", "--new-password-file", nope], password: password), 1, "missing file")
             #expect(r.stderr == "Fatal: \(nope) does not exist\n")
-            let rr = try Restic.run(["key", "add", "--new-password-file", nope], repo: repo, password: password)
+            let rr = try await Restic.run(["key", "add", "--new-password-file", nope], repo: repo, password: password)
             #expect(rr.status == 1 && rr.stderr == r.stderr)
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "key", "passwd", "--new-password-file", nope], password: password), 1, "passwd missing")
+                try await OffsiteBinary.run(["-r", repo, "key", "passwd", "--new-password-file", nope], password: password), 1, "passwd missing")
             #expect(keyFiles(repo) == before)
 
             // Not a terminal: the first line of stdin, as restic reads it.
@@ -248,15 +248,15 @@ import Glibc
                 "RESTIC_PASSWORD_COMMAND": nil,
             ]
             let viaStdin = expectStatus(
-                try ProcessRunner.run(
+                try await ProcessRunner.run(
                     try OffsiteBinary.path(), ["-r", repo, "key", "add"], environment: env, stdin: Data("piped password\n".utf8)), 0,
                 "stdin")
             let lines = viaStdin.stdoutString.split(separator: "\n")
             #expect(lines.first == "reading repository password from stdin")
             #expect(lines.count == 2 && lines[1].hasPrefix("saved new key as <Key of "))
-            expectStatus(try Restic.run(["snapshots"], repo: repo, password: "piped password"), 0, "restic with piped key")
+            expectStatus(try await Restic.run(["snapshots"], repo: repo, password: "piped password"), 0, "restic with piped key")
             let empty = expectStatus(
-                try ProcessRunner.run(try OffsiteBinary.path(), ["-r", repo, "key", "add"], environment: env, stdin: Data("\n".utf8)), 1,
+                try await ProcessRunner.run(try OffsiteBinary.path(), ["-r", repo, "key", "add"], environment: env, stdin: Data("\n".utf8)), 1,
                 "empty")
             #expect(empty.stderr.contains("an empty password is not a password"))
             #expect(keyFiles(repo).count == before.count + 1)
@@ -267,7 +267,8 @@ import Glibc
 /// The user and host restic records when a key names none.
 enum SystemUser {
     static var name: String {
-        (try? ProcessRunner.run("/usr/bin/id", ["-un"]).stdoutString.trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return "" }
+        return String(cString: name)
     }
     static var host: String {
         var buf = [CChar](repeating: 0, count: 256)

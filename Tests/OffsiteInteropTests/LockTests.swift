@@ -15,13 +15,13 @@ import Glibc
 /// are recognised and removed by either tool's `unlock`, and locks go away when a command ends,
 /// even on Ctrl-C.
 @Suite struct LockTests {
-    func makeRepository(_ dir: String) throws -> String {
+    func makeRepository(_ dir: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
         try f.file("a.txt", Array("lock test\n".utf8))
         let repo = dir + "/repo"
-        expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
-        expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
+        expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+        expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
         return repo
     }
 
@@ -54,19 +54,19 @@ import Glibc
 
     @Test func resticExclusiveLockBlocksOffsite() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             // `restic key passwd` takes an exclusive lock, then waits for the new password on stdin.
             let (restic, input, _) = try startWaitingOnStdin(try Restic.path(), ["-r", repo, "key", "passwd"])
             waitForLock(repo)
 
             let backup = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 11, "backup while locked")
+                try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 11, "backup while locked")
             #expect(backup.stderr.contains("repository is already locked exclusively by PID \(restic.processIdentifier)"))
             #expect(backup.stderr.contains("unlock"))
-            expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 11, "snapshots while locked")
-            expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--no-lock"], password: password), 0, "snapshots --no-lock")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 11, "snapshots while locked")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--no-lock"], password: password), 0, "snapshots --no-lock")
             // The lock is live (its process runs): unlock leaves it alone.
-            expectStatus(try OffsiteBinary.run(["-r", repo, "unlock"], password: password), 0, "unlock")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "unlock"], password: password), 0, "unlock")
             #expect(lockFiles(repo).count == 1)
 
             // --retry-lock waits until restic is done (the repository was opened with the old
@@ -78,7 +78,7 @@ import Glibc
                 try? handle.close()
             }
             let retried = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", "src", "--retry-lock", "1m"], password: password, cwd: dir), 0,
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--retry-lock", "1m"], password: password, cwd: dir), 0,
                 "backup --retry-lock")
             #expect(retried.stderr.contains("waiting up to"))
             restic.waitUntilExit()
@@ -89,41 +89,41 @@ import Glibc
 
     @Test func offsiteLockBlocksResticExclusiveCommands() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             // A backup from stdin holds its shared lock while it waits for data.
             let (offsite, input, _) = try startWaitingOnStdin(
                 try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "slow.txt"])
             waitForLock(repo)
             // restic reads offsite's lock file.
             let locks = expectStatus(
-                try Restic.run(["list", "locks", "--no-lock"], repo: repo, password: password), 0, "restic list locks")
+                try await Restic.run(["list", "locks", "--no-lock"], repo: repo, password: password), 0, "restic list locks")
             let lockID = locks.stdoutString.trimmingCharacters(in: .whitespacesAndNewlines)
             let doc = expectStatus(
-                try Restic.run(["cat", "lock", lockID, "--no-lock"], repo: repo, password: password), 0, "restic cat lock")
+                try await Restic.run(["cat", "lock", lockID, "--no-lock"], repo: repo, password: password), 0, "restic cat lock")
             let json = try #require(try JSONSerialization.jsonObject(with: doc.stdout) as? [String: Any])
             #expect(json["exclusive"] as? Bool == false)
             #expect(json["pid"] as? Int == Int(offsite.processIdentifier))
 
             for command in [["prune"], ["check"], ["forget", "--keep-last", "1"]] {
-                let r = try Restic.run(command, repo: repo, password: password)
+                let r = try await Restic.run(command, repo: repo, password: password)
                 #expect(r.status != 0, "restic \(command) ran despite offsite's lock")
                 #expect(r.stderr.contains("repository is already locked by PID \(offsite.processIdentifier)"), "\(r.stderr)")
             }
             // Shared locks coexist: restic can back up at the same time.
-            expectStatus(try Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
+            expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
 
             try input.fileHandleForWriting.write(contentsOf: Data("streamed\n".utf8))
             try input.fileHandleForWriting.close()
             offsite.waitUntilExit()
             #expect(offsite.terminationStatus == 0)
             #expect(lockFiles(repo).isEmpty, "offsite left its lock behind")
-            expectStatus(try Restic.run(["check"], repo: repo, password: password), 0, "restic check after")
+            expectStatus(try await Restic.run(["check"], repo: repo, password: password), 0, "restic check after")
         }
     }
 
     @Test func interruptReleasesTheLock() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let (offsite, _, _) = try startWaitingOnStdin(
                 try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "slow.txt"])
             waitForLock(repo)
@@ -136,7 +136,7 @@ import Glibc
 
     @Test func staleLocksAreRemovedByBothTools() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let r = try await Repository.open(backend: LocalBackend(path: repo), password: password)
             // A process that has exited: its PID is free.
             let gone = Process()
@@ -154,27 +154,27 @@ import Glibc
             let liveID = try await r.saveJSON(.locks, live.json)
 
             // A stale exclusive lock still blocks (restic's rule), and the message says it is stale.
-            let blocked = expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 11, "blocked by stale lock")
+            let blocked = expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 11, "blocked by stale lock")
             #expect(blocked.stderr.contains("the lock is stale"))
             // restic reads offsite's lock documents and agrees on which are stale.
-            expectStatus(try Restic.run(["unlock"], repo: repo, password: password), 0, "restic unlock")
+            expectStatus(try await Restic.run(["unlock"], repo: repo, password: password), 0, "restic unlock")
             #expect(Set(lockFiles(repo)) == [liveID.hex])
 
             _ = try await r.saveJSON(.locks, deadPID.json)
             _ = try await r.saveJSON(.locks, old.json)
-            let unlocked = expectStatus(try OffsiteBinary.run(["-r", repo, "unlock"], password: password), 0, "offsite unlock")
+            let unlocked = expectStatus(try await OffsiteBinary.run(["-r", repo, "unlock"], password: password), 0, "offsite unlock")
             #expect(unlocked.stdoutString.contains("successfully removed 2 locks"))
             #expect(Set(lockFiles(repo)) == [liveID.hex])
             #expect(deadID != oldID)
 
-            expectStatus(try OffsiteBinary.run(["-r", repo, "unlock", "--remove-all"], password: password), 0, "unlock --remove-all")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "unlock", "--remove-all"], password: password), 0, "unlock --remove-all")
             #expect(lockFiles(repo).isEmpty)
         }
     }
 
     @Test func refreshReplacesTheLockFile() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let r = try await Repository.open(backend: LocalBackend(path: repo), password: password)
             var options = RepositoryLock.Options()
             options.refreshInterval = .milliseconds(300)
@@ -211,7 +211,7 @@ import Glibc
     func lockWithSlowRefreshes(
         _ dir: String
     ) async throws -> (String, SlowLockSaves, Repository, RepositoryLock.Options, RepositoryLock) {
-        let repo = try makeRepository(dir)
+        let repo = try await makeRepository(dir)
         let slow = SlowLockSaves(LocalBackend(path: repo))
         let r = try await Repository.open(backend: slow, password: password)
         var options = RepositoryLock.Options()
@@ -270,7 +270,7 @@ import Glibc
     /// kept the removed index's blobs.)
     @Test func aLostRaceLoadsTheIndexAgain() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let r = try await Repository.open(backend: LocalBackend(path: repo), password: password)
             let pruner = LockDocument(time: GoTime.now(), exclusive: true, hostname: "elsewhere", username: "prune", pid: 1)
             let runs = Mutex(0), firstLoad = Mutex(0), otherLock = Mutex<String?>(nil)

@@ -45,26 +45,26 @@ import Testing
 
     @Test func listingsMatchResticOnAResticRepository() async throws {
         try await withScratchDirectory { dir in
-            let repo = try Self.resticRepository(dir)
+            let repo = try await Self.resticRepository(dir)
             for args in Self.listings {
-                try Self.expectSameListing(args, repo: repo)
+                try await Self.expectSameListing(args, repo: repo)
             }
             for zone in ["UTC", "Asia/Kolkata"] {
                 for args in [["latest", "/src"], ["-l", "latest", "/meta", "/src/long"]] {
-                    try Self.expectSameListing(args, repo: repo, zone: zone)
+                    try await Self.expectSameListing(args, repo: repo, zone: zone)
                 }
             }
 
             // What restic 0.14 prints, spelled out: a DIR itself and its direct entries, not
             // the directories leading to it and nothing further down.
-            let nested = try Self.offsite(["ls", "-q", "latest", "/src/nested"], repo: repo).stdoutString
+            let nested = try await Self.offsite(["ls", "-q", "latest", "/src/nested"], repo: repo).stdoutString
             #expect(nested == "/src/nested\n/src/nested/deeper\n/src/nested/link-up\n")
-            let recursive = try Self.offsite(["ls", "-q", "--recursive", "latest", "/src/nested"], repo: repo).stdoutString
+            let recursive = try await Self.offsite(["ls", "-q", "--recursive", "latest", "/src/nested"], repo: repo).stdoutString
             #expect(recursive.hasSuffix("/src/nested/deeper/deepest/leaf.txt\n/src/nested/link-up\n"))
-            let file = try Self.offsite(["ls", "latest", "/src/sizes-512KiB"], repo: repo).stdoutString
+            let file = try await Self.offsite(["ls", "latest", "/src/sizes-512KiB"], repo: repo).stdoutString
             #expect(file.hasPrefix("snapshot ") && file.contains(" filtered by [/src/sizes-512KiB] at "), "\(file)")
             #expect(file.split(separator: "\n").dropFirst().map(String.init) == ["/src/sizes-512KiB"])
-            let long = try Self.offsite(["ls", "-q", "-l", "latest", "/src/link-relative", "/meta/special-fifo"], repo: repo).stdoutString
+            let long = try await Self.offsite(["ls", "-q", "-l", "latest", "/src/link-relative", "/meta/special-fifo"], repo: repo).stdoutString
             #expect(long.contains(" /src/link-relative -> nested/deeper/deepest/leaf.txt\n"), "\(long)")
             #expect(long.hasPrefix("prw-r----- "), "\(long)")
         }
@@ -74,10 +74,10 @@ import Testing
         try await withScratchDirectory { dir in
             try BrowseTests.buildDumpFixture(dir)
             let repo = dir + "/repo"
-            expectStatus(try Self.offsite(["init"], repo: repo), 0, "offsite init")
-            expectStatus(try Self.offsite(["backup", "src", "meta", "raw"], repo: repo, cwd: dir), 0, "offsite backup")
+            await expectStatus(try Self.offsite(["init"], repo: repo), 0, "offsite init")
+            await expectStatus(try Self.offsite(["backup", "src", "meta", "raw"], repo: repo, cwd: dir), 0, "offsite backup")
             for args in Self.listings {
-                try Self.expectSameListing(args, repo: repo, offsiteSnapshot: true)
+                try await Self.expectSameListing(args, repo: repo, offsiteSnapshot: true)
             }
         }
     }
@@ -86,8 +86,8 @@ import Testing
     /// stderr and lists nothing, with exit status 0.
     @Test func snapshotSelectionMatchesRestic() async throws {
         try await withScratchDirectory { dir in
-            let repo = try Self.resticRepository(dir)
-            let ids = try BrowseTests.snapshotIDs(repo)
+            let repo = try await Self.resticRepository(dir)
+            let ids = try await BrowseTests.snapshotIDs(repo)
             let runs: [[String]] = [
                 [String(ids[0].prefix(8)), "/src"],
                 [ids[1], "/src/nested"],
@@ -99,26 +99,26 @@ import Testing
                 ["latest", "--host", "nobody"],
             ]
             for args in runs {
-                let theirs = try Self.restic(["ls"] + args, repo: repo)
-                let ours = try Self.offsite(["ls"] + args, repo: repo)
+                let theirs = try await Self.restic(["ls"] + args, repo: repo)
+                let ours = try await Self.offsite(["ls"] + args, repo: repo)
                 #expect(ours.status == theirs.status, "\(args): \(ours.status) vs \(theirs.status)")
                 #expect(ours.stdout == theirs.stdout, "\(args)\n\(Self.firstDifference(ours.stdout, theirs.stdout))")
                 #expect(ours.stderr == theirs.stderr, "\(args)")
             }
             // The first snapshot still has sizes-1, the second does not.
-            let first = try Self.offsite(["ls", "-q", String(ids[0].prefix(8)), "/src/sizes-1"], repo: repo).stdoutString
+            let first = try await Self.offsite(["ls", "-q", String(ids[0].prefix(8)), "/src/sizes-1"], repo: repo).stdoutString
             #expect(first == "/src/sizes-1\n")
-            let second = try Self.offsite(["ls", "-q", ids[1], "/src/sizes-1"], repo: repo).stdoutString
+            let second = try await Self.offsite(["ls", "-q", ids[1], "/src/sizes-1"], repo: repo).stdoutString
             #expect(second == "")
         }
     }
 
     @Test func argumentErrorsMatchRestic() async throws {
         try await withScratchDirectory { dir in
-            let repo = try Self.resticRepository(dir)
+            let repo = try await Self.resticRepository(dir)
             for args in [["latest", "src"], ["latest", "/src", "relative/too"], []] {
-                let theirs = try Self.restic(["ls"] + args, repo: repo)
-                let ours = try Self.offsite(["ls"] + args, repo: repo)
+                let theirs = try await Self.restic(["ls"] + args, repo: repo)
+                let ours = try await Self.offsite(["ls"] + args, repo: repo)
                 #expect(theirs.status == 1)
                 #expect(ours.status == theirs.status, "\(args): \(ours.status)")
                 #expect(ours.stderr == theirs.stderr, "\(args)")
@@ -134,10 +134,10 @@ import Testing
     static func expectSameListing(
         _ args: [String], repo: String, zone: String = zone, offsiteSnapshot: Bool = false,
         sourceLocation: SourceLocation = #_sourceLocation
-    ) throws {
+    ) async throws {
         let what = "ls \(args.joined(separator: " ")) (TZ=\(zone))"
-        let theirs = expectStatus(try restic(["ls"] + args, repo: repo, zone: zone), 0, "restic " + what, sourceLocation: sourceLocation)
-        let ours = expectStatus(try offsite(["ls"] + args, repo: repo, zone: zone), 0, "offsite " + what, sourceLocation: sourceLocation)
+        let theirs = await expectStatus(try restic(["ls"] + args, repo: repo, zone: zone), 0, "restic " + what, sourceLocation: sourceLocation)
+        let ours = await expectStatus(try offsite(["ls"] + args, repo: repo, zone: zone), 0, "offsite " + what, sourceLocation: sourceLocation)
         #expect(ours.stderr == theirs.stderr, "\(what)", sourceLocation: sourceLocation)
         guard offsiteSnapshot && args.contains("--json") else {
             #expect(ours.stdout == theirs.stdout, "\(what)\n\(firstDifference(ours.stdout, theirs.stdout))", sourceLocation: sourceLocation)
@@ -156,23 +156,23 @@ import Testing
 
     /// The interop tree, the metadata tree and a non-UTF-8 name, backed up twice by restic
     /// (different hosts and tags; `sizes-1` removed and a file added in the second).
-    static func resticRepository(_ dir: String) throws -> String {
+    static func resticRepository(_ dir: String) async throws -> String {
         try BrowseTests.buildDumpFixture(dir)
         let repo = dir + "/repo"
-        expectStatus(try restic(["init"], repo: repo), 0, "restic init")
-        expectStatus(
+        await expectStatus(try restic(["init"], repo: repo), 0, "restic init")
+        await expectStatus(
             try restic(["backup", "--host", "first-host", "--tag", "first", "src", "meta", "raw"], repo: repo, cwd: dir), 0,
             "restic backup 1")
         try FileManager.default.removeItem(atPath: dir + "/src/sizes-1")
         try TreeFixture(root: dir + "/src").file("added.txt", Array("added".utf8))
-        expectStatus(
+        await expectStatus(
             try restic(["backup", "--host", "second-host", "--tag", "second", "src", "meta", "raw"], repo: repo, cwd: dir), 0,
             "restic backup 2")
         return repo
     }
 
-    static func restic(_ args: [String], repo: String, zone: String = zone, cwd: String? = nil) throws -> ProcessRunner.Result {
-        try ProcessRunner.run(
+    static func restic(_ args: [String], repo: String, zone: String = zone, cwd: String? = nil) async throws -> ProcessRunner.Result {
+        try await ProcessRunner.run(
             try Restic.path(), ["-r", repo, "--no-cache"] + args,
             environment: [
                 "RESTIC_PASSWORD": password, "TZ": zone, "RESTIC_REPOSITORY": nil, "RESTIC_PASSWORD_FILE": nil,
@@ -181,8 +181,8 @@ import Testing
             currentDirectory: cwd)
     }
 
-    static func offsite(_ args: [String], repo: String, zone: String = zone, cwd: String? = nil) throws -> ProcessRunner.Result {
-        try OffsiteBinary.run(["-r", repo] + args, password: password, environment: ["TZ": zone], cwd: cwd)
+    static func offsite(_ args: [String], repo: String, zone: String = zone, cwd: String? = nil) async throws -> ProcessRunner.Result {
+        try await OffsiteBinary.run(["-r", repo] + args, password: password, environment: ["TZ": zone], cwd: cwd)
     }
 
     static func splitFirstLine(_ d: Data) -> (Data, Data) {

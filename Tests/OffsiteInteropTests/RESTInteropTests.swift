@@ -25,42 +25,42 @@ import Testing
 
     @Test func offsiteWritesResticReads() async throws {
         try await withServer { dir, _, repo in
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--host", "h"], password: password), 0, "offsite backup")
+                try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--host", "h"], password: password), 0, "offsite backup")
 
             let ours = try snapshotIDs(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots"))
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots"))
             let theirs = try snapshotIDs(
-                expectStatus(try Restic.run(["snapshots", "--json"], repo: repo, password: password), 0, "restic snapshots"))
+                expectStatus(try await Restic.run(["snapshots", "--json"], repo: repo, password: password), 0, "restic snapshots"))
             #expect(ours.count == 1 && ours == theirs)
             // Packs are where restic's own servers keep them: data/<id[0:2]>/<id>.
-            let packs = expectStatus(try Restic.run(["list", "packs"], repo: repo, password: password), 0, "restic list packs").stdoutString
+            let packs = expectStatus(try await Restic.run(["list", "packs"], repo: repo, password: password), 0, "restic list packs").stdoutString
                 .split(separator: "\n")
             #expect(!packs.isEmpty)
             for pack in packs { #expect(FileManager.default.fileExists(atPath: "\(dir)/served/repo/data/\(pack.prefix(2))/\(pack)")) }
 
-            let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
+            let check = expectStatus(try await Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
             #expect(check.stdoutString.contains("no errors were found"))
             expectStatus(
-                try Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
+                try await Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restic restore")
             try expectSameTree(dir + "/src", dir + "/out" + dir + "/src")
         }
     }
 
     @Test func resticWritesOffsiteReads() async throws {
         try await withServer { dir, _, repo in
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
-            expectStatus(try Restic.run(["backup", "src", "--host", "h"], repo: repo, password: password, cwd: dir), 0, "restic backup")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            expectStatus(try await Restic.run(["backup", "src", "--host", "h"], repo: repo, password: password, cwd: dir), 0, "restic backup")
 
-            let theirs = try snapshotIDs(try Restic.run(["snapshots", "--json"], repo: repo, password: password))
+            let theirs = try snapshotIDs(try await Restic.run(["snapshots", "--json"], repo: repo, password: password))
             let ours = try snapshotIDs(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots"))
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots"))
             #expect(ours.count == 1 && ours == theirs)
-            let check = expectStatus(try OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password), 0, "offsite check")
+            let check = expectStatus(try await OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password), 0, "offsite check")
             #expect(check.stdoutString.contains("no errors were found"))
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0, "offsite restore"
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0, "offsite restore"
             )
             try expectSameTree(dir + "/src", dir + "/out/src")
         }
@@ -71,14 +71,14 @@ import Testing
         try await withServer(large: false, user: "alice", secret: secret) { dir, server, repo in
             // The server password never shows: not in init's text or JSON, nor in the error for
             // a location with no repository (restic's StripPassword).
-            let made = expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+            let made = expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
             #expect(made.stdoutString.contains("alice:***@") && !made.stdoutString.contains(secret), "\(made.stdoutString)")
-            let json = expectStatus(try OffsiteBinary.run(["init", "-r", repo + "2", "--json"], password: password), 0, "init --json")
+            let json = expectStatus(try await OffsiteBinary.run(["init", "-r", repo + "2", "--json"], password: password), 0, "init --json")
             #expect(!json.stdoutString.contains(secret), "\(json.stdoutString)")
-            let none = expectStatus(try OffsiteBinary.run(["-r", repo + "-none", "snapshots"], password: password), 10, "no repository")
+            let none = expectStatus(try await OffsiteBinary.run(["-r", repo + "-none", "snapshots"], password: password), 10, "no repository")
             #expect(!none.stderr.contains(secret) && none.stderr.contains("alice:***@"), "\(none.stderr)")
-            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "offsite backup")
-            let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "offsite backup")
+            let check = expectStatus(try await Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
             #expect(check.stdoutString.contains("no errors were found"))
 
             for (what, url) in [
@@ -86,7 +86,7 @@ import Testing
             ] {
                 let started = Date()
                 let r = expectStatus(
-                    try OffsiteBinary.run(["-r", "rest:\(url)/repo", "snapshots"], password: password), 1, "offsite snapshots, \(what)")
+                    try await OffsiteBinary.run(["-r", "rest:\(url)/repo", "snapshots"], password: password), 1, "offsite snapshots, \(what)")
                 #expect(Date().timeIntervalSince(started) < 30, "\(what): not refused at once (a retry loop takes minutes)")
                 #expect(r.stderr.contains("authentication failed"), "\(what): \(r.stderr)")
                 #expect(!r.stderr.contains("not-the-one") && !r.stderr.contains(secret), "\(what): \(r.stderr)")
@@ -113,22 +113,22 @@ import Testing
                 let server = try TestServer.rclone(directory: served)
                 defer { server.stop() }
                 let repo = "rest:\(server.url())/repo"
-                expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
-                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup 1")
+                expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup 1")
                 try TreeFixture(root: src).file("new-file", TreeFixture.randomBytes(3 << 20, seed: 9))
                 try FileManager.default.removeItem(atPath: src + "/nested")
-                expectStatus(try OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup 2")
-                expectStatus(try OffsiteBinary.run(["-r", repo, "forget", "--keep-last", "1"], password: password), 0, "offsite forget")
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup 2")
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "forget", "--keep-last", "1"], password: password), 0, "offsite forget")
             }
             // The tree of each snapshot left, in time order.
             let trees = [dir + "/tree-2", src]
-            expectStatus(try ProcessRunner.run("/bin/cp", ["-a", src, trees[0]]), 0, "cp")
+            expectStatus(try await ProcessRunner.run("/bin/cp", ["-a", src, trees[0]]), 0, "cp")
             let server = try TestServer.rclone(directory: served, appendOnly: true)
             defer { server.stop() }
             let repo = "rest:\(server.url())/repo"
             try TreeFixture(root: src).file("third", TreeFixture.randomBytes(100_000, seed: 3))
-            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup, append-only")
-            let before = try snapshotIDs(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password))
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup, append-only")
+            let before = try snapshotIDs(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password))
             #expect(before.count == 2)
             func files() -> [String] {
                 (FileManager.default.enumerator(atPath: served + "/repo")?.allObjects as? [String] ?? []).filter { !$0.hasPrefix("locks") }
@@ -140,7 +140,7 @@ import Testing
                 ["forget", "--keep-last", "1"], ["forget", "--keep-last", "1", "--prune"], ["prune"], ["prune", "--max-unused", "0"],
             ] {
                 let what = "offsite \(args.joined(separator: " ")), append-only"
-                let r = expectStatus(try OffsiteBinary.run(["-r", repo] + args, password: password), 1, what)
+                let r = expectStatus(try await OffsiteBinary.run(["-r", repo] + args, password: password), 1, what)
                 #expect(r.stderr.contains("HTTP 403"), "\(what): \(r.stderr)")
                 #expect(
                     r.stderr.contains(
@@ -150,22 +150,22 @@ import Testing
                 // Nothing was added or removed (no repacked pack, no new index file).
                 #expect(files() == stored, "\(what) changed the repository")
             }
-            let after = try snapshotIDs(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password))
+            let after = try snapshotIDs(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password))
             #expect(after == before)
-            let check = expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
+            let check = expectStatus(try await Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
             #expect(check.stdoutString.contains("no errors were found"))
-            expectStatus(try OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password), 0, "offsite check")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password), 0, "offsite check")
             // Every snapshot restores, with both tools, to the tree it was taken from.
             let list = try jsonArray(
-                expectStatus(try Restic.run(["snapshots", "--json"], repo: repo, password: password), 0, "restic snapshots").stdout)
+                expectStatus(try await Restic.run(["snapshots", "--json"], repo: repo, password: password), 0, "restic snapshots").stdout)
             #expect(list.count == trees.count)
             for (snapshot, tree) in zip(list.sorted { ($0["time"] as? String ?? "") < ($1["time"] as? String ?? "") }, trees) {
                 let id = snapshot["short_id"] as? String ?? "?"
                 expectStatus(
-                    try Restic.run(["restore", id, "--target", dir + "/restic-" + id], repo: repo, password: password), 0, "restic restore")
+                    try await Restic.run(["restore", id, "--target", dir + "/restic-" + id], repo: repo, password: password), 0, "restic restore")
                 try expectSameTree(tree, dir + "/restic-" + id + src)
                 expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "restore", id, "--target", dir + "/offsite-" + id], password: password), 0,
+                    try await OffsiteBinary.run(["-r", repo, "restore", id, "--target", dir + "/offsite-" + id], password: password), 0,
                     "offsite restore")
                 try expectSameTree(tree, dir + "/offsite-" + id + src)
             }
@@ -178,15 +178,15 @@ import Testing
             defer { normal.stop() }
             let full = "rest:\(normal.url())/repo"
             expectStatus(
-                try OffsiteBinary.run(["-r", full, "forget", "--keep-last", "1", "--prune"], password: password), 0, "forget --prune")
-            expectStatus(try Restic.run(["check", "--read-data"], repo: full, password: password), 0, "restic check after the prune")
+                try await OffsiteBinary.run(["-r", full, "forget", "--keep-last", "1", "--prune"], password: password), 0, "forget --prune")
+            expectStatus(try await Restic.run(["check", "--read-data"], repo: full, password: password), 0, "restic check after the prune")
         }
     }
 
     /// The fault scenario (a fifth of all requests failing in every way) against rclone.
     @Test func backupRidesThroughFaults() async throws {
         try await withServer(large: true) { dir, server, _ in
-            try backupThroughFaults(dir, upstreamPort: server.port, location: { "rest:http://127.0.0.1:\($0)/faulty" })
+            try await backupThroughFaults(dir, upstreamPort: server.port, location: { "rest:http://127.0.0.1:\($0)/faulty" })
         }
     }
 }

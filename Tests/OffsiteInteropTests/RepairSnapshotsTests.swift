@@ -22,7 +22,7 @@ import Glibc
 
     /// `src/`: a 12 MB file (a dozen chunks over several 4 MiB packs), six single-chunk files,
     /// a small file in a subdirectory and an empty file, backed up by `tool`.
-    func makeRepository(_ dir: String, tool: String) throws -> String {
+    func makeRepository(_ dir: String, tool: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
         try f.file("big.bin", TreeFixture.randomBytes(12_000_000, seed: 1))
@@ -30,40 +30,40 @@ import Glibc
         try f.file("empty", [])
         try f.dir("sub")
         try f.file("sub/nested.txt", Array("nested\n".utf8))
-        return try initAndBackUp(dir, tool: tool)
+        return try await initAndBackUp(dir, tool: tool)
     }
 
     /// Creates `dir/repo` with `tool` and backs up `dir/src` into it.
-    func initAndBackUp(_ dir: String, tool: String) throws -> String {
+    func initAndBackUp(_ dir: String, tool: String) async throws -> String {
         let repo = dir + "/repo"
         if tool == "restic" {
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "init")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
         } else {
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
         }
-        try backup(repo, dir, tool: tool)
+        try await backup(repo, dir, tool: tool)
         return repo
     }
 
-    func backup(_ repo: String, _ dir: String, tool: String) throws {
+    func backup(_ repo: String, _ dir: String, tool: String) async throws {
         if tool == "restic" {
-            expectStatus(try Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
+            expectStatus(try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
         } else {
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", "src", "--pack-size", "4"], password: password, cwd: dir), 0, "backup")
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--pack-size", "4"], password: password, cwd: dir), 0, "backup")
         }
     }
 
-    func offsite(_ repo: String, _ args: [String]) throws -> ProcessRunner.Result {
-        try OffsiteBinary.run(["-r", repo] + args, password: password)
+    func offsite(_ repo: String, _ args: [String]) async throws -> ProcessRunner.Result {
+        try await OffsiteBinary.run(["-r", repo] + args, password: password)
     }
 
     /// Every blob of the index, read with restic.
-    func indexedBlobs(_ repo: String) throws -> [String: IndexedBlob] {
+    func indexedBlobs(_ repo: String) async throws -> [String: IndexedBlob] {
         var out: [String: IndexedBlob] = [:]
-        let list = expectStatus(try Restic.run(["list", "index"], repo: repo, password: password), 0, "list index")
+        let list = expectStatus(try await Restic.run(["list", "index"], repo: repo, password: password), 0, "list index")
         for id in list.stdoutString.split(separator: "\n") {
-            let r = expectStatus(try Restic.run(["cat", "index", String(id)], repo: repo, password: password), 0, "cat index")
+            let r = expectStatus(try await Restic.run(["cat", "index", String(id)], repo: repo, password: password), 0, "cat index")
             let doc = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
             for pack in try #require(doc["packs"] as? [[String: Any]]) {
                 let packID = try #require(pack["id"] as? String)
@@ -78,18 +78,18 @@ import Glibc
         return out
     }
 
-    func catJSON(_ repo: String, _ args: [String]) throws -> [String: Any] {
-        let r = expectStatus(try Restic.run(["cat"] + args, repo: repo, password: password), 0, "cat \(args)")
+    func catJSON(_ repo: String, _ args: [String]) async throws -> [String: Any] {
+        let r = expectStatus(try await Restic.run(["cat"] + args, repo: repo, password: password), 0, "cat \(args)")
         return try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
     }
 
     /// The nodes of the tree at `path` (names from the root) in `snapshot`, by name.
-    func nodes(_ repo: String, snapshot: String, path: [String]) throws -> [String: [String: Any]] {
-        var tree = try #require(try catJSON(repo, ["snapshot", snapshot])["tree"] as? String)
+    func nodes(_ repo: String, snapshot: String, path: [String]) async throws -> [String: [String: Any]] {
+        var tree = try await #require(try catJSON(repo, ["snapshot", snapshot])["tree"] as? String)
         var byName: [String: [String: Any]] = [:]
         for step in [nil] + path.map(Optional.some) {
             if let step { tree = try #require(byName[step]?["subtree"] as? String, "no directory \(step)") }
-            let list = try catJSON(repo, ["blob", tree])["nodes"] as? [[String: Any]] ?? []
+            let list = try await catJSON(repo, ["blob", tree])["nodes"] as? [[String: Any]] ?? []
             byName = Dictionary(uniqueKeysWithValues: list.map { ($0["name"] as! String, $0) })
         }
         return byName
@@ -114,8 +114,8 @@ import Glibc
         try FileManager.default.removeItem(atPath: "\(repo)/data/\(id.prefix(2))/\(id)")
     }
 
-    func restore(_ repo: String, _ snapshot: String, _ target: String) throws {
-        expectStatus(try Restic.run(["restore", snapshot, "--target", target], repo: repo, password: password), 0, "restic restore")
+    func restore(_ repo: String, _ snapshot: String, _ target: String) async throws {
+        expectStatus(try await Restic.run(["restore", snapshot, "--target", target], repo: repo, password: password), 0, "restic restore")
     }
 
     /// A data pack holding part of `src/big.bin`, the files that lose blobs with it, and what
@@ -126,11 +126,11 @@ import Glibc
         var expected: [String: [UInt8]]
     }
 
-    func planDataLoss(_ repo: String, _ dir: String, snapshot: String) throws -> DataLoss {
-        let blobs = try indexedBlobs(repo)
+    func planDataLoss(_ repo: String, _ dir: String, snapshot: String) async throws -> DataLoss {
+        let blobs = try await indexedBlobs(repo)
         var files: [String: [String: Any]] = [:]
         for (prefix, path) in [("", ["src"]), ("sub/", ["src", "sub"])] {
-            for (name, node) in try nodes(repo, snapshot: snapshot, path: path) where node["type"] as? String == "file" {
+            for (name, node) in try await nodes(repo, snapshot: snapshot, path: path) where node["type"] as? String == "file" {
                 files[prefix + name] = node
             }
         }
@@ -159,14 +159,14 @@ import Glibc
 
     /// A repository of `makeRepository` that lost the pack of `planDataLoss`, with its index
     /// repaired; restic's check fails on it. Returns the snapshot and the plan.
-    func repositoryMissingData(_ dir: String, tool: String) throws -> (repo: String, snapshot: String, loss: DataLoss) {
-        let repo = try makeRepository(dir, tool: tool)
+    func repositoryMissingData(_ dir: String, tool: String) async throws -> (repo: String, snapshot: String, loss: DataLoss) {
+        let repo = try await makeRepository(dir, tool: tool)
         let old = try #require(snapshotIDs(repo).first)
-        let loss = try planDataLoss(repo, dir, snapshot: old)
+        let loss = try await planDataLoss(repo, dir, snapshot: old)
         #expect(loss.damagedFiles.contains("big.bin"))
         try removePack(repo, loss.pack)
-        expectStatus(try Restic.run(["check"], repo: repo, password: password), 1, "restic check with a pack gone")
-        expectStatus(try offsite(repo, ["repair", "index"]), 0, "repair index")
+        expectStatus(try await Restic.run(["check"], repo: repo, password: password), 1, "restic check with a pack gone")
+        await expectStatus(try offsite(repo, ["repair", "index"]), 0, "repair index")
         return (repo, old, loss)
     }
 
@@ -182,9 +182,9 @@ import Glibc
     @Test(arguments: ["offsite", "restic"])
     func lostDataPackIsCutOutOfTheSnapshot(writer: String) async throws {
         try await withScratchDirectory { dir in
-            let (repo, old, loss) = try repositoryMissingData(dir, tool: writer)
+            let (repo, old, loss) = try await repositoryMissingData(dir, tool: writer)
 
-            let r = expectStatus(try offsite(repo, ["repair", "snapshots", "--forget"]), 0, "repair snapshots --forget")
+            let r = await expectStatus(try offsite(repo, ["repair", "snapshots", "--forget"]), 0, "repair snapshots --forget")
             let out = r.stdoutString
             #expect(filesReported(out) == loss.damagedFiles, "\(out)")
             #expect(out.contains("\nsnapshot \(old.prefix(8)) of ["))
@@ -192,19 +192,19 @@ import Glibc
             #expect(out.hasSuffix("\nmodified 1 snapshots\n"))
             #expect(!out.contains("dir "))
 
-            let check = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+            let check = try await Restic.run(["check", "--read-data"], repo: repo, password: password)
             #expect(check.status == 0, "restic check after the repair: \(check.stdoutString) \(check.stderr)")
             #expect(check.stdoutString.contains("no errors were found"))
             let now = snapshotIDs(repo)
             #expect(now.count == 1 && !now.contains(old))
             let new = try #require(now.first)
             #expect(out.contains("\nsaved new snapshot \(new.prefix(8))\n"))
-            let doc = try catJSON(repo, ["snapshot", new])
+            let doc = try await catJSON(repo, ["snapshot", new])
             #expect(doc["original"] as? String == old)
             // restic adds the "repaired" tag only when the original is kept (not with --forget).
             #expect(doc["tags"] == nil)
 
-            try restore(repo, new, dir + "/out")
+            try await restore(repo, new, dir + "/out")
             for (name, bytes) in loss.expected {
                 let restored = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/out/src/" + name)))
                 #expect(restored == bytes, "\(name): \(restored.count) bytes restored, \(bytes.count) expected")
@@ -236,9 +236,9 @@ import Glibc
             try f.file("sub/lost.txt", Array("lost\n".utf8))
             try f.dir("sub/deeper")
             try f.file("sub/deeper/lost.bin", TreeFixture.randomBytes(100_000, seed: 3))
-            let repo = try initAndBackUp(dir, tool: writer)
+            let repo = try await initAndBackUp(dir, tool: writer)
             let first = try #require(snapshotIDs(repo).first)
-            let blobsAfterFirst = try indexedBlobs(repo)
+            let blobsAfterFirst = try await indexedBlobs(repo)
             let treePacks = Set(blobsAfterFirst.values.filter { $0.type == "tree" }.map(\.pack))
             #expect(blobsAfterFirst.values.allSatisfy { $0.type == "tree" || !treePacks.contains($0.pack) })
 
@@ -246,14 +246,14 @@ import Glibc
             // the first backup's.
             try f.file("top.txt", Array("top, changed\n".utf8))
             try f.file("keep/changed.txt", Array("two, longer\n".utf8))
-            try backup(repo, dir, tool: writer)
+            try await backup(repo, dir, tool: writer)
             let second = try #require(snapshotIDs(repo).subtracting([first]).first)
             for pack in treePacks { try removePack(repo, pack) }
-            expectStatus(try Restic.run(["check"], repo: repo, password: password), 1, "restic check with the trees gone")
-            expectStatus(try offsite(repo, ["repair", "index"]), 0, "repair index")
+            expectStatus(try await Restic.run(["check"], repo: repo, password: password), 1, "restic check with the trees gone")
+            await expectStatus(try offsite(repo, ["repair", "index"]), 0, "repair index")
 
             let before = repositoryFiles(repo)
-            let dry = expectStatus(try offsite(repo, ["repair", "snapshots", "--forget", "-n"]), 0, "dry run")
+            let dry = await expectStatus(try offsite(repo, ["repair", "snapshots", "--forget", "-n"]), 0, "dry run")
             #expect(dry.stdoutString.contains("  dir \"/\": not readable\nwould delete empty snapshot\n"), "\(dry.stdoutString)")
             #expect(
                 dry.stdoutString.contains(
@@ -261,7 +261,7 @@ import Glibc
             #expect(dry.stdoutString.hasSuffix("\nwould modify 2 snapshots\n"))
             #expect(repositoryFiles(repo) == before)
 
-            let r = expectStatus(try offsite(repo, ["repair", "snapshots", "--forget"]), 0, "repair snapshots --forget")
+            let r = await expectStatus(try offsite(repo, ["repair", "snapshots", "--forget"]), 0, "repair snapshots --forget")
             let out = r.stdoutString
             #expect(out.contains("  dir \"/\": not readable\nremoved empty snapshot \(first.prefix(8))\n"), "\(out)")
             #expect(out.contains("  dir \"/src/sub\": replaced with empty directory\nsaved new snapshot "))
@@ -269,19 +269,19 @@ import Glibc
             #expect(out.hasSuffix("\nmodified 2 snapshots\n"))
             #expect(!out.contains("file \""))
 
-            let check = try Restic.run(["check", "--read-data"], repo: repo, password: password)
+            let check = try await Restic.run(["check", "--read-data"], repo: repo, password: password)
             #expect(check.status == 0, "restic check after the repair: \(check.stdoutString) \(check.stderr)")
             let now = snapshotIDs(repo)
             #expect(now.count == 1 && now.isDisjoint(with: [first, second]))
             let new = try #require(now.first)
 
             // The empty directory's tree is restic's empty tree, byte for byte.
-            let sub = try #require(try nodes(repo, snapshot: new, path: ["src"])["sub"])
+            let sub = try await #require(try nodes(repo, snapshot: new, path: ["src"])["sub"])
             let subtree = try #require(sub["subtree"] as? String)
-            let blob = expectStatus(try Restic.run(["cat", "blob", subtree], repo: repo, password: password), 0, "cat blob")
+            let blob = expectStatus(try await Restic.run(["cat", "blob", subtree], repo: repo, password: password), 0, "cat blob")
             #expect(blob.stdoutString == "{\"nodes\":null}\n")
 
-            try restore(repo, new, dir + "/out")
+            try await restore(repo, new, dir + "/out")
             let restored = try TreeFixture.describe(dir + "/out/src", includeDirectoryTimes: false)
             var source = try TreeFixture.describe(dir + "/src", includeDirectoryTimes: false)
             for lost in ["sub/lost.txt", "sub/deeper", "sub/deeper/lost.bin"] { source[lost] = nil }
@@ -292,11 +292,11 @@ import Glibc
 
     @Test func dryRunChangesNothing() async throws {
         try await withScratchDirectory { dir in
-            let (repo, _, loss) = try repositoryMissingData(dir, tool: "restic")
+            let (repo, _, loss) = try await repositoryMissingData(dir, tool: "restic")
             let before = repositoryFiles(repo)
 
             for flags in [["--dry-run"], ["-n", "--forget"]] {
-                let r = expectStatus(try offsite(repo, ["repair", "snapshots"] + flags), 0, "repair snapshots \(flags)")
+                let r = await expectStatus(try offsite(repo, ["repair", "snapshots"] + flags), 0, "repair snapshots \(flags)")
                 let out = r.stdoutString
                 #expect(filesReported(out) == loss.damagedFiles)
                 #expect(out.contains("would save new snapshot\n"))
@@ -306,36 +306,36 @@ import Glibc
                 #expect(repositoryFiles(repo) == before, "a dry run wrote or removed files")
             }
             // Still damaged: restic's check fails as before.
-            expectStatus(try Restic.run(["check"], repo: repo, password: password), 1, "restic check")
+            expectStatus(try await Restic.run(["check"], repo: repo, password: password), 1, "restic check")
         }
     }
 
     @Test func withoutForgetTheOriginalStays() async throws {
         try await withScratchDirectory { dir in
-            let (repo, old, loss) = try repositoryMissingData(dir, tool: "offsite")
+            let (repo, old, loss) = try await repositoryMissingData(dir, tool: "offsite")
 
-            let r = expectStatus(try offsite(repo, ["repair", "snapshots", old.prefix(8).description]), 0, "repair snapshots ID")
+            let r = await expectStatus(try offsite(repo, ["repair", "snapshots", old.prefix(8).description]), 0, "repair snapshots ID")
             #expect(filesReported(r.stdoutString) == loss.damagedFiles)
             #expect(!r.stdoutString.contains("removed old snapshot"))
             #expect(r.stdoutString.hasSuffix("\nmodified 1 snapshots\n"))
             let now = snapshotIDs(repo)
             #expect(now.count == 2 && now.contains(old))
             let new = try #require(now.subtracting([old]).first)
-            let doc = try catJSON(repo, ["snapshot", new])
+            let doc = try await catJSON(repo, ["snapshot", new])
             #expect(doc["original"] as? String == old)
             #expect(doc["tags"] as? [String] == ["repaired"])
-            #expect(try catJSON(repo, ["snapshot", old])["tags"] == nil)
+            await #expect(try catJSON(repo, ["snapshot", old])["tags"] == nil)
             // The original still names the lost blobs: restic's check fails until it is forgotten
             // (restic's own test of this command expects the same).
-            expectStatus(try Restic.run(["check"], repo: repo, password: password), 1, "check with the original kept")
+            expectStatus(try await Restic.run(["check"], repo: repo, password: password), 1, "check with the original kept")
 
             // The repaired copy needs nothing more.
-            let again = expectStatus(try offsite(repo, ["repair", "snapshots", "--tag", "repaired"]), 0, "repair the repaired")
+            let again = await expectStatus(try offsite(repo, ["repair", "snapshots", "--tag", "repaired"]), 0, "repair the repaired")
             #expect(again.stdoutString.hasSuffix("\nno snapshots were modified\n"))
-            expectStatus(try offsite(repo, ["forget", old]), 0, "forget the original")
-            let check = try Restic.run(["check"], repo: repo, password: password)
+            await expectStatus(try offsite(repo, ["forget", old]), 0, "forget the original")
+            let check = try await Restic.run(["check"], repo: repo, password: password)
             #expect(check.status == 0, "restic check: \(check.stderr)")
-            try restore(repo, new, dir + "/out")
+            try await restore(repo, new, dir + "/out")
             for (name, bytes) in loss.expected {
                 #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/out/src/" + name))) == bytes, "\(name)")
             }
@@ -345,21 +345,21 @@ import Glibc
     @Test(arguments: ["offsite", "restic"])
     func intactRepositoryIsLeftAlone(writer: String) async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir, tool: writer)
+            let repo = try await makeRepository(dir, tool: writer)
             try TreeFixture(root: dir + "/src").file("added.txt", Array("second backup\n".utf8))
-            try backup(repo, dir, tool: writer)
+            try await backup(repo, dir, tool: writer)
             let before = repositoryFiles(repo)
             for flags in [[], ["--forget"], ["latest"]] {
-                let r = expectStatus(try offsite(repo, ["repair", "snapshots"] + flags), 0, "repair snapshots \(flags)")
+                let r = await expectStatus(try offsite(repo, ["repair", "snapshots"] + flags), 0, "repair snapshots \(flags)")
                 let out = r.stdoutString
                 #expect(out.hasSuffix("\n\nno snapshots were modified\n"), "\(out)")
                 #expect(out.components(separatedBy: "\nsnapshot ").count - 1 == (flags == ["latest"] ? 1 : 2))
                 #expect(!out.contains("  file ") && !out.contains("  dir "))
                 #expect(repositoryFiles(repo) == before, "repair of an intact repository changed it")
             }
-            let quiet = expectStatus(try offsite(repo, ["repair", "snapshots", "-q"]), 0, "quiet")
+            let quiet = await expectStatus(try offsite(repo, ["repair", "snapshots", "-q"]), 0, "quiet")
             #expect(quiet.stdoutString.isEmpty)
-            let check = try Restic.run(["check"], repo: repo, password: password)
+            let check = try await Restic.run(["check"], repo: repo, password: password)
             #expect(check.status == 0, "restic check: \(check.stderr)")
         }
     }

@@ -14,7 +14,7 @@ import Glibc
     static let temporaryPrefix = ".offsite-restore-"
 
     /// A source tree of many small random files and one large one, backed up with offsite.
-    func makeRepository(_ dir: String) throws -> String {
+    func makeRepository(_ dir: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         let random = FileHandle(forReadingAtPath: "/dev/urandom")!
         defer { try? random.close() }
@@ -28,8 +28,8 @@ import Glibc
         }
         try f.file("z-big.bin", bytes(24 << 20))  // last in the packs
         let repo = dir + "/repo"
-        expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
-        expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
+        expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+        expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
         return repo
     }
 
@@ -53,7 +53,7 @@ import Glibc
     @Test(arguments: [SIGKILL, SIGINT])
     func interruptedRestoreResumesWithoutRewriting(signal: Int32) async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let out = dir + "/out"
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
@@ -94,7 +94,7 @@ import Glibc
 
             let inodes = Dictionary(uniqueKeysWithValues: complete.map { ($0, inode(out + "/" + $0)) })
             let again = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out], password: password), 0, "resume")
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out], password: password), 0, "resume")
             #expect(again.stdoutString.contains("Summary: Restored"))
             // Files that were already right are not written again, and nothing is left over.
             for (rel, ino) in inodes { #expect(inode(out + "/" + rel) == ino, "\(rel) was rewritten") }
@@ -111,7 +111,7 @@ import Glibc
     /// complete. The small filesystem is a tmpfs mounted in a private mount namespace.
     @Test func fullDiskStopsCleanly() async throws {
         try await withScratchDirectory { dir in
-            let repo = try makeRepository(dir)
+            let repo = try await makeRepository(dir)
             let mountPoint = dir + "/small"
             try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
             // Inside the namespace: mount 6 MiB, restore into it, then report the state of the
@@ -124,7 +124,7 @@ import Glibc
                 """
             let unshareArgs = (getuid() == 0 ? ["-m"] : ["-r", "-m"]) + ["sh", "-c", script, "sh"]
             let offsiteArgs = [try OffsiteBinary.path(), "-r", repo, "restore", "latest", "--target", mountPoint + "/out"]
-            let r = try ProcessRunner.run(
+            let r = try await ProcessRunner.run(
                 "/usr/bin/unshare", unshareArgs + offsiteArgs,
                 environment: ["MP": mountPoint, "RESTIC_PASSWORD": password, "TZ": "UTC"])
             #expect(r.status == 0, "unshare/mount failed: \(r.stderr)")

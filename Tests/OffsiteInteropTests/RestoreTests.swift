@@ -10,21 +10,21 @@ import Glibc
 /// an interrupted restore, damaged packs, sparse files.
 @Suite struct RestoreTests {
     /// A repository (made by `tool`) with one snapshot of a small tree; returns (repo, snapshot ID).
-    func makeRepo(_ dir: String, tool: String) throws -> (String, String) {
+    func makeRepo(_ dir: String, tool: String) async throws -> (String, String) {
         try InteropFixture.build(at: dir + "/src", large: false)
         let f = TreeFixture(root: dir + "/src")
         try f.file("nested/data.log", Array("log line\n".utf8))
         try f.file("nested/deeper/UPPER.LOG", Array("LOG\n".utf8))
         let repo = dir + "/repo"
         if tool == "restic" {
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "init")
-            expectStatus(try Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "backup")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
+            expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "backup")
         } else {
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
-            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
         }
         let id = try #require(
-            try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).first?["id"] as? String)
+            try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).first?["id"] as? String)
         return (repo, id)
     }
 
@@ -36,7 +36,7 @@ import Glibc
     @Test(arguments: ["offsite", "restic"])
     func filtersMatchRestic(writer: String) async throws {
         try await withScratchDirectory { dir in
-            let (repo, _) = try makeRepo(dir, tool: writer)
+            let (repo, _) = try await makeRepo(dir, tool: writer)
             let cases: [[String]] = [
                 ["--include", "/src/nested"], ["--include", "*.log"], ["--iinclude", "*.LOG"],
                 ["--exclude", "odd"], ["--exclude", "*.log", "--exclude", "sizes-*"], ["--iexclude", "UPPER.log"],
@@ -44,10 +44,10 @@ import Glibc
             for (n, flags) in cases.enumerated() {
                 let ours = dir + "/ours-\(n)", theirs = dir + "/theirs-\(n)"
                 expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", ours] + flags, password: password), 0,
+                    try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", ours] + flags, password: password), 0,
                     "offsite \(flags)")
                 expectStatus(
-                    try Restic.run(["restore", "latest", "--target", theirs] + flags, repo: repo, password: password), 0, "restic \(flags)")
+                    try await Restic.run(["restore", "latest", "--target", theirs] + flags, repo: repo, password: password), 0, "restic \(flags)")
                 let a = try TreeFixture.describe(ours), b = try TreeFixture.describe(theirs)
                 #expect(Set(a.keys) == Set(b.keys), "\(flags)")
                 for (path, desc) in b where !desc.hasPrefix("dir") { #expect(a[path] == desc, "\(flags) \(path)") }
@@ -57,15 +57,15 @@ import Glibc
 
     @Test func subpathAndDryRun() async throws {
         try await withScratchDirectory { dir in
-            let (repo, id) = try makeRepo(dir, tool: "offsite")
+            let (repo, id) = try await makeRepo(dir, tool: "offsite")
             expectStatus(
-                try OffsiteBinary.run(
+                try await OffsiteBinary.run(
                     ["-r", repo, "restore", String(id.prefix(8)) + ":/src/nested", "--target", dir + "/sub"], password: password), 0,
                 "subpath")
             #expect(FileManager.default.contents(atPath: dir + "/sub/deeper/deepest/leaf.txt") == Data("leaf\n".utf8))
             #expect(!FileManager.default.fileExists(atPath: dir + "/sub/src"))
             let dry = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/dry", "--dry-run"], password: password), 0,
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/dry", "--dry-run"], password: password), 0,
                 "dry run")
             #expect(dry.stdoutString.contains("Would restore"))
             #expect(!FileManager.default.fileExists(atPath: dir + "/dry/src"))
@@ -74,14 +74,14 @@ import Glibc
 
     @Test func overwriteModesAndResume() async throws {
         try await withScratchDirectory { dir in
-            let (repo, _) = try makeRepo(dir, tool: "offsite")
+            let (repo, _) = try await makeRepo(dir, tool: "offsite")
             let out = dir + "/out"
-            func restore(_ extra: [String] = []) throws -> ProcessRunner.Result {
+            func restore(_ extra: [String] = []) async throws -> ProcessRunner.Result {
                 expectStatus(
-                    try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out] + extra, password: password), 0,
+                    try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out] + extra, password: password), 0,
                     "restore \(extra)")
             }
-            _ = try restore()
+            _ = try await restore()
             let file = out + "/src/sizes-512KiB", other = out + "/src/mode-0600"
             let original = try Data(contentsOf: URL(fileURLWithPath: file))
             let untouchedInode = inode(other)
@@ -98,20 +98,20 @@ import Glibc
                 utimensat(AT_FDCWD, file, &times, 0)
             }
             try corrupt()
-            _ = try restore(["--overwrite", "if-changed"])
+            _ = try await restore(["--overwrite", "if-changed"])
             #expect(try Data(contentsOf: URL(fileURLWithPath: file)) != original)
-            _ = try restore(["--overwrite", "never"])
+            _ = try await restore(["--overwrite", "never"])
             #expect(try Data(contentsOf: URL(fileURLWithPath: file)) != original)
-            _ = try restore()
+            _ = try await restore()
             #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == original)
             // Files that were already right are left alone (same inode: not rewritten).
             #expect(inode(other) == untouchedInode)
 
             // if-newer keeps a file that is newer than the snapshot's.
             try Data("local edit".utf8).write(to: URL(fileURLWithPath: other))
-            _ = try restore(["--overwrite", "if-newer"])
+            _ = try await restore(["--overwrite", "if-newer"])
             #expect(FileManager.default.contents(atPath: other) == Data("local edit".utf8))
-            let verified = try restore(["--overwrite", "always", "--verify"])
+            let verified = try await restore(["--overwrite", "always", "--verify"])
             #expect(verified.stdoutString.contains("\nverified "), "\(verified.stdoutString)")
             #expect(FileManager.default.contents(atPath: other) == Data("private".utf8))
 
@@ -119,7 +119,7 @@ import Glibc
             // temporary name are cleaned up; re-running finishes the job.
             try Data("partial".utf8).write(to: URL(fileURLWithPath: out + "/src/.offsite-restore-0123456789abcdef"))
             try FileManager.default.removeItem(atPath: file)
-            let again = try restore()
+            let again = try await restore()
             #expect(again.stdoutString.contains("Summary: Restored"))
             #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == original)
             #expect(!FileManager.default.fileExists(atPath: out + "/src/.offsite-restore-0123456789abcdef"))
@@ -131,25 +131,25 @@ import Glibc
 
     @Test func deleteRemovesWhatTheSnapshotLacks() async throws {
         try await withScratchDirectory { dir in
-            let (repo, _) = try makeRepo(dir, tool: "offsite")
+            let (repo, _) = try await makeRepo(dir, tool: "offsite")
             let out = dir + "/out"
             try FileManager.default.createDirectory(atPath: out + "/src/nested/extra-dir", withIntermediateDirectories: true)
             try Data("x".utf8).write(to: URL(fileURLWithPath: out + "/src/nested/extra-dir/file"))
             try Data("y".utf8).write(to: URL(fileURLWithPath: out + "/src/extra-top"))
             // With an include, only the included part is cleaned.
             expectStatus(
-                try OffsiteBinary.run(
+                try await OffsiteBinary.run(
                     ["-r", repo, "restore", "latest", "--target", out, "--include", "/src/nested", "--delete"], password: password), 0,
                 "delete with include")
             #expect(!FileManager.default.fileExists(atPath: out + "/src/nested/extra-dir"))
             #expect(FileManager.default.fileExists(atPath: out + "/src/extra-top"))
             let dry = expectStatus(
-                try OffsiteBinary.run(
+                try await OffsiteBinary.run(
                     ["-r", repo, "restore", "latest", "--target", out, "--delete", "--dry-run", "-v"], password: password), 0, "dry delete")
             #expect(dry.stdoutString.contains("would delete \(out)/src/extra-top"))
             #expect(FileManager.default.fileExists(atPath: out + "/src/extra-top"))
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out, "--delete"], password: password), 0, "delete")
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out, "--delete"], password: password), 0, "delete")
             #expect(!FileManager.default.fileExists(atPath: out + "/src/extra-top"))
             let restored = try TreeFixture.describe(out + "/src")
             #expect(Set(restored.keys) == Set(try TreeFixture.describe(dir + "/src").keys))
@@ -163,15 +163,15 @@ import Glibc
             // Small files share one data pack; damage it and every one of them is named.
             for i in 0..<5 { try f.file("small-\(i)", Array("small file \(i)\n".utf8)) }
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
-            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "backup 1")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "backup 1")
             try f.file("later", Array("in a second pack\n".utf8))
-            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "backup 2")
-            makeWritable(repo)
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "backup 2")
+            await makeWritable(repo)
             // The data pack holding the five small files, found through the index.
             var damaged = ""
-            for index in try Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n") {
-                let json = try Restic.run(["cat", "index", String(index)], repo: repo, password: password).stdout
+            for index in try await Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n") {
+                let json = try await Restic.run(["cat", "index", String(index)], repo: repo, password: password).stdout
                 let packs = (try JSONSerialization.jsonObject(with: json) as? [String: Any])?["packs"] as? [[String: Any]] ?? []
                 for pack in packs {
                     let blobs = pack["blobs"] as? [[String: Any]] ?? []
@@ -183,7 +183,7 @@ import Glibc
             var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
             for i in stride(from: 20, to: bytes.count - 40, by: 7) { bytes[i] ^= 0x55 }
             try bytes.write(to: URL(fileURLWithPath: path))
-            let r = try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password)
+            let r = try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password)
             #expect(r.status == 1)
             #expect(r.stderr.contains("There were"))
             let named = (0..<5).filter { r.stderr.contains("small-\($0)") }
@@ -210,25 +210,25 @@ import Glibc
             try f.dir("kept")
             try f.file("kept/other.bin", TreeFixture.randomBytes(300_000, seed: 7))
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
-            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
-            makeWritable(repo)
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
+            await makeWritable(repo)
             // The tree of src/lost, and where the index puts it.
-            func cat(_ args: [String]) throws -> [String: Any] {
-                let r = expectStatus(try Restic.run(["cat"] + args, repo: repo, password: password), 0, "cat \(args)")
+            func cat(_ args: [String]) async throws -> [String: Any] {
+                let r = expectStatus(try await Restic.run(["cat"] + args, repo: repo, password: password), 0, "cat \(args)")
                 return try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
             }
-            func subtree(_ tree: String, _ name: String) throws -> String {
-                let nodes = try #require(try cat(["blob", tree])["nodes"] as? [[String: Any]])
+            func subtree(_ tree: String, _ name: String) async throws -> String {
+                let nodes = try #require(try await cat(["blob", tree])["nodes"] as? [[String: Any]])
                 return try #require(nodes.first { $0["name"] as? String == name }?["subtree"] as? String)
             }
             let snapshot = try #require(
-                try Restic.run(["list", "snapshots"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
-            let root = try #require(try cat(["snapshot", String(snapshot)])["tree"] as? String)
-            let lost = try subtree(try subtree(root, "src"), "lost")
+                try await Restic.run(["list", "snapshots"], repo: repo, password: password).stdoutString.split(separator: "\n").first)
+            let root = try #require(try await cat(["snapshot", String(snapshot)])["tree"] as? String)
+            let lost = try await subtree(try await subtree(root, "src"), "lost")
             var location: (pack: String, offset: Int, length: Int)?
-            for index in try Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n") {
-                for pack in try cat(["index", String(index)])["packs"] as? [[String: Any]] ?? [] {
+            for index in try await Restic.run(["list", "index"], repo: repo, password: password).stdoutString.split(separator: "\n") {
+                for pack in try await cat(["index", String(index)])["packs"] as? [[String: Any]] ?? [] {
                     for blob in pack["blobs"] as? [[String: Any]] ?? [] where blob["id"] as? String == lost {
                         location = (pack["id"] as! String, blob["offset"] as! Int, blob["length"] as! Int)
                     }
@@ -244,8 +244,8 @@ import Glibc
                 let out = dir + "/out-" + tool
                 let r =
                     tool == "offsite"
-                    ? try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out], password: password)
-                    : try Restic.run(["restore", "latest", "--target", out], repo: repo, password: password)
+                    ? try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out], password: password)
+                    : try await Restic.run(["restore", "latest", "--target", out], repo: repo, password: password)
                 #expect(r.status == 1, "\(tool): \(r.stderr)")
                 #expect(r.stderr.contains(tool == "offsite" ? out + "/src/lost: " : "/src/lost: "), "\(tool): \(r.stderr)")
                 #expect(FileManager.default.contents(atPath: out + "/src/top.txt") == Data("top\n".utf8), "\(tool)")
@@ -264,10 +264,10 @@ import Glibc
             try f.dir("")
             try f.file("disk.img", Array("header".utf8) + [UInt8](repeating: 0, count: 20 << 20) + Array("trailer".utf8))
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
-            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
+            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out", "--sparse"], password: password), 0,
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out", "--sparse"], password: password), 0,
                 "restore")
             let restored = dir + "/out/src/disk.img"
             #expect(FileManager.default.contents(atPath: restored) == FileManager.default.contents(atPath: dir + "/src/disk.img"))

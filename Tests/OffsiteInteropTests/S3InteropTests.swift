@@ -11,17 +11,17 @@ import Testing
         "AWS_PROFILE": nil, "AWS_SESSION_TOKEN": nil,
     ]
 
-    func offsite(_ args: [String], _ repo: String, cwd: String? = nil, env: [String: String?] = [:]) throws -> ProcessRunner.Result {
-        try OffsiteBinary.run(["-r", repo] + args, password: password, environment: Self.aws.merging(env) { $1 }, cwd: cwd)
+    func offsite(_ args: [String], _ repo: String, cwd: String? = nil, env: [String: String?] = [:]) async throws -> ProcessRunner.Result {
+        try await OffsiteBinary.run(["-r", repo] + args, password: password, environment: Self.aws.merging(env) { $1 }, cwd: cwd)
     }
 
-    func restic(_ args: [String], _ repo: String, cwd: String? = nil) throws -> ProcessRunner.Result {
+    func restic(_ args: [String], _ repo: String, cwd: String? = nil) async throws -> ProcessRunner.Result {
         var env = Self.aws
         env["RESTIC_PASSWORD"] = password
         env["TZ"] = "UTC"
         env["RESTIC_REPOSITORY"] = nil
         env["RESTIC_PASSWORD_FILE"] = nil
-        return try ProcessRunner.run(try Restic.path(), ["-r", repo, "--no-cache"] + args, environment: env, currentDirectory: cwd)
+        return try await ProcessRunner.run(try Restic.path(), ["-r", repo, "--no-cache"] + args, environment: env, currentDirectory: cwd)
     }
 
     func makeSource(_ dir: String, megabytes: Int = 3) throws {
@@ -45,18 +45,18 @@ import Testing
             defer { moto.stop() }
             try makeSource(dir)
             let repo = "s3:http://127.0.0.1:\(moto.port)/offsite-bucket/some/prefix"
-            expectStatus(try offsite(["init"], repo), 0, "offsite init (creates the bucket)")
-            expectStatus(try offsite(["backup", "src", "--pack-size", "4"], repo, cwd: dir), 0, "offsite backup")
-            let listed = try jsonArray(expectStatus(try restic(["snapshots", "--json"], repo), 0, "restic snapshots").stdout)
+            await expectStatus(try offsite(["init"], repo), 0, "offsite init (creates the bucket)")
+            await expectStatus(try offsite(["backup", "src", "--pack-size", "4"], repo, cwd: dir), 0, "offsite backup")
+            let listed = try await jsonArray(expectStatus(try restic(["snapshots", "--json"], repo), 0, "restic snapshots").stdout)
             #expect(listed.count == 1)
-            let check = try restic(["check", "--read-data"], repo)
+            let check = try await restic(["check", "--read-data"], repo)
             #expect(check.status == 0, "restic check --read-data: \(check.stdoutString) \(check.stderr)")
-            expectStatus(try restic(["restore", "latest", "--target", dir + "/out"], repo), 0, "restic restore")
+            await expectStatus(try restic(["restore", "latest", "--target", dir + "/out"], repo), 0, "restic restore")
             #expect(try sameTree(dir + "/out/src", dir + "/src"))
             // A second repository under another prefix of the same bucket stays apart.
             let other = "s3:http://127.0.0.1:\(moto.port)/offsite-bucket/other"
-            expectStatus(try offsite(["init"], other), 0, "second repository in the bucket")
-            #expect(try jsonArray(expectStatus(try restic(["snapshots", "--json"], other), 0, "other snapshots").stdout).isEmpty)
+            await expectStatus(try offsite(["init"], other), 0, "second repository in the bucket")
+            await #expect(try jsonArray(expectStatus(try restic(["snapshots", "--json"], other), 0, "other snapshots").stdout).isEmpty)
         }
     }
 
@@ -66,17 +66,17 @@ import Testing
             defer { moto.stop() }
             try makeSource(dir)
             let repo = "s3:http://127.0.0.1:\(moto.port)/restic-bucket/repo"
-            expectStatus(try restic(["init"], repo), 0, "restic init")
-            expectStatus(try restic(["backup", "src"], repo, cwd: dir), 0, "restic backup")
-            let snapshots = expectStatus(try offsite(["snapshots", "--json"], repo), 0, "offsite snapshots")
+            await expectStatus(try restic(["init"], repo), 0, "restic init")
+            await expectStatus(try restic(["backup", "src"], repo, cwd: dir), 0, "restic backup")
+            let snapshots = await expectStatus(try offsite(["snapshots", "--json"], repo), 0, "offsite snapshots")
             #expect(try jsonArray(snapshots.stdout).count == 1)
-            expectStatus(try offsite(["check", "--read-data"], repo), 0, "offsite check --read-data")
-            expectStatus(try offsite(["restore", "latest", "--target", dir + "/out"], repo), 0, "offsite restore")
+            await expectStatus(try offsite(["check", "--read-data"], repo), 0, "offsite check --read-data")
+            await expectStatus(try offsite(["restore", "latest", "--target", dir + "/out"], repo), 0, "offsite restore")
             #expect(try sameTree(dir + "/out/src", dir + "/src"))
             // offsite adds to restic's repository; restic still checks it.
             try Data("changed\n".utf8).write(to: URL(fileURLWithPath: dir + "/src/etc/app.conf"))
-            expectStatus(try offsite(["backup", "src"], repo, cwd: dir), 0, "offsite backup on top")
-            expectStatus(try restic(["check", "--read-data"], repo), 0, "restic check after offsite's backup")
+            await expectStatus(try offsite(["backup", "src"], repo, cwd: dir), 0, "offsite backup on top")
+            await expectStatus(try restic(["check", "--read-data"], repo), 0, "restic check after offsite's backup")
         }
     }
 
@@ -85,12 +85,12 @@ import Testing
     /// check, without retries and without the secret in the output.
     @Test func wrongSecretFailsFast() async throws {
         try await withScratchDirectory { dir in
-            let (moto, keyID, keySecret) = try TestServer.motoCheckingSignatures()
+            let (moto, keyID, keySecret) = try await TestServer.motoCheckingSignatures()
             defer { moto.stop() }
             let repo = "s3:http://127.0.0.1:\(moto.port)/locked-bucket"
             let wrongSecret = keySecret + "-wrong"
             let started = Date()
-            let r = try offsite(["init"], repo, env: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": wrongSecret])
+            let r = try await offsite(["init"], repo, env: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": wrongSecret])
             let elapsed = Date().timeIntervalSince(started)
             #expect(r.status == 1, "exit \(r.status): \(r.stderr)")
             #expect(r.stderr.contains("access denied") && r.stderr.contains("AWS_SECRET_ACCESS_KEY"), "\(r.stderr)")
@@ -111,7 +111,7 @@ import Testing
             let moto = try TestServer.moto()
             defer { moto.stop() }
             try makeSource(dir, megabytes: 12)
-            try backupThroughFaults(
+            try await backupThroughFaults(
                 dir, upstreamPort: moto.port, location: { "s3:http://127.0.0.1:\($0)/faulty" }, environment: Self.aws)
         }
     }

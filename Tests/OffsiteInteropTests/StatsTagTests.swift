@@ -41,38 +41,38 @@ import Glibc
     }
 
     /// restic init + three restic backups (two hosts, two tags, a second path set).
-    static func makeResticRepository(_ dir: String, version: String) throws -> String {
+    static func makeResticRepository(_ dir: String, version: String) async throws -> String {
         try buildSource(dir + "/src")
         let repo = dir + "/repo"
-        expectStatus(try Restic.run(["init", "--repository-version", version], repo: repo, password: password), 0, "restic init")
+        expectStatus(try await Restic.run(["init", "--repository-version", version], repo: repo, password: password), 0, "restic init")
         expectStatus(
-            try Restic.run(
+            try await Restic.run(
                 ["backup", "src", "--host", "h1", "--tag", "t1", "--time", "2024-01-01 10:00:00"], repo: repo, password: password, cwd: dir),
             0,
             "restic backup 1")
         try Data("second version, longer\n".utf8).write(to: URL(fileURLWithPath: dir + "/src/changing.txt"))
         try Data(TreeFixture.randomBytes(5000, seed: 24)).write(to: URL(fileURLWithPath: dir + "/src/dir1/new.bin"))
         expectStatus(
-            try Restic.run(
+            try await Restic.run(
                 ["backup", "src", "--host", "h2", "--tag", "t2", "--time", "2024-01-02 10:00:00"], repo: repo, password: password, cwd: dir),
             0,
             "restic backup 2")
         expectStatus(
-            try Restic.run(
+            try await Restic.run(
                 ["backup", "src/dir1", "--host", "h1", "--tag", "t1,t3", "--time", "2024-01-03 10:00:00"], repo: repo, password: password,
                 cwd: dir), 0,
             "restic backup 3")
         return repo
     }
 
-    static func snapshotIDs(_ repo: String) throws -> [String] {
-        try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).compactMap { $0["id"] as? String }
+    static func snapshotIDs(_ repo: String) async throws -> [String] {
+        try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).compactMap { $0["id"] as? String }
     }
 
     /// Runs `stats` with both tools and expects the same stdout, stderr and exit status.
-    static func expectSameStats(_ args: [String], repo: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let theirs = try Restic.run(["stats"] + args, repo: repo, password: password)
-        let ours = try OffsiteBinary.run(["-r", repo, "stats"] + args, password: password)
+    static func expectSameStats(_ args: [String], repo: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let theirs = try await Restic.run(["stats"] + args, repo: repo, password: password)
+        let ours = try await OffsiteBinary.run(["-r", repo, "stats"] + args, password: password)
         #expect(theirs.status == 0, "restic stats \(args): \(theirs.stderr)", sourceLocation: sourceLocation)
         #expect(ours.status == theirs.status, "stats \(args): exit \(ours.status), restic \(theirs.status)", sourceLocation: sourceLocation)
         #expect(
@@ -86,8 +86,8 @@ import Glibc
     @Test(arguments: ["1", "2"])
     func statsMatchesResticInEveryMode(version: String) async throws {
         try await withScratchDirectory { dir in
-            let repo = try Self.makeResticRepository(dir, version: version)
-            let ids = try Self.snapshotIDs(repo)
+            let repo = try await Self.makeResticRepository(dir, version: version)
+            let ids = try await Self.snapshotIDs(repo)
             try #require(ids.count == 3)
             // Every selection form on v2; the v1 repository (uncompressed blobs) with the main ones.
             let selections: [[String]] =
@@ -99,17 +99,17 @@ import Glibc
                 ]
             for mode in Self.modes {
                 for selection in selections {
-                    try Self.expectSameStats(["--mode", mode] + selection, repo: repo)
+                    try await Self.expectSameStats(["--mode", mode] + selection, repo: repo)
                 }
                 // JSON comes from the same totals: its shape is checked on two selections.
                 for selection in [[], ["--host", "h1"]] {
-                    try Self.expectSameStats(["--mode", mode, "--json"] + selection, repo: repo)
+                    try await Self.expectSameStats(["--mode", mode, "--json"] + selection, repo: repo)
                 }
             }
             // The default mode, and a bad one.
-            try Self.expectSameStats([], repo: repo)
-            let bad = try OffsiteBinary.run(["-r", repo, "stats", "--mode", "bogus"], password: password)
-            let badRestic = try Restic.run(["stats", "--mode", "bogus"], repo: repo, password: password)
+            try await Self.expectSameStats([], repo: repo)
+            let bad = try await OffsiteBinary.run(["-r", repo, "stats", "--mode", "bogus"], password: password)
+            let badRestic = try await Restic.run(["stats", "--mode", "bogus"], repo: repo, password: password)
             #expect(bad.status == 1 && badRestic.status == 1)
             #expect(bad.stderr == badRestic.stderr)
 
@@ -118,7 +118,7 @@ import Glibc
             let first =
                 try JSONSerialization.jsonObject(
                     with: expectStatus(
-                        try OffsiteBinary.run(["-r", repo, "stats", "--json", ids[0]], password: password), 0, "offsite stats --json"
+                        try await OffsiteBinary.run(["-r", repo, "stats", "--json", ids[0]], password: password), 0, "offsite stats --json"
                     ).stdout) as? [String: Any]
             // Directory and symlink nodes have no size; the hard-linked file counts once.
             #expect(first?["total_size"] as? Int == 2 * (3 << 20) + 2 * 19 + 70_000 + 1024 + 14)
@@ -133,14 +133,14 @@ import Glibc
         try await withScratchDirectory { dir in
             try Self.buildSource(dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "a"], password: password, cwd: dir), 0, "offsite backup")
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "a"], password: password, cwd: dir), 0, "offsite backup")
             try Data("changed\n".utf8).write(to: URL(fileURLWithPath: dir + "/src/changing.txt"))
-            expectStatus(try OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "offsite backup 2")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "offsite backup 2")
             for mode in Self.modes {
-                try Self.expectSameStats(["--mode", mode], repo: repo)
-                try Self.expectSameStats(["--mode", mode, "--json", "latest"], repo: repo)
+                try await Self.expectSameStats(["--mode", mode], repo: repo)
+                try await Self.expectSameStats(["--mode", mode, "--json", "latest"], repo: repo)
             }
         }
     }
@@ -157,19 +157,19 @@ import Glibc
             try f.dir("over")
             try f.file("over/one-more", TreeFixture.randomBytes(1025, seed: 32))
             let repo = dir + "/repo"
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
             for sub in ["zero", "kib", "over"] {
                 expectStatus(
-                    try Restic.run(["backup", sub, "--tag", sub], repo: repo, password: password, cwd: dir), 0, "restic backup \(sub)")
+                    try await Restic.run(["backup", sub, "--tag", sub], repo: repo, password: password, cwd: dir), 0, "restic backup \(sub)")
             }
             for sub in ["zero", "kib", "over"] {
-                try Self.expectSameStats(["--tag", sub], repo: repo)
+                try await Self.expectSameStats(["--tag", sub], repo: repo)
             }
-            let text = try OffsiteBinary.run(["-r", repo, "stats", "--tag", "zero"], password: password).stdoutString
+            let text = try await OffsiteBinary.run(["-r", repo, "stats", "--tag", "zero"], password: password).stdoutString
             #expect(text.hasSuffix("         Total Size:   0 B  \n"))
-            let kib = try OffsiteBinary.run(["-r", repo, "stats", "--tag", "kib"], password: password).stdoutString
+            let kib = try await OffsiteBinary.run(["-r", repo, "stats", "--tag", "kib"], password: password).stdoutString
             #expect(kib.hasSuffix("         Total Size:   1024 B\n"))
-            let over = try OffsiteBinary.run(["-r", repo, "stats", "--tag", "over"], password: password).stdoutString
+            let over = try await OffsiteBinary.run(["-r", repo, "stats", "--tag", "over"], password: password).stdoutString
             #expect(over.hasSuffix("         Total Size:   1.001 KiB\n"))
         }
     }
@@ -177,8 +177,8 @@ import Glibc
     // MARK: tag
 
     /// Lists snapshots with restic, without the fields that depend on the snapshot file's ID.
-    static func snapshotsWithoutIDs(_ repo: String) throws -> [NSDictionary] {
-        try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).map { s in
+    static func snapshotsWithoutIDs(_ repo: String) async throws -> [NSDictionary] {
+        try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).map { s in
             var s = s
             s["id"] = nil
             s["short_id"] = nil
@@ -192,10 +192,10 @@ import Glibc
 
     @Test func offsiteTagsLikeRestic() async throws {
         try await withScratchDirectory { dir in
-            let repo = try Self.makeResticRepository(dir, version: "2")
+            let repo = try await Self.makeResticRepository(dir, version: "2")
             let copy = dir + "/repo-offsite"
-            expectStatus(try ProcessRunner.run("/bin/cp", ["-a", repo, copy]), 0, "cp -a")
-            let originalIDs = try Self.snapshotIDs(repo)
+            expectStatus(try await ProcessRunner.run("/bin/cp", ["-a", repo, copy]), 0, "cp -a")
+            let originalIDs = try await Self.snapshotIDs(repo)
 
             // The same changes, one after the other, by restic on `repo` and offsite on `copy`.
             let steps: [[String]] = [
@@ -210,14 +210,14 @@ import Glibc
             ]
             for step in steps {
                 let before = try Self.snapshotFiles(copy)
-                let theirs = try Restic.run(["tag"] + step, repo: repo, password: password)
-                let ours = try OffsiteBinary.run(["-r", copy, "tag"] + step, password: password)
+                let theirs = try await Restic.run(["tag"] + step, repo: repo, password: password)
+                let ours = try await OffsiteBinary.run(["-r", copy, "tag"] + step, password: password)
                 #expect(ours.status == theirs.status, "tag \(step)")
                 // restic also says "create exclusive lock for repository"; offsite takes no lock.
                 let theirLines = theirs.stdoutString.split(separator: "\n").filter { $0 != "create exclusive lock for repository" }
                 #expect(ours.stdoutString.split(separator: "\n") == theirLines, "tag \(step): \(ours.stdoutString)")
                 #expect(ours.stderr == theirs.stderr, "tag \(step)")
-                #expect(try Self.snapshotsWithoutIDs(copy) == Self.snapshotsWithoutIDs(repo), "tag \(step)")
+                await #expect(try Self.snapshotsWithoutIDs(copy) == Self.snapshotsWithoutIDs(repo), "tag \(step)")
                 // Every rewritten snapshot replaced its old file: the count never changes.
                 let after = try Self.snapshotFiles(copy)
                 #expect(after.count == before.count, "tag \(step)")
@@ -225,10 +225,10 @@ import Glibc
 
             // Every snapshot was rewritten at least once: new files only, each pointing at the
             // first version, and the snapshot documents are exactly restic's.
-            let final = try jsonArray(try Restic.run(["snapshots", "--json"], repo: copy, password: password).stdout)
+            let final = try jsonArray(try await Restic.run(["snapshots", "--json"], repo: copy, password: password).stdout)
             #expect(Set(final.compactMap { $0["id"] as? String }).isDisjoint(with: originalIDs))
             #expect(Set(final.compactMap { $0["original"] as? String }) == Set(originalIDs))
-            let finalRestic = try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
+            let finalRestic = try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
             // The stored documents, decrypted: byte for byte what restic wrote for the same change.
             let ourRepo = try await Repository.open(backend: LocalBackend(path: copy), password: password)
             let theirRepo = try await Repository.open(backend: LocalBackend(path: repo), password: password)
@@ -241,7 +241,7 @@ import Glibc
             // --set keeps order and duplicates; the later --add appended to them.
             #expect(final.last?["tags"] as? [String] == ["x", "y", "x", "z"])
             #expect(final.first?["tags"] as? [String] == ["c", "a"])
-            expectStatus(try Restic.run(["check", "--read-data"], repo: copy, password: password), 0, "restic check after offsite tag")
+            expectStatus(try await Restic.run(["check", "--read-data"], repo: copy, password: password), 0, "restic check after offsite tag")
         }
     }
 
@@ -249,16 +249,16 @@ import Glibc
         try await withScratchDirectory { dir in
             try Self.buildSource(dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
             expectStatus(
-                try OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "one"], password: password, cwd: dir), 0, "offsite backup")
-            let first = try #require(try Self.snapshotIDs(repo).first)
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "one"], password: password, cwd: dir), 0, "offsite backup")
+            let first = try await #require(try Self.snapshotIDs(repo).first)
 
             // restic rewrites the offsite-made snapshot; offsite lists exactly what restic lists.
-            expectStatus(try Restic.run(["tag", "--add", "two", first], repo: repo, password: password), 0, "restic tag")
-            let theirs = try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
+            expectStatus(try await Restic.run(["tag", "--add", "two", first], repo: repo, password: password), 0, "restic tag")
+            let theirs = try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
             let ours = try jsonArray(
-                expectStatus(try OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots").stdout)
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots").stdout)
             #expect(theirs.count == 1)
             #expect(ours.map(NSDictionary.init(dictionary:)) == theirs.map(NSDictionary.init(dictionary:)))
             #expect(ours.first?["tags"] as? [String] == ["one", "two"])
@@ -267,37 +267,37 @@ import Glibc
 
             // offsite retags restic's rewrite: `original` still names the first version.
             let out = expectStatus(
-                try OffsiteBinary.run(["-r", repo, "tag", "--remove", "one", "latest"], password: password), 0, "offsite tag")
+                try await OffsiteBinary.run(["-r", repo, "tag", "--remove", "one", "latest"], password: password), 0, "offsite tag")
             #expect(out.stdoutString == "modified tags on 1 snapshots\n")
-            let after = try jsonArray(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
+            let after = try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
             #expect(after.count == 1)
             #expect(after.first?["tags"] as? [String] == ["two"])
             #expect(after.first?["original"] as? String == first)
             #expect(after.first?["id"] as? String != second)
             #expect(try Self.snapshotFiles(repo) == [try #require(after.first?["id"] as? String)])
-            expectStatus(try Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
+            expectStatus(try await Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
 
             // -q silences the summary line; stats still sees one snapshot.
-            let quiet = expectStatus(try OffsiteBinary.run(["-r", repo, "-q", "tag", "--add", "three"], password: password), 0, "tag -q")
+            let quiet = expectStatus(try await OffsiteBinary.run(["-r", repo, "-q", "tag", "--add", "three"], password: password), 0, "tag -q")
             #expect(quiet.stdoutString.isEmpty)
-            #expect(try Restic.run(["snapshots", "--json"], repo: repo, password: password).stdoutString.contains("\"three\""))
-            try Self.expectSameStats(["--json"], repo: repo)
+            #expect(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdoutString.contains("\"three\""))
+            try await Self.expectSameStats(["--json"], repo: repo)
         }
     }
 
     @Test func tagRefusesWhatResticRefuses() async throws {
         try await withScratchDirectory { dir in
             let repo = dir + "/repo"
-            expectStatus(try Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
             for args in [[String](), ["--set", "a", "--add", "b"], ["--set", "a", "--remove", "b"]] {
-                let theirs = try Restic.run(["tag"] + args, repo: repo, password: password)
-                let ours = try OffsiteBinary.run(["-r", repo, "tag"] + args, password: password)
+                let theirs = try await Restic.run(["tag"] + args, repo: repo, password: password)
+                let ours = try await OffsiteBinary.run(["-r", repo, "tag"] + args, password: password)
                 #expect(theirs.status == 1)
                 #expect(ours.status == 1)
                 #expect(ours.stderr == theirs.stderr, "tag \(args)")
             }
             // An empty repository: nothing to tag.
-            let ours = expectStatus(try OffsiteBinary.run(["-r", repo, "tag", "--add", "x"], password: password), 0, "tag on empty repo")
+            let ours = expectStatus(try await OffsiteBinary.run(["-r", repo, "tag", "--add", "x"], password: password), 0, "tag on empty repo")
             #expect(ours.stdoutString == "no snapshots were modified\n")
         }
     }

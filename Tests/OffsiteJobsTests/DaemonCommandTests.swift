@@ -11,7 +11,7 @@ import Glibc
 @Suite(.serialized) struct DaemonCommandTests {
     @Test func daemonRunsScheduledJobsServesMetricsAndStopsOnSIGTERM() async throws {
         try await withScratchDirectory { root in
-            let deployment = try GuideDeployment(
+            let deployment = try await GuideDeployment(
                 root: root, extraEnv: "BACKUP_SCHEDULE=@every 3s\nBACKUP_JOBS=redis,volumes\nPRUNE_SCHEDULE=off\nCHECK_SCHEDULE=off")
             defer { deployment.stop() }
             let port = try TestServer.freePort()
@@ -63,13 +63,13 @@ import Glibc
 
             let locks = (try? FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/locks")) ?? []
             #expect(locks.isEmpty, "locks left: \(locks)")
-            let snapshots = try deployment.snapshots()
+            let snapshots = try await deployment.snapshots()
             // Retention ran after each backup: keep-daily keeps the day's latest snapshot only.
             #expect(snapshots.filter { $0.tags.contains("volumes") }.count == 1)
             #expect(snapshots.filter { $0.tags.contains("redis") }.count == 1)
-            _ = try deployment.restic(["check"])
+            _ = try await deployment.restic(["check"])
 
-            let status = try deployment.offsite(["status", "--env-file", deployment.envFile])
+            let status = try await deployment.offsite(["status", "--env-file", deployment.envFile])
             #expect(status.status == 0, "\(status.stderr)")
             #expect(status.stdoutString.contains("redis") && status.stdoutString.contains("volumes"), "\(status.stdoutString)")
             deployment.expectNoSecrets(stdout + logFile + metrics.text + status.stdoutString)

@@ -64,9 +64,9 @@ import FoundationNetworking
         func count(_ text: String) -> Int { log.components(separatedBy: text).count - 1 }
 
         /// The repository's snapshots, through `offsite snapshots --json`; 0 while it does not exist.
-        func snapshots() throws -> Int {
+        func snapshots() async throws -> Int {
             guard FileManager.default.fileExists(atPath: repo + "/config") else { return 0 }
-            let out = try OffsiteBinary.run(
+            let out = try await OffsiteBinary.run(
                 ["snapshots", "--json", "--no-lock"], password: DaemonTests.password, environment: ["RESTIC_REPOSITORY": repo])
             guard out.status == 0, let list = try JSONSerialization.jsonObject(with: out.stdout) as? [Any] else { return 0 }
             return list.count
@@ -85,11 +85,11 @@ import FoundationNetworking
     /// ran (seen in a clean-clone run: the daemon logged its start at the moment the wait gave up).
     static func wait(
         _ what: String, timeout: Double = 180, interval: Double = 0.5, log: @autoclosure () -> String = "",
-        until condition: () throws -> Bool
+        until condition: () async throws -> Bool
     ) async throws {
         let polls = Int(timeout / interval)
         var polled = 0
-        while try !condition() {
+        while try await !condition() {
             guard polled < polls else { throw TimedOut(description: "timed out waiting for \(what); log:\n\(log())") }
             polled += 1
             try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
@@ -121,7 +121,7 @@ import FoundationNetworking
             let missing = try await Self.get(port, "/nothing")
             #expect(missing.status == 404)
 
-            try await Self.wait("two snapshots", interval: 1, log: f.log) { try f.snapshots() >= 2 }
+            try await Self.wait("two snapshots", interval: 1, log: f.log) { try await f.snapshots() >= 2 }
             let metrics = try await Self.get(port, "/metrics")
             #expect(metrics.status == 200)
             #expect(metrics.type.hasPrefix("text/plain; version=0.0.4"))
@@ -184,7 +184,7 @@ import FoundationNetworking
                 }
             }
             #expect(f.count("the previous run is still going") >= 1)
-            #expect(try f.snapshots() >= 1)
+            await #expect(try f.snapshots() >= 1)
         }
     }
 
@@ -205,7 +205,7 @@ import FoundationNetworking
             task.cancel()
             try await task.value
 
-            #expect(try f.snapshots() == 1)
+            await #expect(try f.snapshots() == 1)
             #expect(f.count("was missed while the daemon was stopped, running it now") == 1)
             #expect(f.count("volumes: backup started") == 1)
             let handled = try #require(try f.store.load().handledSlots["backup/all"])
@@ -255,7 +255,7 @@ import FoundationNetworking
             #expect(stopping < 600, "the daemon took \(stopping) s to stop")
 
             #expect(f.locks().isEmpty, "locks left: \(f.locks()), after \(stopping) s; log:\n\(f.log)")
-            let check = try Restic.run(["check"], repo: f.repo, password: Self.password)
+            let check = try await Restic.run(["check"], repo: f.repo, password: Self.password)
             #expect(check.status == 0, "restic check: \(check.stderr)")
             #expect(f.log.contains("daemon: stop requested, stopping backup/all"))
             #expect(f.log.contains("daemon: stopped"))

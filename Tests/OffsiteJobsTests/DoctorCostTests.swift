@@ -48,28 +48,28 @@ import Glibc
         }
 
         @discardableResult
-        func offsite(_ arguments: [String], environment: [String: String?] = [:]) throws -> ProcessRunner.Result {
+        func offsite(_ arguments: [String], environment: [String: String?] = [:]) async throws -> ProcessRunner.Result {
             var env: [String: String?] = [
                 "OFFSITE_CONFIG": nil, "OFFSITE_STATE_DIR": nil, "AWS_PROFILE": nil, "AWS_SESSION_TOKEN": nil,
                 "AWS_ACCESS_KEY_ID": nil, "AWS_SECRET_ACCESS_KEY": nil, "OFFSITE_PRICE_S3": nil, "OFFSITE_PRICE_B2": nil,
                 "OFFSITE_PRICE_GCS_NEARLINE": nil,
             ]
             for (k, v) in environment { env[k] = v }
-            let r = try OffsiteBinary.run(arguments, environment: env)
+            let r = try await OffsiteBinary.run(arguments, environment: env)
             let text = r.stdoutString + r.stderr
             #expect(!text.contains(DoctorCostTests.password) && !text.contains(DoctorCostTests.awsSecret), "a secret in: \(text)")
             return r
         }
 
         /// `offsite doctor --json`: its exit status and findings.
-        func doctor(environment: [String: String?] = [:]) throws -> (status: Int32, findings: [Finding]) {
-            let r = try offsite(["doctor", "--json", "--env-file", envFile], environment: environment)
+        func doctor(environment: [String: String?] = [:]) async throws -> (status: Int32, findings: [Finding]) {
+            let r = try await offsite(["doctor", "--json", "--env-file", envFile], environment: environment)
             let findings = try JSONDecoder().decode([Finding].self, from: r.stdout)
             return (r.status, findings)
         }
 
-        func backup() throws {
-            let r = try offsite(["run", "all", "--env-file", envFile])
+        func backup() async throws {
+            let r = try await offsite(["run", "all", "--env-file", envFile])
             #expect(r.status == 0, "run all: \(r.stdoutString) \(r.stderr)")
         }
     }
@@ -81,13 +81,13 @@ import Glibc
     }
 
     /// Puts `rules` (S3's JSON form) on the bucket with boto3.
-    static func putLifecycle(_ rules: String, bucket: String, port: Int) throws {
+    static func putLifecycle(_ rules: String, bucket: String, port: Int) async throws {
         let script = """
             import boto3, json, sys
             s3 = boto3.client('s3', endpoint_url='http://127.0.0.1:\(port)', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')
             s3.put_bucket_lifecycle_configuration(Bucket='\(bucket)', LifecycleConfiguration=json.loads(sys.argv[1]))
             """
-        let r = try ProcessRunner.run(try #require(ProcessRunner.which("python3")), ["-c", script, rules])
+        let r = try await ProcessRunner.run(try #require(ProcessRunner.which("python3")), ["-c", script, rules])
         #expect(r.status == 0, "put lifecycle: \(r.stderr)")
     }
 
@@ -103,9 +103,9 @@ import Glibc
             let moto = try TestServer.moto()
             defer { moto.stop() }
             let d = try Deployment(root: root, repository: "s3:http://127.0.0.1:\(moto.port)/doctor-bucket/repo")
-            try d.backup()
+            try await d.backup()
 
-            var (status, findings) = try d.doctor()
+            var (status, findings) = try await d.doctor()
             #expect(status == 0, "\(findings.map(\.line))")
             #expect(Self.finding(findings, "repository default bucket")?.level == .ok)
             #expect(Self.finding(findings, "repository default clock")?.level == .ok)
@@ -117,38 +117,38 @@ import Glibc
                     $0.subject == "job volumes last backup" && $0.level == .ok && $0.message.contains("last successful backup")
                 })
 
-            try Self.putLifecycle(Self.guideRule, bucket: "doctor-bucket", port: moto.port)
-            (status, findings) = try d.doctor()
+            try await Self.putLifecycle(Self.guideRule, bucket: "doctor-bucket", port: moto.port)
+            (status, findings) = try await d.doctor()
             #expect(status == 1)
             let glacier = Self.finding(findings, "repository default lifecycle")
             #expect(glacier?.level == .problem, "\(String(describing: glacier))")
             #expect(
                 glacier?.message.contains("\"ArchiveOldBackups\"") == true && glacier?.message.contains("GLACIER after 90 days") == true)
             // The text form names it too, and the command exits 1.
-            let text = try d.offsite(["doctor", "--env-file", d.envFile])
+            let text = try await d.offsite(["doctor", "--env-file", d.envFile])
             #expect(text.status == 1)
             #expect(text.stdoutString.contains("PROBLEM  repository default lifecycle: rule \"ArchiveOldBackups\""), "\(text.stdoutString)")
 
             // Expiring current objects deletes packs; a rule for another prefix does not matter.
-            try Self.putLifecycle(
+            try await Self.putLifecycle(
                 """
                 {"Rules": [{"ID": "DeleteAfterYear", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 365}},
                            {"ID": "LogsToGlacier", "Status": "Enabled", "Filter": {"Prefix": "logs/"},
                             "Transitions": [{"Days": 1, "StorageClass": "DEEP_ARCHIVE"}]}]}
                 """, bucket: "doctor-bucket", port: moto.port)
-            (status, findings) = try d.doctor()
+            (status, findings) = try await d.doctor()
             let expiring = Self.finding(findings, "repository default lifecycle")
             #expect(
                 expiring?.level == .problem && expiring?.message.contains("\"DeleteAfterYear\" deletes repository files 365 days") == true)
             #expect(expiring?.message.contains("LogsToGlacier") == false, "\(String(describing: expiring))")
 
             // GLACIER_IR stays readable: a warning about its cost only.
-            try Self.putLifecycle(
+            try await Self.putLifecycle(
                 """
                 {"Rules": [{"ID": "InstantArchive", "Status": "Enabled", "Filter": {"Prefix": "repo/"},
                   "Transitions": [{"Days": 30, "StorageClass": "GLACIER_IR"}], "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}]}
                 """, bucket: "doctor-bucket", port: moto.port)
-            (status, findings) = try d.doctor()
+            (status, findings) = try await d.doctor()
             #expect(status == 0, "\(findings.map(\.line))")
             #expect(Self.finding(findings, "repository default lifecycle")?.level == .warning)
         }
@@ -159,7 +159,7 @@ import Glibc
             let moto = try TestServer.moto()
             defer { moto.stop() }
             let missing = try Deployment(root: root + "/missing", repository: "s3:http://127.0.0.1:\(moto.port)/no-such-bucket")
-            var (status, findings) = try missing.doctor()
+            var (status, findings) = try await missing.doctor()
             #expect(status == 1)
             let bucket = Self.finding(findings, "repository default bucket")
             #expect(bucket?.level == .problem && bucket?.message.contains("no-such-bucket") == true, "\(String(describing: bucket))")
@@ -169,9 +169,9 @@ import Glibc
             #expect(never?.level == .problem && never?.message.contains("no successful backup") == true)
 
             let d = try Deployment(root: root + "/existing", repository: "s3:http://127.0.0.1:\(moto.port)/doctor-bucket")
-            try d.backup()
+            try await d.backup()
             let wrong = "not-the-Password-7731"
-            (status, findings) = try d.doctor(environment: ["RESTIC_PASSWORD": wrong])
+            (status, findings) = try await d.doctor(environment: ["RESTIC_PASSWORD": wrong])
             #expect(status == 1)
             let opened = findings.first { $0.subject.hasPrefix("repository default (") }
             #expect(opened?.level == .problem && opened?.message.contains("wrong password") == true, "\(findings.map(\.line))")
@@ -182,10 +182,10 @@ import Glibc
     @Test func staleLockAndOldBackupAreWarnings() async throws {
         try await withScratchDirectory { root in
             let d = try Deployment(root: root, repository: root + "/repo")
-            var (status, findings) = try d.doctor()
+            var (status, findings) = try await d.doctor()
             #expect(status == 1, "no backup yet")
-            try d.backup()
-            (status, findings) = try d.doctor()
+            try await d.backup()
+            (status, findings) = try await d.doctor()
             #expect(status == 0, "\(findings.map(\.line))")
             #expect(!findings.contains { $0.subject.hasSuffix(" clock") }, "a local repository has no server clock")
 
@@ -214,14 +214,14 @@ import Glibc
             try input.fileHandleForWriting.close()
             #expect(try FileManager.default.contentsOfDirectory(atPath: d.repository + "/locks").count == 1)
 
-            (status, findings) = try d.doctor()
+            (status, findings) = try await d.doctor()
             #expect(status == 0, "a stale lock is a warning: \(findings.map(\.line))")
             let lock = Self.finding(findings, "repository default locks")
             #expect(lock?.level == .warning, "\(String(describing: lock))")
             #expect(lock?.message.contains("pid \(p.processIdentifier)") == true && lock?.message.contains("run offsite unlock") == true)
             #expect(lock?.message.contains("no longer exists") == true)
-            #expect(try d.offsite(["-r", d.repository, "unlock"], environment: ["RESTIC_PASSWORD": Self.password]).status == 0)
-            (_, findings) = try d.doctor()
+            await #expect(try d.offsite(["-r", d.repository, "unlock"], environment: ["RESTIC_PASSWORD": Self.password]).status == 0)
+            (_, findings) = try await d.doctor()
             #expect(Self.finding(findings, "repository default locks")?.message == "no locks")
 
             // The last success three days ago, on a 6-hourly schedule: late.
@@ -233,7 +233,7 @@ import Glibc
                 state.records["backup/volumes"] = RunRecord(
                     operation: .backup, job: "volumes", success: false, message: "disk full", started: Date(), duration: 1)
             }
-            (status, findings) = try d.doctor()
+            (status, findings) = try await d.doctor()
             #expect(status == 0)
             let late = Self.finding(findings, "job volumes last backup")
             #expect(late?.level == .warning, "\(String(describing: late))")
@@ -252,13 +252,13 @@ import Glibc
 
         try await withScratchDirectory { root in
             let d = try Deployment(root: root, repository: root + "/repo")
-            try d.backup()
-            let stats = try d.offsite(
+            try await d.backup()
+            let stats = try await d.offsite(
                 ["-r", d.repository, "stats", "--mode", "raw-data", "--json"], environment: ["RESTIC_PASSWORD": Self.password])
             let total = try #require((try JSONSerialization.jsonObject(with: stats.stdout) as? [String: Any])?["total_size"] as? Int)
             #expect(total > 300_000)
 
-            let r = try d.offsite(
+            let r = try await d.offsite(
                 ["cost", "--json", "--env-file", d.envFile, "--price", "b2=0.006", "--price", "wasabi=0.0069"],
                 environment: ["OFFSITE_PRICE_S3": "0.03"])
             #expect(r.status == 0, "\(r.stderr)")
@@ -271,11 +271,11 @@ import Glibc
                 #expect(abs(line.dollarsPerMonth - Double(total) / 1e9 * price) < 1e-12, "\(line)")
             }
 
-            let text = try d.offsite(["cost", "--env-file", d.envFile])
+            let text = try await d.offsite(["cost", "--env-file", d.envFile])
             #expect(text.status == 0)
             #expect(text.stdoutString.contains("GB = 10^9 bytes") && text.stdoutString.contains("S3 Standard"), "\(text.stdoutString)")
             #expect(text.stdoutString.contains(Cost.dollars(Double(total) / 1e9 * 0.023)))
-            let bad = try d.offsite(["cost", "--env-file", d.envFile], environment: ["OFFSITE_PRICE_B2": "free"])
+            let bad = try await d.offsite(["cost", "--env-file", d.envFile], environment: ["OFFSITE_PRICE_B2": "free"])
             #expect(bad.status == 1 && bad.stderr.contains("OFFSITE_PRICE_B2"), "\(bad.stderr)")
         }
     }

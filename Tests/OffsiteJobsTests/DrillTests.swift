@@ -9,15 +9,15 @@ import Testing
 @Suite(.serialized) struct DrillTests {
     @Test func drillsRestoreEveryJobAndLeaveNothingBehind() async throws {
         try await withScratchDirectory { root in
-            let deployment = try GuideDeployment(root: root, pushgateway: false)
+            let deployment = try await GuideDeployment(root: root, pushgateway: false)
             defer { deployment.stop() }
             let scratch = root + "/scratch"
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
 
-            let run = try deployment.offsite(["run", "all", "--env-file", deployment.envFile])
+            let run = try await deployment.offsite(["run", "all", "--env-file", deployment.envFile])
             #expect(run.status == 0, "run all: \(run.stdoutString) \(run.stderr)")
 
-            let drill = try deployment.offsite(["drill", "all", "--env-file", deployment.envFile, "--scratch-dir", scratch])
+            let drill = try await deployment.offsite(["drill", "all", "--env-file", deployment.envFile, "--scratch-dir", scratch])
             let out = drill.stdoutString
             #expect(drill.status == 0, "drill all: \(out) \(drill.stderr)")
             #expect(out.contains("postgres: drill completed"), "\(out)")
@@ -28,13 +28,13 @@ import Testing
             #expect(out.contains("into a scratch directory: 4 files"), "\(out)")
 
             // Nothing left: no scratch database, no scratch directory.
-            let databases = try deployment.postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
+            let databases = try await deployment.postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
             #expect(!databases.contains("offsite_drill"), "scratch database left: \(databases)")
             #expect(databases.contains("app"))
             #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
 
             // JSON records, remembered in the state as the jobs' last drill.
-            let json = try deployment.offsite(["drill", "redis", "--env-file", deployment.envFile, "--scratch-dir", scratch, "--json"])
+            let json = try await deployment.offsite(["drill", "redis", "--env-file", deployment.envFile, "--scratch-dir", scratch, "--json"])
             #expect(json.status == 0, "drill redis --json: \(json.stderr)")
             let records = try JSONSerialization.jsonObject(with: json.stdout) as? [[String: Any]] ?? []
             #expect(records.count == 1)
@@ -55,15 +55,15 @@ import Testing
 
     @Test func failingDrillsSayWhyAndStillClean() async throws {
         try await withScratchDirectory { root in
-            let deployment = try GuideDeployment(root: root, pushgateway: false)
+            let deployment = try await GuideDeployment(root: root, pushgateway: false)
             defer { deployment.stop() }
             let scratch = root + "/scratch"
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             let env = ["--env-file", deployment.envFile, "--scratch-dir", scratch]
 
             // Only volumes backed up: the redis job has no snapshot yet.
-            #expect(try deployment.offsite(["run", "volumes", "--env-file", deployment.envFile]).status == 0)
-            let none = try deployment.offsite(["drill", "redis"] + env)
+            await #expect(try deployment.offsite(["run", "volumes", "--env-file", deployment.envFile]).status == 0)
+            let none = try await deployment.offsite(["drill", "redis"] + env)
             #expect(none.status == 1)
             #expect(none.stdoutString.contains("redis: drill FAILED: no snapshot of redis"), "\(none.stdoutString) \(none.stderr)")
             #expect(none.stderr.contains("1 of 1 drill failed"), "\(none.stderr)")
@@ -71,8 +71,8 @@ import Testing
             // A redis.rdb that is not an RDB does not load.
             let garbage = root + "/garbage"
             try Data(String(repeating: "not an rdb file\n", count: 100).utf8).write(to: URL(fileURLWithPath: garbage))
-            try backUp(garbage, as: "redis.rdb", tag: "redis", in: deployment)
-            let bad = try deployment.offsite(["drill", "redis"] + env)
+            try await backUp(garbage, as: "redis.rdb", tag: "redis", in: deployment)
+            let bad = try await deployment.offsite(["drill", "redis"] + env)
             #expect(bad.status == 1)
             #expect(bad.stdoutString.contains("redis.rdb does not load"), "\(bad.stdoutString) \(bad.stderr)")
 
@@ -80,8 +80,8 @@ import Testing
             let sql = root + "/broken.sql"
             try "CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\nTHIS IS NOT SQL;\n".write(
                 toFile: sql, atomically: true, encoding: .utf8)
-            try backUp(sql, as: "app.sql", tag: "postgres", in: deployment)
-            let load = try deployment.offsite(["drill", "postgres"] + env)
+            try await backUp(sql, as: "app.sql", tag: "postgres", in: deployment)
+            let load = try await deployment.offsite(["drill", "postgres"] + env)
             #expect(load.status == 1)
             #expect(load.stdoutString.contains("app.sql from snapshot"), "\(load.stdoutString) \(load.stderr)")
             #expect(load.stdoutString.contains("does not load"), "\(load.stdoutString)")
@@ -90,13 +90,13 @@ import Testing
             // A dump without tables loads but proves nothing.
             let empty = root + "/empty.sql"
             try "SELECT 1;\n".write(toFile: empty, atomically: true, encoding: .utf8)
-            try backUp(empty, as: "app.sql", tag: "postgres", in: deployment)
-            let noTables = try deployment.offsite(["drill", "postgres"] + env)
+            try await backUp(empty, as: "app.sql", tag: "postgres", in: deployment)
+            let noTables = try await deployment.offsite(["drill", "postgres"] + env)
             #expect(noTables.status == 1)
             #expect(noTables.stdoutString.contains("loaded but holds no table"), "\(noTables.stdoutString) \(noTables.stderr)")
 
             // Whole-cluster dumps are not replayed on the live server.
-            let cluster = try deployment.offsite(["drill", "postgres"] + env, environment: ["BACKUP_POSTGRES_DATABASES": "all"])
+            let cluster = try await deployment.offsite(["drill", "postgres"] + env, environment: ["BACKUP_POSTGRES_DATABASES": "all"])
             #expect(cluster.status == 1)
             #expect(cluster.stdoutString.contains("BACKUP_POSTGRES_DATABASES"), "\(cluster.stdoutString) \(cluster.stderr)")
 
@@ -108,12 +108,12 @@ import Testing
             for node in [CraftedNode.symlink("redis.rdb", to: live), .fifo(Array("redis.rdb".utf8))] {
                 let crafted = try await CraftedRepository.open(at: deployment.repository, password: GuideDeployment.resticPassword)
                 try await crafted.snapshot([node], paths: ["/redis.rdb"], time: GoTime(seconds: Int64(Date().timeIntervalSince1970)), hostname: "restic", tags: ["redis"])
-                let hostile = try deployment.offsite(["drill", "redis"] + env)
+                let hostile = try await deployment.offsite(["drill", "redis"] + env)
                 #expect(hostile.status == 1)
                 #expect(hostile.stdoutString.contains("holds no regular file /redis.rdb"), "\(hostile.stdoutString) \(hostile.stderr)")
             }
 
-            let databases = try deployment.postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
+            let databases = try await deployment.postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
             #expect(!databases.contains("offsite_drill"), "scratch database left: \(databases)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
             deployment.expectNoSecrets()
@@ -121,8 +121,8 @@ import Testing
     }
 
     /// Stores `file` as a snapshot of `/name` tagged `tag` from the deployment's host, as a job would.
-    func backUp(_ file: String, as name: String, tag: String, in deployment: GuideDeployment) throws {
-        let r = try deployment.offsite([
+    func backUp(_ file: String, as name: String, tag: String, in deployment: GuideDeployment) async throws {
+        let r = try await deployment.offsite([
             "backup", "--quiet", "--host", "restic", "--tag", tag, "--stdin-filename", name, "--stdin-from-command", "--", "cat", file,
         ])
         #expect(r.status == 0, "backup of \(name): \(r.stderr)")

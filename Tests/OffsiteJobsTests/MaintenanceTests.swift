@@ -45,7 +45,7 @@ import Testing
             let state = try fixture.store.load()
             #expect(state.latest(.prune, "default")?.success == true)
             #expect(state.latest(.check, "default")?.success == true)
-            let check = try Restic.run(["check", "--read-data"], repo: fixture.repo, password: DaemonTests.password)
+            let check = try await Restic.run(["check", "--read-data"], repo: fixture.repo, password: DaemonTests.password)
             #expect(check.status == 0, "\(check.stderr)")
         }
     }

@@ -241,20 +241,20 @@ import Testing
         #expect(state.lastSuccessful.isEmpty)
     }
 
-    @Test func promtoolAcceptsTheRenderedMetrics() throws {
-        let r = try ProcessRunner.run(
+    @Test func promtoolAcceptsTheRenderedMetrics() async throws {
+        let r = try await ProcessRunner.run(
             try promtool(), ["check", "metrics"], stdin: Data(MetricsRenderer.render(Self.sampleState(), now: Self.t0).utf8))
         #expect(r.status == 0, "promtool check metrics: \(r.stdoutString) \(r.stderr)")
     }
 
-    @Test func promtoolAcceptsTheAlertRules() throws {
-        let r = try ProcessRunner.run(try promtool(), ["check", "rules", "deploy/prometheus-alerts.yml"], currentDirectory: Self.root)
+    @Test func promtoolAcceptsTheAlertRules() async throws {
+        let r = try await ProcessRunner.run(try promtool(), ["check", "rules", "deploy/prometheus-alerts.yml"], currentDirectory: Self.root)
         #expect(r.status == 0, "promtool check rules: \(r.stdoutString) \(r.stderr)")
         #expect(r.stdoutString.contains("SUCCESS"))
     }
 
-    @Test func theAlertRulesPassTheirUnitTests() throws {
-        let r = try ProcessRunner.run(try promtool(), ["test", "rules", "deploy/prometheus-alerts.test.yml"], currentDirectory: Self.root)
+    @Test func theAlertRulesPassTheirUnitTests() async throws {
+        let r = try await ProcessRunner.run(try promtool(), ["test", "rules", "deploy/prometheus-alerts.test.yml"], currentDirectory: Self.root)
         #expect(r.status == 0, "promtool test rules: \(r.stdoutString) \(r.stderr)")
     }
 

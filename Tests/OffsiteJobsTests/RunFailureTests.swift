@@ -12,17 +12,17 @@ import Glibc
 @Suite(.serialized) struct RunFailureTests {
     @Test func stoppedPostgresFailsOnlyItsJob() async throws {
         try await withScratchDirectory { root in
-            let deployment = try GuideDeployment(root: root)
+            let deployment = try await GuideDeployment(root: root)
             defer { deployment.stop() }
             deployment.postgres.stop()
-            let run = try deployment.offsite(["run", "all", "--env-file", deployment.envFile])
+            let run = try await deployment.offsite(["run", "all", "--env-file", deployment.envFile])
             #expect(run.status == 1, "run all with PostgreSQL down: \(run.stdoutString) \(run.stderr)")
             let out = run.stdoutString
             #expect(out.contains("postgres: backup FAILED"), "\(out)")
             #expect(out.contains("pg_dump"), "the reason quotes pg_dump: \(out)")
             #expect(out.contains("redis: backup completed") && out.contains("volumes: backup completed"), "\(out)")
             #expect(run.stderr.contains("1 of 3 jobs failed"))
-            let tags = try deployment.snapshots().flatMap(\.tags)
+            let tags = try await deployment.snapshots().flatMap(\.tags)
             #expect(!tags.contains("postgres"), "no snapshot for a failed dump")
             let state = try String(contentsOfFile: deployment.stateDirectory + "/state.json", encoding: .utf8)
             #expect(state.contains("\"success\" : false"))
@@ -32,16 +32,16 @@ import Glibc
 
     @Test func wrongDatabasePasswordIsNamedWithoutShowingIt() async throws {
         try await withScratchDirectory { root in
-            let deployment = try GuideDeployment(root: root)
+            let deployment = try await GuideDeployment(root: root)
             defer { deployment.stop() }
             let wrong = "not-the-Password-5521"
             // The process environment overrides the env file (as docker compose's environment: does).
-            let run = try deployment.offsite(["run", "postgres", "--env-file", deployment.envFile], environment: ["PGPASSWORD": wrong])
+            let run = try await deployment.offsite(["run", "postgres", "--env-file", deployment.envFile], environment: ["PGPASSWORD": wrong])
             #expect(run.status == 1)
             #expect(run.stdoutString.contains("password authentication failed"), "\(run.stdoutString)")
             #expect(!(run.stdoutString + run.stderr).contains(wrong))
-            #expect(try deployment.snapshots().isEmpty)
-            let check = try deployment.offsite(["config", "check", "--env-file", deployment.envFile], environment: ["PGPASSWORD": wrong])
+            await #expect(try deployment.snapshots().isEmpty)
+            let check = try await deployment.offsite(["config", "check", "--env-file", deployment.envFile], environment: ["PGPASSWORD": wrong])
             #expect(check.status == 1)
             #expect(check.stdoutString.contains("PROBLEM  job postgres"), "\(check.stdoutString)")
             #expect(check.stdoutString.contains("ok       job redis"), "\(check.stdoutString)")
@@ -52,39 +52,39 @@ import Glibc
 
     @Test func anExistingRepositoryThatDoesNotOpenIsNeverReinitialised() async throws {
         try await withScratchDirectory { root in
-            let deployment = try GuideDeployment(root: root, pushgateway: false, extraEnv: "BACKUP_JOBS=volumes")
+            let deployment = try await GuideDeployment(root: root, pushgateway: false, extraEnv: "BACKUP_JOBS=volumes")
             defer { deployment.stop() }
-            #expect(try deployment.offsite(["run", "all", "--env-file", deployment.envFile]).status == 0)
+            await #expect(try deployment.offsite(["run", "all", "--env-file", deployment.envFile]).status == 0)
             let config = try Data(contentsOf: URL(fileURLWithPath: deployment.repository + "/config"))
             let keys = try FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/keys")
             let wrong = "a-Wrong-restic-password-31"
-            let run = try deployment.offsite(["run", "all", "--env-file", deployment.envFile], environment: ["RESTIC_PASSWORD": wrong])
+            let run = try await deployment.offsite(["run", "all", "--env-file", deployment.envFile], environment: ["RESTIC_PASSWORD": wrong])
             #expect(run.status == 1)
             #expect(run.stdoutString.contains("cannot be opened"), "\(run.stdoutString)")
             #expect(!run.stdoutString.contains("initialising"))
             #expect(!(run.stdoutString + run.stderr).contains(wrong))
             #expect(try Data(contentsOf: URL(fileURLWithPath: deployment.repository + "/config")) == config)
             #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/keys") == keys)
-            #expect(try deployment.snapshots().count == 1)
+            await #expect(try deployment.snapshots().count == 1)
         }
     }
 
     @Test func unreachablePushgatewayDoesNotFailTheBackup() async throws {
         try await withScratchDirectory { root in
-            let deployment = try GuideDeployment(root: root, pushgateway: false)
+            let deployment = try await GuideDeployment(root: root, pushgateway: false)
             defer { deployment.stop() }
-            let run = try deployment.offsite(["run", "volumes", "--env-file", deployment.envFile])
+            let run = try await deployment.offsite(["run", "volumes", "--env-file", deployment.envFile])
             #expect(run.status == 0, "\(run.stdoutString) \(run.stderr)")
             #expect(run.stdoutString.contains("volumes: backup completed"))
             #expect(run.stdoutString.contains("pushgateway"), "the failed push is reported: \(run.stdoutString)")
-            #expect(try deployment.snapshots().count == 1)
+            await #expect(try deployment.snapshots().count == 1)
         }
     }
 
     @Test func sigtermMidUploadStopsCleanly() async throws {
         try await withScratchDirectory { root in
             // 256 KiB/s: a 6 MiB volume takes ~25 s to upload, so SIGTERM lands mid-upload.
-            let deployment = try GuideDeployment(root: root, extraEnv: "BACKUP_LIMIT_UPLOAD=256\nBACKUP_JOBS=volumes")
+            let deployment = try await GuideDeployment(root: root, extraEnv: "BACKUP_LIMIT_UPLOAD=256\nBACKUP_JOBS=volumes")
             defer { deployment.stop() }
             var bytes = [UInt8](repeating: 0, count: 6 << 20)
             for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
@@ -118,12 +118,12 @@ import Glibc
             #expect(output.contains("volumes: backup interrupted (interrupted, no snapshot saved)"), "\(output)")
             let locks = (try? FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/locks")) ?? []
             #expect(locks.isEmpty, "locks left behind: \(locks)")
-            #expect(try deployment.snapshots().isEmpty, "no snapshot from an interrupted backup")
-            _ = try deployment.restic(["check"])
+            await #expect(try deployment.snapshots().isEmpty, "no snapshot from an interrupted backup")
+            _ = try await deployment.restic(["check"])
             // The next run completes.
-            let again = try deployment.offsite(["run", "all", "--env-file", deployment.envFile], environment: ["BACKUP_LIMIT_UPLOAD": "0"])
+            let again = try await deployment.offsite(["run", "all", "--env-file", deployment.envFile], environment: ["BACKUP_LIMIT_UPLOAD": "0"])
             #expect(again.status == 0, "\(again.stdoutString) \(again.stderr)")
-            _ = try deployment.restic(["check", "--read-data"])
+            _ = try await deployment.restic(["check", "--read-data"])
         }
     }
 }

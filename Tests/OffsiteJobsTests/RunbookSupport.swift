@@ -22,20 +22,20 @@ final class GuideDeployment: @unchecked Sendable {
     /// Every output of offsite in this deployment, for the secrets check.
     private(set) var transcript = ""
 
-    init(root: String, pushgateway: Bool = true, extraEnv: String = "") throws {
+    init(root: String, pushgateway: Bool = true, extraEnv: String = "") async throws {
         self.root = root
-        postgres = try TestServer.postgres(password: Self.pgPassword)
+        postgres = try await TestServer.postgres(password: Self.pgPassword)
         redis = try TestServer.redis(password: Self.redisPassword)
         self.pushgateway = pushgateway ? try TestServer.pushgateway() : nil
-        try postgres.createDatabase("app")
-        try postgres.psql(
+        try await postgres.createDatabase("app")
+        try await postgres.psql(
             """
             CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, created date NOT NULL);
             INSERT INTO customers (name, created) SELECT 'customer ' || i, date '2025-01-01' + i FROM generate_series(1, 500) i;
             CREATE TABLE orders (id serial PRIMARY KEY, customer int REFERENCES customers, amount numeric(10,2));
             INSERT INTO orders (customer, amount) SELECT 1 + i % 500, i * 1.25 FROM generate_series(1, 2000) i;
             """, database: "app")
-        for i in 0..<50 { _ = try redis.redisCLI(["SET", "session:\(i)", "value-\(i)"]) }
+        for i in 0..<50 { _ = try await redis.redisCLI(["SET", "session:\(i)", "value-\(i)"]) }
         let data = TreeFixture(root: root + "/data")
         try data.dir("")
         try data.dir("app/uploads")
@@ -81,27 +81,27 @@ final class GuideDeployment: @unchecked Sendable {
     /// Runs offsite with the deployment's env file (for the orchestrator's commands) or repository
     /// variables (for restic's commands), PATH including PostgreSQL's programs.
     @discardableResult
-    func offsite(_ arguments: [String], environment: [String: String?] = [:]) throws -> ProcessRunner.Result {
+    func offsite(_ arguments: [String], environment: [String: String?] = [:]) async throws -> ProcessRunner.Result {
         var env: [String: String?] = [
             "PATH": postgres.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
             "RESTIC_REPOSITORY": repository, "PGHOST": nil, "PGPORT": nil, "PGUSER": nil, "PGPASSWORD": nil, "PGDATABASE": nil,
             "OFFSITE_CONFIG": nil, "OFFSITE_STATE_DIR": nil,
         ]
         for (k, v) in environment { env[k] = v }
-        let r = try OffsiteBinary.run(arguments, password: Self.resticPassword, environment: env)
+        let r = try await OffsiteBinary.run(arguments, password: Self.resticPassword, environment: env)
         transcript += r.stdoutString + r.stderr
         return r
     }
 
-    func restic(_ arguments: [String]) throws -> ProcessRunner.Result {
-        let r = try Restic.run(arguments, repo: repository, password: Self.resticPassword)
+    func restic(_ arguments: [String]) async throws -> ProcessRunner.Result {
+        let r = try await Restic.run(arguments, repo: repository, password: Self.resticPassword)
         #expect(r.status == 0, "restic \(arguments.joined(separator: " ")): \(r.stderr)")
         return r
     }
 
     /// restic's view of the snapshots: (short id, tags, paths).
-    func snapshots() throws -> [(id: String, tags: [String], paths: [String])] {
-        let r = try restic(["snapshots", "--json"])
+    func snapshots() async throws -> [(id: String, tags: [String], paths: [String])] {
+        let r = try await restic(["snapshots", "--json"])
         let list = try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]] ?? []
         return list.map { ($0["short_id"] as? String ?? "", $0["tags"] as? [String] ?? [], $0["paths"] as? [String] ?? []) }
     }

@@ -59,9 +59,9 @@ import Glibc
         try await withScratchDirectory { root in
             let secret = "planted-Secret-0f9e8d"
             let audit = SecretsAudit(["the planted secret": secret, "an absent secret": "absent-Secret-1234"])
-            try SecretsAudit.$current.withValue(audit) {
+            try await SecretsAudit.$current.withValue(audit) {
                 // The inner shell's $0 is the secret: visible in /proc/PID/cmdline while it sleeps.
-                let r = try ProcessRunner.run("/bin/sh", ["-c", "sh -c 'sleep 1' \(secret); echo \(secret) >&2"])
+                let r = try await ProcessRunner.run("/bin/sh", ["-c", "sh -c 'sleep 1' \(secret); echo \(secret) >&2"])
                 #expect(r.status == 0)
             }
             try Data(secret.utf8).write(to: URL(fileURLWithPath: root + "/file"))
@@ -83,7 +83,7 @@ import Glibc
     /// commands, then wrong passwords for each service and an unreachable pushgateway.
     @Test func orchestratorLeaksNoSecret() async throws {
         try await withScratchDirectory { root in
-            let deployment = try GuideDeployment(root: root)
+            let deployment = try await GuideDeployment(root: root)
             defer { deployment.stop() }
             let gateway = try #require(deployment.pushgateway)
             let textfile = root + "/textfile/offsite.prom"
@@ -104,37 +104,37 @@ import Glibc
                 "a wrong REDIS_PASSWORD": Self.wrongRedis,
             ])
             let envFile = ["--env-file", deployment.envFile]
-            try SecretsAudit.$current.withValue(audit) {
-                func ok(_ args: [String], environment: [String: String?] = [:], _ status: Int32 = 0) throws {
-                    let r = try deployment.offsite(args, environment: environment)
+            try await SecretsAudit.$current.withValue(audit) {
+                func ok(_ args: [String], environment: [String: String?] = [:], _ status: Int32 = 0) async throws {
+                    let r = try await deployment.offsite(args, environment: environment)
                     #expect(r.status == status, "offsite \(args.joined(separator: " ")): \(r.stdoutString) \(r.stderr)")
                 }
-                try ok(["config", "check"] + envFile)
-                try ok(["config", "check", "--json"] + envFile)
-                try ok(["run", "all"] + envFile)
-                try ok(["status"] + envFile)
-                try ok(["status", "--json"] + envFile)
-                try ok(["drill", "all", "--scratch-dir", scratch] + envFile)
-                try ok(["drill", "all", "--json", "--scratch-dir", scratch] + envFile)
-                let doctor = try deployment.offsite(["doctor", "--json"] + envFile)
+                try await ok(["config", "check"] + envFile)
+                try await ok(["config", "check", "--json"] + envFile)
+                try await ok(["run", "all"] + envFile)
+                try await ok(["status"] + envFile)
+                try await ok(["status", "--json"] + envFile)
+                try await ok(["drill", "all", "--scratch-dir", scratch] + envFile)
+                try await ok(["drill", "all", "--json", "--scratch-dir", scratch] + envFile)
+                let doctor = try await deployment.offsite(["doctor", "--json"] + envFile)
                 #expect(doctor.status <= 1 && !doctor.stdout.isEmpty, "doctor: \(doctor.stderr)")
-                try ok(["cost", "--json"] + envFile)
-                try ok(["snapshots", "--json"])
-                try ok(["stats", "--json", "--mode", "raw-data"])
-                try ok(["check", "--read-data"])
-                try ok(["forget", "--keep-last", "1", "--prune", "--json"])
+                try await ok(["cost", "--json"] + envFile)
+                try await ok(["snapshots", "--json"])
+                try await ok(["stats", "--json", "--mode", "raw-data"])
+                try await ok(["check", "--read-data"])
+                try await ok(["forget", "--keep-last", "1", "--prune", "--json"])
 
                 // Failure paths: each wrong secret is refused and not shown.
-                try ok(["snapshots", "--json"], environment: ["RESTIC_PASSWORD": Self.wrongRestic], 12)
-                try ok(["snapshots"], environment: ["RESTIC_PASSWORD": Self.wrongRestic], 12)
-                try ok(["run", "all"] + envFile, environment: ["RESTIC_PASSWORD": Self.wrongRestic], 1)
-                try ok(["run", "postgres"] + envFile, environment: ["PGPASSWORD": Self.wrongPostgres], 1)
-                try ok(["config", "check", "--json"] + envFile, environment: ["PGPASSWORD": Self.wrongPostgres], 1)
-                try ok(["run", "redis"] + envFile, environment: ["REDIS_PASSWORD": Self.wrongRedis], 1)
-                try ok(["drill", "postgres", "--scratch-dir", scratch] + envFile, environment: ["PGPASSWORD": Self.wrongPostgres], 1)
+                try await ok(["snapshots", "--json"], environment: ["RESTIC_PASSWORD": Self.wrongRestic], 12)
+                try await ok(["snapshots"], environment: ["RESTIC_PASSWORD": Self.wrongRestic], 12)
+                try await ok(["run", "all"] + envFile, environment: ["RESTIC_PASSWORD": Self.wrongRestic], 1)
+                try await ok(["run", "postgres"] + envFile, environment: ["PGPASSWORD": Self.wrongPostgres], 1)
+                try await ok(["config", "check", "--json"] + envFile, environment: ["PGPASSWORD": Self.wrongPostgres], 1)
+                try await ok(["run", "redis"] + envFile, environment: ["REDIS_PASSWORD": Self.wrongRedis], 1)
+                try await ok(["drill", "postgres", "--scratch-dir", scratch] + envFile, environment: ["PGPASSWORD": Self.wrongPostgres], 1)
                 // An unreachable pushgateway does not fail the backup; its error must not show the password.
                 let unused = try TestServer.freePort()
-                let away = try deployment.offsite(
+                let away = try await deployment.offsite(
                     ["run", "volumes"] + envFile,
                     environment: ["PROMETHEUS_PUSHGATEWAY": "http://metrics:\(Self.pushPassword)@127.0.0.1:\(unused)"])
                 #expect(
@@ -218,12 +218,12 @@ import Glibc
     /// token endpoint refuses.
     @Test func gcsKeyAndTokensLeakNot() async throws {
         try await withScratchDirectory { root in
-            let emulator = try TestServer.fakeGCS()
+            let emulator = try await TestServer.fakeGCS()
             defer { emulator.stop() }
-            let auth = try GoogleAuthTestServer(upstream: "http://127.0.0.1:\(emulator.port)", directory: root + "/auth")
+            let auth = try await GoogleAuthTestServer(upstream: "http://127.0.0.1:\(emulator.port)", directory: root + "/auth")
             defer { auth.stop() }
             try auth.writeKeyFile(root + "/key.json")
-            let other = try GoogleAuthTestServer.generateKey()
+            let other = try await GoogleAuthTestServer.generateKey()
             try auth.writeKeyFile(root + "/other-key.json", privateKeyPEM: other)
             // The base64 lines of both private keys (64 characters each), each a secret.
             func keyLines(_ pem: String, _ name: String) -> [String: String] {
@@ -237,9 +237,9 @@ import Glibc
             try source.dir("")
             try source.file("a.txt", Array(String(repeating: "gcs audit\n", count: 500).utf8))
             var transcript = ""
-            try SecretsAudit.$current.withValue(audit) {
-                func ok(_ args: [String], key: String = "key.json", password: String = Self.resticPassword, _ status: Int32 = 0) throws {
-                    let r = try OffsiteBinary.run(
+            try await SecretsAudit.$current.withValue(audit) {
+                func ok(_ args: [String], key: String = "key.json", password: String = Self.resticPassword, _ status: Int32 = 0) async throws {
+                    let r = try await OffsiteBinary.run(
                         ["-r", "gs:secrets-audit:/repo"] + args, password: password,
                         environment: [
                             "STORAGE_EMULATOR_HOST": auth.endpoint, "GOOGLE_APPLICATION_CREDENTIALS": root + "/" + key,
@@ -248,14 +248,14 @@ import Glibc
                     #expect(r.status == status, "offsite \(args.joined(separator: " ")): \(r.stdoutString) \(r.stderr)")
                     transcript += r.stdoutString + r.stderr
                 }
-                try ok(["init"])
-                try ok(["backup", "src", "--json"])
-                try ok(["snapshots"])
-                try ok(["snapshots", "--json"])
-                try ok(["check", "--read-data"])
-                try ok(["snapshots", "--json"], password: Self.wrongRestic, 12)
-                try ok(["snapshots", "--json"], key: "other-key.json", 1)
-                try ok(["snapshots"], key: "other-key.json", 1)
+                try await ok(["init"])
+                try await ok(["backup", "src", "--json"])
+                try await ok(["snapshots"])
+                try await ok(["snapshots", "--json"])
+                try await ok(["check", "--read-data"])
+                try await ok(["snapshots", "--json"], password: Self.wrongRestic, 12)
+                try await ok(["snapshots", "--json"], key: "other-key.json", 1)
+                try await ok(["snapshots"], key: "other-key.json", 1)
             }
             #expect(transcript.contains("GOOGLE_APPLICATION_CREDENTIALS"), "the refused key is named by its variable: \(transcript)")
             // The tokens exist only once issued: a second audit over the same outputs.
@@ -278,7 +278,7 @@ import Glibc
         try await withScratchDirectory { root in
             let moto = try TestServer.moto()
             defer { moto.stop() }
-            let (checking, keyID, keySecret) = try TestServer.motoCheckingSignatures()
+            let (checking, keyID, keySecret) = try await TestServer.motoCheckingSignatures()
             defer { checking.stop() }
             let rest = try TestServer.rclone(directory: root + "/rest", user: "backup", password: Self.restPassword)
             defer { rest.stop() }
@@ -307,35 +307,35 @@ import Glibc
                         ["RESTIC_REST_USERNAME": "backup", "RESTIC_REST_PASSWORD": Self.restPassword]
                     ))
             }
-            try SecretsAudit.$current.withValue(audit) {
+            try await SecretsAudit.$current.withValue(audit) {
                 for (repo, environment) in repositories {
                     func ok(
                         _ args: [String], password: String = Self.resticPassword, extra: [String: String?] = [:], _ status: Int32 = 0
-                    ) throws {
-                        let r = try OffsiteBinary.run(
+                    ) async throws {
+                        let r = try await OffsiteBinary.run(
                             ["-r", repo] + args, password: password, environment: environment.merging(extra) { $1 }, cwd: root)
                         #expect(
                             r.status == status, "offsite \(args.joined(separator: " ")) on \(repo.prefix(4)): \(r.stdoutString) \(r.stderr)"
                         )
                     }
-                    try ok(["init"])
-                    try ok(["backup", "src", "--host", "audit"])
-                    try ok(["backup", "src", "--host", "audit", "--json"])
-                    try ok(["snapshots"])
-                    try ok(["snapshots", "--json"])
-                    try ok(["ls", "latest", "--json"])
-                    try ok(["find", "app.conf", "--json"])
-                    try ok(["stats", "--json"])
-                    try ok(["check", "--read-data"])
-                    try ok(["restore", "latest", "--target", root + "/restored-\(repo.prefix(4))", "--json"])
-                    try ok(["forget", "--keep-last", "1", "--prune"])
-                    try ok(["key", "list", "--json"])
-                    try ok(["snapshots", "--json"], password: Self.wrongRestic, 12)
-                    try ok(["backup", "src"], password: Self.wrongRestic, 12)
+                    try await ok(["init"])
+                    try await ok(["backup", "src", "--host", "audit"])
+                    try await ok(["backup", "src", "--host", "audit", "--json"])
+                    try await ok(["snapshots"])
+                    try await ok(["snapshots", "--json"])
+                    try await ok(["ls", "latest", "--json"])
+                    try await ok(["find", "app.conf", "--json"])
+                    try await ok(["stats", "--json"])
+                    try await ok(["check", "--read-data"])
+                    try await ok(["restore", "latest", "--target", root + "/restored-\(repo.prefix(4))", "--json"])
+                    try await ok(["forget", "--keep-last", "1", "--prune"])
+                    try await ok(["key", "list", "--json"])
+                    try await ok(["snapshots", "--json"], password: Self.wrongRestic, 12)
+                    try await ok(["backup", "src"], password: Self.wrongRestic, 12)
                 }
                 // Refused credentials fail at once and are not echoed.
                 for args in [["snapshots"], ["snapshots", "--json"], ["init"]] {
-                    let r = try OffsiteBinary.run(
+                    let r = try await OffsiteBinary.run(
                         ["-r", "s3:http://127.0.0.1:\(checking.port)/locked-bucket"] + args, password: Self.resticPassword,
                         environment: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": Self.wrongAWS])
                     #expect(r.status == 1 && r.stderr.contains("access denied"), "\(r.stderr)")
@@ -343,7 +343,7 @@ import Glibc
                 for location in [
                     "rest:http://backup:\(Self.wrongRest)@127.0.0.1:\(rest.port)/repo/", "rest:http://127.0.0.1:\(rest.port)/repo/",
                 ] {
-                    let r = try OffsiteBinary.run(
+                    let r = try await OffsiteBinary.run(
                         ["-r", location, "snapshots", "--json"], password: Self.resticPassword,
                         environment: location.contains("@")
                             ? [:] : ["RESTIC_REST_USERNAME": "backup", "RESTIC_REST_PASSWORD": Self.wrongRest])
@@ -352,7 +352,7 @@ import Glibc
                 if Self.full {
                     // Nothing listens there: the retries run out (minutes), then the error.
                     let unused = try TestServer.freePort()
-                    let r = try OffsiteBinary.run(
+                    let r = try await OffsiteBinary.run(
                         ["-r", "s3:http://127.0.0.1:\(unused)/away/repo", "snapshots", "--json"], password: Self.resticPassword,
                         environment: aws)
                     #expect(r.status != 0, "\(r.stderr)")

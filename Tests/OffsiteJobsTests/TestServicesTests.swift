@@ -5,27 +5,27 @@ import Testing
 /// The servers the orchestrator's tests run against: each starts on its own loopback port,
 /// does what the tests need, and stops (leaving nothing behind).
 @Suite struct TestServicesTests {
-    @Test func postgresStoresRowsAndChecksPasswordsOverTCP() throws {
-        let pg = try TestServer.postgres()
+    @Test func postgresStoresRowsAndChecksPasswordsOverTCP() async throws {
+        let pg = try await TestServer.postgres()
         defer { pg.stop() }
         #expect(pg.port != 5432)
-        try pg.createDatabase("app-db")
-        try pg.psql(
+        try await pg.createDatabase("app-db")
+        try await pg.psql(
             """
             CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL);
             INSERT INTO items VALUES (1, 'one'), (2, 'two|2');
             """, database: "app-db")
-        #expect(try pg.psql("SELECT id, name FROM items ORDER BY id", database: "app-db") == "1|one\n2|two|2")
-        #expect(try pg.psql("SELECT current_user, inet_server_addr()::text") == "postgres|127.0.0.1/32")
+        await #expect(try pg.psql("SELECT id, name FROM items ORDER BY id", database: "app-db") == "1|one\n2|two|2")
+        await #expect(try pg.psql("SELECT current_user, inet_server_addr()::text") == "postgres|127.0.0.1/32")
         // The server refuses the wrong password (scram over TCP) and the psql helper throws on SQL errors.
-        let wrong = try pg.run("psql", ["-X", "-Atc", "SELECT 1"], environment: ["PGPASSWORD": "not-the-password"])
+        let wrong = try await pg.run("psql", ["-X", "-Atc", "SELECT 1"], environment: ["PGPASSWORD": "not-the-password"])
         #expect(wrong.status != 0)
         #expect(wrong.stderr.contains("password authentication failed"))
-        let none = try pg.run("psql", ["-X", "-w", "-Atc", "SELECT 1"], environment: ["PGPASSWORD": nil])
+        let none = try await pg.run("psql", ["-X", "-w", "-Atc", "SELECT 1"], environment: ["PGPASSWORD": nil])
         #expect(none.status != 0)
-        #expect(throws: (any Error).self) { try pg.psql("SELECT * FROM missing_table") }
+        await #expect(throws: (any Error).self) { try await pg.psql("SELECT * FROM missing_table") }
         // pg_dump, which the backups run, reads the table back.
-        let dump = try pg.run("pg_dump", ["--no-owner"], database: "app-db")
+        let dump = try await pg.run("pg_dump", ["--no-owner"], database: "app-db")
         #expect(dump.status == 0, "\(dump.stderr)")
         #expect(dump.stdoutString.contains("CREATE TABLE public.items"))
         let environment = pg.libpqEnvironment(database: "app-db")
@@ -38,16 +38,16 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory))
     }
 
-    @Test func redisKeepsKeysBehindItsPassword() throws {
+    @Test func redisKeepsKeysBehindItsPassword() async throws {
         let redis = try TestServer.redis(password: "s3cret pass")
         defer { redis.stop() }
-        #expect(try redis.redisCLI(["SET", "greeting", "hello world"]) == "OK")
-        #expect(try redis.redisCLI(["GET", "greeting"]) == "hello world")
-        #expect(try redis.redisCLI(["DBSIZE"]) == "1")
+        await #expect(try redis.redisCLI(["SET", "greeting", "hello world"]) == "OK")
+        await #expect(try redis.redisCLI(["GET", "greeting"]) == "hello world")
+        await #expect(try redis.redisCLI(["DBSIZE"]) == "1")
         // Without the password, or with a wrong one, the server refuses.
-        let anonymous = try redis.redisCLIResult(["GET", "greeting"], password: .some(nil))
+        let anonymous = try await redis.redisCLIResult(["GET", "greeting"], password: .some(nil))
         #expect(anonymous.stdoutString.hasPrefix("NOAUTH"))
-        let wrong = try redis.redisCLIResult(["GET", "greeting"], password: "wrong")
+        let wrong = try await redis.redisCLIResult(["GET", "greeting"], password: "wrong")
         #expect(wrong.stdoutString.hasPrefix("NOAUTH"))
         #expect(wrong.stderr.contains("WRONGPASS"))
 
@@ -97,9 +97,9 @@ import Testing
                   - alert: Broken
                     expr: time( -
             """.write(toFile: bad, atomically: true, encoding: .utf8)
-            let ok = try Promtool.run(["check", "rules", good])
+            let ok = try await Promtool.run(["check", "rules", good])
             #expect(ok.status == 0, "\(ok.stdoutString) \(ok.stderr)")
-            let refused = try Promtool.run(["check", "rules", bad])
+            let refused = try await Promtool.run(["check", "rules", bad])
             #expect(refused.status != 0)
         }
     }

@@ -97,7 +97,7 @@ import Glibc
                 try data.file("\(host).bin", TreeFixture.randomBytes(400_000, seed: UInt64(n + 1)))
                 try data.file("shared.bin", TreeFixture.randomBytes(300_000, seed: 99))
             }
-            let initialised = try OffsiteBinary.run(["init", "-r", repo], password: Self.password)
+            let initialised = try await OffsiteBinary.run(["init", "-r", repo], password: Self.password)
             #expect(initialised.status == 0, "\(initialised.stderr)")
 
             // The third party: restic's key passwd locks exclusively, then waits for the password.
@@ -143,11 +143,11 @@ import Glibc
                 #expect(count("retention applied", in: log) >= 2, "\(text(log).suffix(3000))")
             }
             #expect(lockFiles(repo).isEmpty, "locks left: \(lockFiles(repo))")
-            let check = try Restic.run(["check", "--read-data"], repo: repo, password: Self.password)
+            let check = try await Restic.run(["check", "--read-data"], repo: repo, password: Self.password)
             #expect(check.status == 0, "\(check.stdoutString.suffix(2000)) \(check.stderr)")
             for host in ["a", "b"] {
                 let out = root + "/restore-\(host)"
-                let r = try Restic.run(["restore", "latest", "--host", host, "--target", out], repo: repo, password: Self.password)
+                let r = try await Restic.run(["restore", "latest", "--host", host, "--target", out], repo: repo, password: Self.password)
                 #expect(r.status == 0, "\(r.stderr)")
                 let want = try TreeFixture.describe(root + "/data-\(host)", includeDirectoryTimes: false)
                 let got = try TreeFixture.describe(out + root + "/data-\(host)", includeDirectoryTimes: false)
