@@ -44,11 +44,10 @@ import Glibc
         return (p, input, err)
     }
 
-    /// Waits (blocking this thread: the tests' process runs block cooperative threads, so a
-    /// Task.sleep could oversleep by minutes under a full parallel run) for a lock file.
-    func waitForLock(_ repo: String) {
-        let deadline = Date().addingTimeInterval(60)
-        while lockFiles(repo).isEmpty && Date() < deadline { usleep(20_000) }
+    /// Waits for a lock file (up to 2 minutes: a loaded machine starts processes slowly).
+    func waitForLock(_ repo: String) async throws {
+        let deadline = Date().addingTimeInterval(120)
+        while lockFiles(repo).isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(!lockFiles(repo).isEmpty, "the command never took its lock")
     }
 
@@ -57,7 +56,7 @@ import Glibc
             let repo = try await makeRepository(dir)
             // `restic key passwd` takes an exclusive lock, then waits for the new password on stdin.
             let (restic, input, _) = try startWaitingOnStdin(try Restic.path(), ["-r", repo, "key", "passwd"])
-            waitForLock(repo)
+            try await waitForLock(repo)
 
             let backup = expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 11, "backup while locked")
@@ -70,17 +69,28 @@ import Glibc
             #expect(lockFiles(repo).count == 1)
 
             // --retry-lock waits until restic is done (the repository was opened with the old
-            // password before the wait; the master key stays the same).
-            // The answer is typed on a dispatch queue: cooperative threads may all be busy.
-            let handle = input.fileHandleForWriting
-            DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
-                try? handle.write(contentsOf: Data("new password\nnew password\n".utf8))
-                try? handle.close()
+            // password before the wait; the master key stays the same). restic gets its answer
+            // once offsite says it is waiting.
+            let log = dir + "/retry-lock.log"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let retrying = Process()
+            retrying.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
+            retrying.arguments = ["-r", repo, "backup", "src", "--retry-lock", "2m"]
+            retrying.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password, "TZ": "UTC"]) { $1 }
+            retrying.currentDirectoryURL = URL(fileURLWithPath: dir)
+            retrying.standardOutput = FileHandle.nullDevice
+            retrying.standardError = FileHandle(forWritingAtPath: log)
+            try retrying.run()
+            func logged() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            let deadline = Date().addingTimeInterval(120)
+            while !logged().contains("waiting up to") && retrying.isRunning && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(50))
             }
-            let retried = expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--retry-lock", "1m"], password: password, cwd: dir), 0,
-                "backup --retry-lock")
-            #expect(retried.stderr.contains("waiting up to"))
+            #expect(logged().contains("waiting up to"), "\(logged())")
+            try input.fileHandleForWriting.write(contentsOf: Data("new password\nnew password\n".utf8))
+            try input.fileHandleForWriting.close()
+            while retrying.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(retrying.terminationStatus == 0, "backup --retry-lock: \(logged())")
             restic.waitUntilExit()
             #expect(restic.terminationStatus == 0)
             #expect(lockFiles(repo).isEmpty)
@@ -93,7 +103,7 @@ import Glibc
             // A backup from stdin holds its shared lock while it waits for data.
             let (offsite, input, _) = try startWaitingOnStdin(
                 try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "slow.txt"])
-            waitForLock(repo)
+            try await waitForLock(repo)
             // restic reads offsite's lock file.
             let locks = expectStatus(
                 try await Restic.run(["list", "locks", "--no-lock"], repo: repo, password: password), 0, "restic list locks")
@@ -126,7 +136,7 @@ import Glibc
             let repo = try await makeRepository(dir)
             let (offsite, _, _) = try startWaitingOnStdin(
                 try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "slow.txt"])
-            waitForLock(repo)
+            try await waitForLock(repo)
             kill(offsite.processIdentifier, SIGINT)
             offsite.waitUntilExit()
             #expect(offsite.terminationStatus == 130)
