@@ -13,7 +13,7 @@ import Testing
         try await withScratchDirectory { dir in
             try MetadataFixture.build(at: dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             // restic first, then offsite of the same files: identical tree blobs prove identical metadata.
             expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
             expectStatus(
@@ -33,7 +33,7 @@ import Testing
         try await withScratchDirectory { dir in
             try MetadataFixture.build(at: dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
             expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0, "offsite restore"
@@ -46,7 +46,7 @@ import Testing
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: false)
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             let first = try summary(
                 expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 1"))
             let total = first["total_files_processed"] as? Int ?? 0
@@ -115,10 +115,10 @@ import Testing
             for tool in ["restic", "offsite"] {
                 let repo = dir + "/repo-" + tool
                 if tool == "restic" {
-                    expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
+                    try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
                     expectStatus(try await Restic.run(["backup", "src"] + flags, repo: repo, password: password, cwd: dir), 0, "restic backup")
                 } else {
-                    expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+                    try await TestRepository.makeLocal(at: repo, password: password)
                     expectStatus(
                         try await OffsiteBinary.run(["-r", repo, "backup", "src"] + flags, password: password, cwd: dir), 0, "offsite backup")
                 }
@@ -135,7 +135,7 @@ import Testing
     @Test func stdinAndCommandStreams() async throws {
         try await withScratchDirectory { dir in
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             let payload = Data(TreeFixture.randomBytes(3_000_000, seed: 9)) + Data(repeating: 65, count: 2_000_000)
             let r1 = try await ProcessRunner.run(
                 try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "db.sql"],
@@ -173,7 +173,7 @@ import Testing
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: false)
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             let before = try FileManager.default.subpathsOfDirectory(atPath: repo).sorted()
             let s = try summary(
                 expectStatus(
@@ -187,7 +187,7 @@ import Testing
     @Test func interruptExits130AndLeavesRepositoryValid() async throws {
         try await withScratchDirectory { dir in
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
             // A stream that produces 40 MiB and then stalls, so the backup is mid-way when interrupted.

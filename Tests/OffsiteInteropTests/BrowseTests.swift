@@ -123,7 +123,7 @@ import Glibc
         try await withScratchDirectory { dir in
             try Self.buildDumpFixture(dir)
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "backup", "src", "meta", "raw"], password: password, cwd: dir), 0, "offsite backup")
             for args in [["latest", "/"], ["-a", "zip", "latest", "/"], ["latest", "/src/sizes-8MiB+1"]] {
@@ -379,7 +379,7 @@ import Glibc
     /// restic init and a backup of `paths` (relative to `dir`), so the trees start at `/<path>`.
     static func resticRepository(_ dir: String, paths: [String], extra: [String] = []) async throws -> String {
         let repo = dir + "/repo"
-        expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+        try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
         expectStatus(try await Restic.run(["backup"] + extra + paths, repo: repo, password: password, cwd: dir), 0, "restic backup")
         return repo
     }

@@ -21,10 +21,10 @@ import Glibc
         try f.file("sub/small.txt", Array("small\n".utf8))
         let repo = dir + "/repo"
         if tool == "restic" {
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             expectStatus(try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
         } else {
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "backup", "src", "--pack-size", "4"], password: password, cwd: dir), 0, "backup")
         }

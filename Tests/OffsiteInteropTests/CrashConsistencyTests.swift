@@ -156,7 +156,7 @@ struct CrashDriver {
     }
 
     func initRepository(_ path: String, password pw: String = password) async throws {
-        try must(try await OffsiteBinary.run(["init", "-r", path], password: pw), "init \(path)")
+        try await TestRepository.makeLocal(at: path, password: pw)
     }
 
     func backupGeneration(into path: String, password pw: String = password) async throws {

@@ -8,7 +8,7 @@ import Testing
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
             let resticSnap = try #require(
                 try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).first)
@@ -40,7 +40,7 @@ import Testing
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: false)
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             let first = try summary(
                 expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 1"))
             #expect((first["data_blobs"] as? Int ?? 0) > 10)

@@ -20,7 +20,7 @@ import Glibc
         try f.dir("")
         try f.file("a.txt", Array("lock test\n".utf8))
         let repo = dir + "/repo"
-        expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+        try await TestRepository.makeLocal(at: repo, password: password)
         expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
         return repo
     }

@@ -74,7 +74,7 @@ import Testing
         try await withScratchDirectory { dir in
             try BrowseTests.buildDumpFixture(dir)
             let repo = dir + "/repo"
-            await expectStatus(try Self.offsite(["init"], repo: repo), 0, "offsite init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             await expectStatus(try Self.offsite(["backup", "src", "meta", "raw"], repo: repo, cwd: dir), 0, "offsite backup")
             for args in Self.listings {
                 try await Self.expectSameListing(args, repo: repo, offsiteSnapshot: true)
@@ -159,7 +159,7 @@ import Testing
     static func resticRepository(_ dir: String) async throws -> String {
         try BrowseTests.buildDumpFixture(dir)
         let repo = dir + "/repo"
-        await expectStatus(try restic(["init"], repo: repo), 0, "restic init")
+        try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
         await expectStatus(
             try restic(["backup", "--host", "first-host", "--tag", "first", "src", "meta", "raw"], repo: repo, cwd: dir), 0,
             "restic backup 1")

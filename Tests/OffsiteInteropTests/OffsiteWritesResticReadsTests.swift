@@ -10,8 +10,7 @@ import Testing
             let src = dir + "/src"
             try InteropFixture.build(at: src, large: version == "2")
             let repo = dir + "/repo"
-            expectStatus(
-                try await OffsiteBinary.run(["init", "-r", repo, "--repository-version", version], password: password), 0, "offsite init")
+            try await TestRepository.makeLocal(at: repo, password: password, version: Int(version)!)
             expectStatus(
                 try await OffsiteBinary.run(
                     [

@@ -26,9 +26,9 @@ import Glibc
             }
         }
         if writer == "restic" {
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
         } else {
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
         }
         for round in 0..<4 {
             for i in 0..<4 { try f.file("r\(round)-\(i)", [UInt8](random.readData(ofLength: 1_500_000))) }
@@ -201,7 +201,7 @@ import Glibc
                 try f.file("x/same.txt", text)
                 try f.file("y/same.txt", text)
                 try f.file("y/other.bin", (0..<50_000).map { _ in UInt8.random(in: 0...255) })
-                expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+                try await TestRepository.makeLocal(at: repo, password: password)
                 try FileManager.default.copyItem(atPath: repo, toPath: other)
                 expectStatus(
                     try await OffsiteBinary.run(["-r", repo, "--compression", "off", "backup", "x"], password: password, cwd: root), 0,

@@ -37,9 +37,9 @@ import Glibc
     func initAndBackUp(_ dir: String, tool: String) async throws -> String {
         let repo = dir + "/repo"
         if tool == "restic" {
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
         } else {
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
         }
         try await backup(repo, dir, tool: tool)
         return repo

@@ -28,7 +28,7 @@ import Glibc
         }
         try f.file("z-big.bin", bytes(24 << 20))  // last in the packs
         let repo = dir + "/repo"
-        expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+        try await TestRepository.makeLocal(at: repo, password: password)
         expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
         return repo
     }

@@ -17,10 +17,10 @@ import Glibc
         try f.file("nested/deeper/UPPER.LOG", Array("LOG\n".utf8))
         let repo = dir + "/repo"
         if tool == "restic" {
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "backup")
         } else {
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
         }
         let id = try #require(
@@ -163,7 +163,7 @@ import Glibc
             // Small files share one data pack; damage it and every one of them is named.
             for i in 0..<5 { try f.file("small-\(i)", Array("small file \(i)\n".utf8)) }
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "backup 1")
             try f.file("later", Array("in a second pack\n".utf8))
             expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "backup 2")
@@ -210,7 +210,7 @@ import Glibc
             try f.dir("kept")
             try f.file("kept/other.bin", TreeFixture.randomBytes(300_000, seed: 7))
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
             await makeWritable(repo)
             // The tree of src/lost, and where the index puts it.
@@ -264,7 +264,7 @@ import Glibc
             try f.dir("")
             try f.file("disk.img", Array("header".utf8) + [UInt8](repeating: 0, count: 20 << 20) + Array("trailer".utf8))
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src"], password: password, cwd: dir), 0, "backup")
             expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out", "--sparse"], password: password), 0,

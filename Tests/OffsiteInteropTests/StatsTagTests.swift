@@ -44,7 +44,7 @@ import Glibc
     static func makeResticRepository(_ dir: String, version: String) async throws -> String {
         try buildSource(dir + "/src")
         let repo = dir + "/repo"
-        expectStatus(try await Restic.run(["init", "--repository-version", version], repo: repo, password: password), 0, "restic init")
+        try await TestRepository.makeLocal(at: repo, password: password, tool: "restic", version: Int(version)!)
         expectStatus(
             try await Restic.run(
                 ["backup", "src", "--host", "h1", "--tag", "t1", "--time", "2024-01-01 10:00:00"], repo: repo, password: password, cwd: dir),
@@ -133,7 +133,7 @@ import Glibc
         try await withScratchDirectory { dir in
             try Self.buildSource(dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "a"], password: password, cwd: dir), 0, "offsite backup")
             try Data("changed\n".utf8).write(to: URL(fileURLWithPath: dir + "/src/changing.txt"))
@@ -157,7 +157,7 @@ import Glibc
             try f.dir("over")
             try f.file("over/one-more", TreeFixture.randomBytes(1025, seed: 32))
             let repo = dir + "/repo"
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             for sub in ["zero", "kib", "over"] {
                 expectStatus(
                     try await Restic.run(["backup", sub, "--tag", sub], repo: repo, password: password, cwd: dir), 0, "restic backup \(sub)")
@@ -249,7 +249,7 @@ import Glibc
         try await withScratchDirectory { dir in
             try Self.buildSource(dir + "/src")
             let repo = dir + "/repo"
-            expectStatus(try await OffsiteBinary.run(["-r", repo, "init"], password: password), 0, "offsite init")
+            try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "one"], password: password, cwd: dir), 0, "offsite backup")
             let first = try await #require(try Self.snapshotIDs(repo).first)
@@ -288,7 +288,7 @@ import Glibc
     @Test func tagRefusesWhatResticRefuses() async throws {
         try await withScratchDirectory { dir in
             let repo = dir + "/repo"
-            expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             for args in [[String](), ["--set", "a", "--add", "b"], ["--set", "a", "--remove", "b"]] {
                 let theirs = try await Restic.run(["tag"] + args, repo: repo, password: password)
                 let ours = try await OffsiteBinary.run(["-r", repo, "tag"] + args, password: password)
