@@ -3,8 +3,10 @@ import OffsiteTesting
 import Testing
 
 /// A deployment as the guide sets one up, on loopback: PostgreSQL with an `app` database, Redis
-/// with a password, application data and a Vault data directory, a local repository (created by
-/// the first run) and a `.env` file in the guide's words. Servers are started here and stopped by
+/// with a password, application data and a Vault data directory, a local repository and a `.env`
+/// file in the guide's words. The repository is made beforehand with a cheap key
+/// (`TestRepository.makeLocal`: every command the orchestrator runs opens it), or left for the
+/// first run to create when `firstRunCreatesRepository`. Servers are started here and stopped by
 /// `stop()`.
 final class GuideDeployment: @unchecked Sendable {
     static let resticPassword = "runbook-restic-Secret-4f1c"
@@ -22,8 +24,11 @@ final class GuideDeployment: @unchecked Sendable {
     /// Every output of offsite in this deployment, for the secrets check.
     private(set) var transcript = ""
 
-    init(root: String, pushgateway: Bool = true, extraEnv: String = "") async throws {
+    init(root: String, pushgateway: Bool = true, extraEnv: String = "", firstRunCreatesRepository: Bool = false) async throws {
         self.root = root
+        if !firstRunCreatesRepository {
+            try await TestRepository.makeLocal(at: root + "/repo", password: Self.resticPassword)
+        }
         postgres = try await TestServer.postgres(password: Self.pgPassword)
         redis = try TestServer.redis(password: Self.redisPassword)
         self.pushgateway = pushgateway ? try TestServer.pushgateway() : nil

@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized) struct RunbookTests {
     @Test func guideRunbook() async throws {
         try await withScratchDirectory { root in
-            let deployment = try await GuideDeployment(root: root)
+            let deployment = try await GuideDeployment(root: root, firstRunCreatesRepository: true)
             defer { deployment.stop() }
 
             // Test 1: `backup.sh all` → one line per job, each completed.
