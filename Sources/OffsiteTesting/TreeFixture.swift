@@ -62,21 +62,35 @@ public struct TreeFixture {
 
     /// Deterministic pseudo-random bytes (xorshift), so tests need no fixtures on disk.
     public static func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-        var x = seed | 1
-        var out = [UInt8](repeating: 0, count: count)
-        out.withUnsafeMutableBytes { raw in
-            var i = 0
-            while i < count {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                var w = x
-                for _ in 0..<8 where i < count {
-                    raw[i] = UInt8(truncatingIfNeeded: w)
-                    w >>= 8
-                    i += 1
+        var stream = RandomBytes(seed: seed)
+        return stream.next(count)
+    }
+
+    /// A seeded stream of pseudo-random bytes: each `next` continues where the last ended, so
+    /// a fixture of many random files is made again, byte for byte, from its seed.
+    public struct RandomBytes: Sendable {
+        private var x: UInt64
+
+        public init(seed: UInt64) { x = seed | 1 }
+
+        public mutating func next(_ count: Int) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: count)
+            var x = self.x
+            out.withUnsafeMutableBytes { raw in
+                var i = 0
+                while i < count {
+                    x ^= x << 13; x ^= x >> 7; x ^= x << 17
+                    var w = x
+                    for _ in 0..<8 where i < count {
+                        raw[i] = UInt8(truncatingIfNeeded: w)
+                        w >>= 8
+                        i += 1
+                    }
                 }
             }
+            self.x = x
+            return out
         }
-        return out
     }
 
     /// What a tree looks like: per relative path, its type, mode, size, mtime, link target and

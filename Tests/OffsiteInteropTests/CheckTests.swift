@@ -14,9 +14,8 @@ import Glibc
     func makeRepository(_ dir: String, tool: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
-        let random = FileHandle(forReadingAtPath: "/dev/urandom")!
-        defer { try? random.close() }
-        for i in 0..<10 { try f.file("file-\(i)", [UInt8](random.readData(ofLength: 2 << 20))) }
+        var random = TreeFixture.RandomBytes(seed: 1001)
+        for i in 0..<10 { try f.file("file-\(i)", random.next(2 << 20)) }
         try f.dir("sub")
         try f.file("sub/small.txt", Array("small\n".utf8))
         let repo = dir + "/repo"

@@ -17,9 +17,7 @@ import Glibc
     func makeSource(_ dir: String, tool: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
-        let random = FileHandle(forReadingAtPath: "/dev/urandom")!
-        defer { try? random.close() }
-        for i in 0..<4 { try f.file("file-\(i)", [UInt8](random.readData(ofLength: 1_200_000))) }
+        for i in 0..<4 { try f.file("file-\(i)", TreeFixture.randomBytes(1_200_000, seed: UInt64(200 + i))) }
         try f.file("text.txt", Array((0..<50_000).map { "line \($0)\n" }.joined().utf8))
         let repo = dir + "/source"
         func run(_ args: [String]) async throws {
@@ -29,10 +27,10 @@ import Glibc
                 expectStatus(try await OffsiteBinary.run(["-r", repo] + args, password: sourcePassword, cwd: dir), 0, "offsite \(args)")
             }
         }
-        try await run(["init"])
+        try await TestRepository.makeLocal(at: repo, password: sourcePassword, tool: tool)
         try await run(["backup", "src", "--host", "h1", "--pack-size", "4"])
         try await run(["backup", "src", "--host", "h2", "--tag", "x", "--pack-size", "4"])
-        try f.file("new-file", [UInt8](random.readData(ofLength: 300_000)))
+        try f.file("new-file", TreeFixture.randomBytes(300_000, seed: 300))
         try await run(["backup", "src", "--host", "h1", "--pack-size", "4"])
         return repo
     }

@@ -15,8 +15,7 @@ import Glibc
     func makeChurnedRepository(_ dir: String, writer: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
-        let random = FileHandle(forReadingAtPath: "/dev/urandom")!
-        defer { try? random.close() }
+        var random = TreeFixture.RandomBytes(seed: 1002)
         let repo = dir + "/repo"
         func run(_ args: [String]) async throws {
             if writer == "restic" {
@@ -31,7 +30,7 @@ import Glibc
             try await TestRepository.makeLocal(at: repo, password: password)
         }
         for round in 0..<4 {
-            for i in 0..<4 { try f.file("r\(round)-\(i)", [UInt8](random.readData(ofLength: 1_500_000))) }
+            for i in 0..<4 { try f.file("r\(round)-\(i)", random.next(1_500_000)) }
             if round > 0 { try FileManager.default.removeItem(atPath: dir + "/src/r\(round - 1)-0") }
             try f.file("notes.txt", Array("round \(round)\n".utf8))
             try await run(["backup", "src", "--pack-size", "4"])

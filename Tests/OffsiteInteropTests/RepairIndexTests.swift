@@ -12,9 +12,8 @@ import Glibc
     func makeRepository(_ dir: String, tool: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
-        let random = FileHandle(forReadingAtPath: "/dev/urandom")!
-        defer { try? random.close() }
-        for i in 0..<6 { try f.file("file-\(i)", [UInt8](random.readData(ofLength: 1_500_000))) }
+        var random = TreeFixture.RandomBytes(seed: 1003)
+        for i in 0..<6 { try f.file("file-\(i)", random.next(1_500_000)) }
         try f.file("small.txt", Array("small\n".utf8))
         let repo = dir + "/repo"
         if tool == "restic" {

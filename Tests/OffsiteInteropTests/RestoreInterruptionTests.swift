@@ -16,9 +16,8 @@ import Glibc
     /// A source tree of many small random files and one large one, backed up with offsite.
     func makeRepository(_ dir: String) async throws -> String {
         let f = TreeFixture(root: dir + "/src")
-        let random = FileHandle(forReadingAtPath: "/dev/urandom")!
-        defer { try? random.close() }
-        func bytes(_ n: Int) -> [UInt8] { [UInt8](random.readData(ofLength: n)) }
+        var random = TreeFixture.RandomBytes(seed: 1004)
+        func bytes(_ n: Int) -> [UInt8] { random.next(n) }
         try f.dir("")
         for d in 0..<8 {
             try f.dir("d\(d)")

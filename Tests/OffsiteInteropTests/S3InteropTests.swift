@@ -27,9 +27,8 @@ import Testing
     func makeSource(_ dir: String, megabytes: Int = 3) throws {
         let f = TreeFixture(root: dir + "/src")
         try f.dir("")
-        let random = FileHandle(forReadingAtPath: "/dev/urandom")!
-        defer { try? random.close() }
-        for i in 0..<megabytes { try f.file("blob-\(i).bin", [UInt8](random.readData(ofLength: 1_000_000))) }
+        var random = TreeFixture.RandomBytes(seed: 1005)
+        for i in 0..<megabytes { try f.file("blob-\(i).bin", random.next(1_000_000)) }
         try f.dir("etc")
         try f.file("etc/app.conf", Array("listen 8080\n".utf8))
         try f.file("notes.txt", Array((0..<20_000).map { "note \($0)\n" }.joined().utf8))

@@ -25,12 +25,9 @@ import FoundationNetworking
         init(_ dir: String, files: [String: Int] = ["a.txt": 100, "b.txt": 2000]) throws {
             self.dir = dir
             try FileManager.default.createDirectory(atPath: dir + "/data/sub", withIntermediateDirectories: true)
-            let random = FileHandle(forReadingAtPath: "/dev/urandom")!
-            defer { try? random.close() }
+            var random = TreeFixture.RandomBytes(seed: 1006)
             for (name, size) in files {
-                var bytes = Data()
-                while bytes.count < size { bytes += random.readData(ofLength: min(size - bytes.count, 1 << 20)) }
-                try bytes.write(to: URL(fileURLWithPath: dir + "/data/sub/" + name))
+                try Data(random.next(size)).write(to: URL(fileURLWithPath: dir + "/data/sub/" + name))
             }
         }
 
