@@ -40,7 +40,7 @@ final class GuideDeployment: @unchecked Sendable {
             CREATE TABLE orders (id serial PRIMARY KEY, customer int REFERENCES customers, amount numeric(10,2));
             INSERT INTO orders (customer, amount) SELECT 1 + i % 500, i * 1.25 FROM generate_series(1, 2000) i;
             """, database: "app")
-        for i in 0..<50 { _ = try await redis.redisCLI(["SET", "session:\(i)", "value-\(i)"]) }
+        _ = try await redis.redisCLI(["MSET"] + (0..<50).flatMap { ["session:\($0)", "value-\($0)"] })
         let data = TreeFixture(root: root + "/data")
         try data.dir("")
         try data.dir("app/uploads")
