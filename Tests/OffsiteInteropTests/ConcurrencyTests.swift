@@ -91,8 +91,8 @@ final class ConcurrencyDriver: Sendable {
 
     func run() async throws {
         let started = Date()
-        let created = try await OffsiteBinary.run(["init", "-r", repo], password: password)
-        guard created.status == 0 else { throw FixtureError(message: "init: \(created.stderr)") }
+        // The repository's directory (served by rclone for "rest"), with a cheap key.
+        try await TestRepository.makeLocal(at: (locksDirectory as NSString).deletingLastPathComponent, password: password)
         // The clients and the pruner, each a task of its own (every step runs a process).
         await withTaskGroup(of: Void.self) { group in
             for (n, client) in clients.enumerated() {

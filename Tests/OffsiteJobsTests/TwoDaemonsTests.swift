@@ -97,8 +97,7 @@ import Glibc
                 try data.file("\(host).bin", TreeFixture.randomBytes(400_000, seed: UInt64(n + 1)))
                 try data.file("shared.bin", TreeFixture.randomBytes(300_000, seed: 99))
             }
-            let initialised = try await OffsiteBinary.run(["init", "-r", repo], password: Self.password)
-            #expect(initialised.status == 0, "\(initialised.stderr)")
+            try await TestRepository.makeLocal(at: repo, password: Self.password)
 
             // The third party: restic's key passwd locks exclusively, then waits for the password.
             let restic = Process()
