@@ -1,5 +1,7 @@
 public import OffsiteEngine
 public import OffsiteStorage
+import Foundation
+import OffsiteFormat
 
 /// Repositories for tests: in memory, with cheap scrypt parameters.
 public enum TestRepository {
@@ -35,9 +37,9 @@ extension TestRepository {
     /// `password` and a key file of cheap scrypt parameters.
     ///
     /// - "offsite": the engine's `init` (as `offsite init` runs it).
-    /// - "restic": `restic init`, so the config and the master key are restic's; its key is
-    ///   then replaced by one for the same password and master key with cheap parameters, as
-    ///   `key passwd` does.
+    /// - "restic": a copy of a repository `restic init` made, so the config and the master key
+    ///   are restic's, with a key file of its own wrapping that master key under `password`
+    ///   with cheap parameters (see `ResticTemplates`).
     public static func makeLocal(
         at path: String, password: String, tool: String = "offsite", version: Int = 2
     ) async throws {
@@ -47,18 +49,80 @@ extension TestRepository {
             o.version = version
             _ = try await Repository.initialize(backend: LocalBackend(path: path), password: password, options: o)
         case "restic":
-            let made = try await Restic.run(["init", "--repository-version", String(version)], repo: path, password: password)
-            guard made.status == 0 else {
-                throw FixtureError(message: "restic init \(path): exit \(made.status): \(made.stderr)")
-            }
-            let repository = try await Repository.open(backend: LocalBackend(path: path), password: password)
-            var o = Repository.NewKeyOptions()
-            o.scryptN = cheapOptions.scryptN
-            o.scryptR = cheapOptions.scryptR
-            o.scryptP = cheapOptions.scryptP
-            _ = try await repository.changePassword(to: password, options: o)
+            try await ResticTemplates.shared.copy(version: version, to: path, password: password)
         default:
             throw FixtureError(message: "no tool \(tool) makes repositories")
+        }
+    }
+}
+
+/// `restic init` costs about 2.5 s of CPU (it calibrates its scrypt cost, then runs it) and
+/// opening its key another 2 s in a debug build, so restic's repositories are made once per
+/// test process and repository version: each `makeLocal(tool: "restic")` copies that
+/// repository (config and empty directories, as restic left them) and writes its own key file
+/// for the master key. The copies share the repository ID and chunker parameters (random for
+/// each test run); neither tool keys anything on them, and restic runs with `--no-cache`.
+actor ResticTemplates {
+    static let shared = ResticTemplates()
+
+    struct Template: Sendable {
+        let path: String
+        let masterKey: CryptoKey
+        let username: String
+        let hostname: String
+    }
+
+    private var made: [Int: Task<Template, any Error>] = [:]
+    private static let password = "restic template password"
+    /// Where the templates live; removed when the test process exits.
+    nonisolated static let directory: String = {
+        let base = ProcessInfo.processInfo.environment["OFFSITE_TEST_TMP"] ?? NSTemporaryDirectory()
+        let dir = (base as NSString).appendingPathComponent("offsite-restic-templates-\(getpid())")
+        atexit { removeTree(ResticTemplates.directory) }
+        return dir
+    }()
+
+    func template(version: Int) async throws -> Template {
+        if let task = made[version] { return try await task.value }
+        let task = Task { try await Self.make(version: version) }
+        made[version] = task
+        return try await task.value
+    }
+
+    private static func make(version: Int) async throws -> Template {
+        let path = directory + "/v\(version)"
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let made = try await Restic.run(["init", "--repository-version", String(version)], repo: path, password: password)
+        guard made.status == 0 else {
+            throw FixtureError(message: "restic init \(path): exit \(made.status): \(made.stderr)")
+        }
+        let keys = try FileManager.default.contentsOfDirectory(atPath: path + "/keys")
+        guard keys.count == 1, let data = FileManager.default.contents(atPath: path + "/keys/" + keys[0]) else {
+            throw FixtureError(message: "restic init \(path) left \(keys.count) key files, 1 expected")
+        }
+        let file = try KeyFile(json: data)
+        let template = Template(
+            path: path, masterKey: try file.openMasterKey(password: password), username: file.username, hostname: file.hostname)
+        removeTree(path + "/keys/" + keys[0])
+        return template
+    }
+
+    /// A copy of the template for `version` at `path` (which must not exist yet), opened by
+    /// `password` through a key file with cheap parameters.
+    func copy(version: Int, to path: String, password: String) async throws {
+        let template = try await template(version: version)
+        let copied = try await ProcessRunner.run("/bin/cp", ["-a", "--", template.path, path])
+        guard copied.status == 0 else { throw FixtureError(message: "cp -a \(template.path) \(path): \(copied.stderr)") }
+        let o = TestRepository.cheapOptions
+        let key = try KeyFile.make(
+            masterKey: template.masterKey, password: password, username: template.username, hostname: template.hostname,
+            n: o.scryptN, r: o.scryptR, p: o.scryptP)
+        let bytes = key.json
+        let keyPath = path + "/keys/" + ID.hash(bytes).hex
+        // restic's local backend leaves repository files read-only.
+        guard FileManager.default.createFile(atPath: keyPath, contents: bytes, attributes: [.posixPermissions: 0o400]) else {
+            throw FixtureError(message: "cannot write \(keyPath)")
         }
     }
 }
