@@ -133,9 +133,16 @@ let package = Package(
             dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "CPosix"],
             swiftSettings: sharedSettings
         ),
+        // Suite traits over OffsiteTesting's servers (swift-testing's TestScoping), apart from
+        // OffsiteTesting so that the fuzz driver, which links OffsiteTesting, never links Testing.
+        .target(
+            name: "OffsiteTestTraits",
+            dependencies: ["OffsiteTesting"],
+            swiftSettings: sharedSettings
+        ),
         .testTarget(
             name: "OffsiteCloudTests",
-            dependencies: ["OffsiteCloud", "OffsiteStorage", "OffsiteTesting"],
+            dependencies: ["OffsiteCloud", "OffsiteStorage", "OffsiteTesting", "OffsiteTestTraits"],
             swiftSettings: sharedSettings
         ),
         .testTarget(
@@ -166,13 +173,13 @@ let package = Package(
         .testTarget(
             name: "OffsiteJobsTests",
             // Depends on the executable: the end-to-end tests run `offsite run|daemon|drill`.
-            dependencies: ["OffsiteJobs", "OffsiteFormat", "OffsiteTesting", "offsite"],
+            dependencies: ["OffsiteJobs", "OffsiteFormat", "OffsiteTesting", "OffsiteTestTraits", "offsite"],
             swiftSettings: sharedSettings
         ),
         .testTarget(
             name: "OffsiteInteropTests",
             // Depends on the executable so that `swift test` builds the binary the tests run.
-            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteTesting", "offsite"],
+            dependencies: ["OffsiteEngine", "OffsiteFormat", "OffsiteStorage", "OffsiteTesting", "OffsiteTestTraits", "offsite"],
             swiftSettings: sharedSettings
         ),
     ]

@@ -1,13 +1,15 @@
 import Foundation
 import OffsiteStorage
+import OffsiteTestTraits
 import OffsiteTesting
 import OffsiteSync
 import Testing
 
 @testable import OffsiteCloud
 
-/// The S3 backend against moto's S3 server on loopback (started and stopped by each test).
-@Suite struct S3BackendTests {
+/// The S3 backend against moto's S3 server on loopback, one for the suite (each test makes
+/// buckets of its own).
+@Suite(.sharedServers(.moto)) struct S3BackendTests {
     static let credentials = AWSCredentials(accessKeyID: "offsite-test", secretAccessKey: "offsite-test-secret")
 
     static func backend(
@@ -22,8 +24,7 @@ import Testing
 
     @Test(arguments: BackendConformance.cases)
     func conformance(_ c: BackendConformance.Case) async throws {
-        let moto = try TestServer.moto()
-        defer { moto.stop() }
+        let moto = try SharedServers.server(.moto)
         let b = try Self.backend(moto)
         try await b.create()
         try await c.run(b)
@@ -32,10 +33,10 @@ import Testing
     /// Listings longer than one page (moto pages at 1000 keys) are followed to the end, and a
     /// prefix keeps two repositories in one bucket apart.
     @Test func listingFollowsContinuationAndPrefix() async throws {
-        let moto = try TestServer.moto()
-        defer { moto.stop() }
-        let a = try Self.backend(moto, bucket: "shared", prefix: "one/repo")
-        let b = try Self.backend(moto, bucket: "shared", prefix: "two")
+        let moto = try SharedServers.server(.moto)
+        let shared = "shared-\(UUID().uuidString.prefix(8).lowercased())"
+        let a = try Self.backend(moto, bucket: shared, prefix: "one/repo")
+        let b = try Self.backend(moto, bucket: shared, prefix: "two")
         try await a.create()
         try await b.create()
         let names = (0..<1_050).map { String(format: "%064x", $0) }
@@ -57,8 +58,7 @@ import Testing
 
     /// `-o s3.storage-class` goes on data packs only; metadata stays STANDARD.
     @Test func storageClassOnDataPacksOnly() async throws {
-        let moto = try TestServer.moto()
-        defer { moto.stop() }
+        let moto = try SharedServers.server(.moto)
         let b = try Self.backend(moto)
         try await b.create()
         let id = String(repeating: "ab", count: 32)
@@ -72,8 +72,7 @@ import Testing
 
     /// Permanent errors fail fast and say what to check; transient ones are retried.
     @Test func errorsSayWhatToCheck() async throws {
-        let moto = try TestServer.moto()
-        defer { moto.stop() }
+        let moto = try SharedServers.server(.moto)
         let missing = try Self.backend(moto, bucket: "no-such-bucket")
         do {
             _ = try await missing.list(.snapshots)
@@ -106,8 +105,7 @@ import Testing
     /// still gets every operation of the conformance suite through, and gives up on a
     /// permanent error at once.
     @Test func retriesRideThroughTransientFaults() async throws {
-        let moto = try TestServer.moto()
-        defer { moto.stop() }
+        let moto = try SharedServers.server(.moto)
         var policy = RetryingBackend.Policy()
         policy.initialDelay = .milliseconds(5)
         policy.maxDelay = .milliseconds(50)
@@ -153,8 +151,7 @@ import Testing
     /// A removal whose first attempt deleted the object but lost the reply finds it gone on
     /// the retry: that is success, not notFound.
     @Test func retriedRemovalOfAGoneObjectSucceeds() async throws {
-        let moto = try TestServer.moto()
-        defer { moto.stop() }
+        let moto = try SharedServers.server(.moto)
         let s3 = try Self.backend(moto)
         try await s3.create()
         let h = Handle(.locks, String(repeating: "cd", count: 32))
@@ -191,12 +188,11 @@ import Testing
     /// `--limit-upload` and `--limit-download` pace the bytes of requests as they stream: 1 MiB
     /// at 512 KiB/s takes about two seconds each way (a quarter second may go at once).
     @Test func bandwidthLimitsPaceTransfers() async throws {
-        let moto = try TestServer.moto()
-        defer { moto.stop() }
+        let moto = try SharedServers.server(.moto)
         var options = HTTPTransport.Options()
         options.uploadKiB = 512
         options.downloadKiB = 512
-        let config = try S3Config.parse("s3:http://127.0.0.1:\(moto.port)/limited/repo", environment: [:], options: [:])
+        let config = try S3Config.parse("s3:http://127.0.0.1:\(moto.port)/limited-\(UUID().uuidString.prefix(8).lowercased())/repo", environment: [:], options: [:])
         let b = S3Backend(config: config, credentials: Self.credentials, transport: HTTPTransport.shared(options))
         try await b.create()
         let h = Handle(.data, String(repeating: "ee", count: 32))
