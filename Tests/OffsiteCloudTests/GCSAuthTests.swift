@@ -8,7 +8,7 @@ import Testing
 
 /// Service-account OAuth: the JWT assertion (checked by a token endpoint holding only the
 /// public key), token caching and renewal, refused keys and bad key files.
-@Suite(.sharedServers(.fakeGCS)) struct GCSAuthTests {
+@Suite struct GCSAuthTests {
     @Test func assertionIsSignedWithTheKeyAndCarriesResticsClaims() async throws {
         try await withGCS(serviceAccount: true) { gcs in
             let b = try gcs.backend()

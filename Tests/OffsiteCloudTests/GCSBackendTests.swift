@@ -5,10 +5,9 @@ import Testing
 
 @testable import OffsiteCloud
 
-/// GCSBackend against fsouza's fake-gcs-server (one for the suite, a bucket per test): the
-/// conformance suite anonymously and with service-account OAuth, restic's object layout, a
-/// missing bucket, and GCS's error replies.
-@Suite(.sharedServers(.fakeGCS)) struct GCSBackendTests {
+/// GCSBackend against fsouza's fake-gcs-server: the conformance suite anonymously and with
+/// service-account OAuth, restic's object layout, a missing bucket, and GCS's error replies.
+@Suite struct GCSBackendTests {
     @Test(arguments: BackendConformance.cases)
     func emulator(_ c: BackendConformance.Case) async throws {
         try await withGCS { gcs in
@@ -33,20 +32,20 @@ import Testing
 
     @Test func objectsAreInResticsLayoutUnderThePrefix() async throws {
         try await withGCS { gcs in
-            let b = try gcs.backend("gs:\(gcs.bucket):/backups//server1/")
-            #expect(b.location == "gs:\(gcs.bucket):/backups/server1")
+            let b = try gcs.backend("gs:\(GCSFixture.bucket):/backups//server1/")
+            #expect(b.location == "gs:offsite-test:/backups/server1")
             try await b.create()
             let id = String(repeating: "ab", count: 32)
             try await b.save(.config, data: Data("c".utf8))
             for type in FileType.listable { try await b.save(Handle(type, id), data: Data(type.rawValue.utf8)) }
-            let names = try await FakeGCSObjects.names(endpoint: gcs.emulatorURL, bucket: gcs.bucket)
+            let names = try await FakeGCSObjects.names(endpoint: gcs.emulatorURL, bucket: GCSFixture.bucket)
             #expect(
                 names == [
                     "backups/server1/config", "backups/server1/data/ab/\(id)", "backups/server1/index/\(id)",
                     "backups/server1/keys/\(id)", "backups/server1/locks/\(id)", "backups/server1/snapshots/\(id)",
                 ])
             // A repository at the bucket's root sees none of them.
-            let root = try gcs.backend("gs:\(gcs.bucket):/")
+            let root = try gcs.backend("gs:\(GCSFixture.bucket):/")
             #expect(try await root.list(.keys).isEmpty)
             #expect(try await root.exists(.config) == false)
         }
@@ -67,15 +66,14 @@ import Testing
 
     @Test func missingBucketIsNotFoundAndInitCreatesIt() async throws {
         try await withGCS { gcs in
-            let absent = "absent-\(UUID().uuidString.prefix(8).lowercased())"
-            let b = try gcs.backend("gs:\(absent):/repo")
+            let b = try gcs.backend("gs:absent-bucket:/repo")
             #expect(try await b.exists(.config) == false)
             let listing = await storageError { _ = try await b.list(.snapshots) }
             #expect(listing?.code == .notFound)
-            #expect(listing?.message.contains("bucket \(absent) does not exist") == true, "\(listing?.message ?? "")")
+            #expect(listing?.message.contains("bucket absent-bucket does not exist") == true, "\(listing?.message ?? "")")
             #expect(listing?.message.contains("offsite init") == true)
 
-            let noProject = try gcs.backend("gs:\(absent):/repo", environment: ["GOOGLE_PROJECT_ID": nil])
+            let noProject = try gcs.backend("gs:absent-bucket:/repo", environment: ["GOOGLE_PROJECT_ID": nil])
             let refused = await storageError { try await noProject.create() }
             #expect(refused?.code == .notFound)
             #expect(refused?.message.contains("GOOGLE_PROJECT_ID") == true)
@@ -84,7 +82,7 @@ import Testing
             try await b.create()
             try await b.save(.config, data: Data("x".utf8))
             #expect(try await b.load(.config) == Data("x".utf8))
-            await #expect(try FakeGCSObjects.names(endpoint: gcs.emulatorURL, bucket: absent) == ["repo/config"])
+            await #expect(try FakeGCSObjects.names(endpoint: gcs.emulatorURL, bucket: "absent-bucket") == ["repo/config"])
         }
     }
 

@@ -1,17 +1,14 @@
 import Foundation
 import OffsiteStorage
-import OffsiteTestTraits
 import OffsiteTesting
 import Testing
 
 @testable import OffsiteCloud
 
-/// The suite's fake-gcs-server with a bucket name of the test's own, optionally behind a
-/// `GoogleAuthTestServer` of the test's own (service-account OAuth: requests reach the emulator
-/// only with a token the test's token endpoint issued).
+/// A fake-gcs-server for one test, optionally behind `GoogleAuthTestServer` (service-account
+/// OAuth: requests reach the emulator only with a token the test's token endpoint issued).
 struct GCSFixture {
-    /// Unique to the fixture: tests share the emulator, never a bucket.
-    let bucket = "offsite-test-\(UUID().uuidString.prefix(8).lowercased())"
+    static let bucket = "offsite-test"
     let emulator: TestServer
     let auth: GoogleAuthTestServer?
     let directory: String
@@ -30,24 +27,24 @@ struct GCSFixture {
     /// A backend through `GCSBackend.make` (the CLI's path), listing `pageSize` objects per
     /// page so that listings page through `pageToken`s.
     func backend(
-        _ location: String? = nil, environment extra: [String: String?] = [:], pageSize: Int = 7
+        _ location: String = "gs:\(bucket):/repo", environment extra: [String: String?] = [:], pageSize: Int = 7
     ) throws -> GCSBackend {
         var env = environment
         for (k, v) in extra { env[k] = v }
-        let made = try #require(try GCSBackend.make(location: location ?? "gs:\(bucket):/repo", environment: env, options: [:]) as? GCSBackend)
+        let made = try #require(try GCSBackend.make(location: location, environment: env, options: [:]) as? GCSBackend)
         return GCSBackend(config: made.config, credentials: made.credentials, transport: made.transport, listPageSize: pageSize)
     }
 }
 
-/// Runs `body` with the suite's emulator (`@Suite(.sharedServers(.fakeGCS))`) and, when
-/// `serviceAccount` or `accept`, an auth server of its own, stopped after.
+/// Runs `body` with a fresh emulator (and auth server when `serviceAccount`), stopped after.
 func withGCS<T>(
     serviceAccount: Bool = false, expiresIn: Int = 3600, accept: [String] = [], _ body: (GCSFixture) async throws -> T
 )
     async throws -> T
 {
     try await withScratchDirectory { dir in
-        let emulator = try SharedServers.server(.fakeGCS)
+        let emulator = try await TestServer.fakeGCS()
+        defer { emulator.stop() }
         var auth: GoogleAuthTestServer? = nil
         if serviceAccount || !accept.isEmpty {
             auth = try await GoogleAuthTestServer(

@@ -41,7 +41,7 @@ struct CopyCommand: AsyncParsableCommand {
     func run() async throws {
         try await runCommand {
             try await runCancellable {
-                let other = try secondary.resolve(legacyRole: "destination")
+                let other = try await secondary.resolve(legacyRole: "destination")
                 // With --from-repo, -r is the destination; with restic's older --repo2, -r is the source.
                 let source: Repository
                 let destination: Repository

@@ -40,14 +40,14 @@ struct InitCommand: AsyncParsableCommand {
             }
             var polynomial: Polynomial? = nil
             if copyChunkerParams {
-                let other = try secondary.resolve(legacyRole: "secondary")
+                let other = try await secondary.resolve(legacyRole: "secondary")
                 polynomial = try await RepositoryOpener.open(global, loadIndex: false, lock: .none, other: other).config.chunkerPolynomial
             } else if secondary.isGiven {
                 throw CLIError.fatal("Secondary repository must only be specified when copying the chunker parameters")
             }
             let location = try global.repositoryLocation()
             let backend = try RepositoryOpener.backend(for: location, global)
-            let password = try Password.resolve(global, prompt: "enter password for new repository: ", confirm: true)
+            let password = try await Password.resolve(global, prompt: "enter password for new repository: ", confirm: true)
             var options = Repository.InitOptions()
             options.version = version
             options.chunkerPolynomial = polynomial

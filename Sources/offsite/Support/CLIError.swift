@@ -14,7 +14,7 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// restic's exit codes (DESIGN.md house style 3). Only the executable maps errors to them.
+/// restic's exit codes (docs/ARCHITECTURE.md, section 1). Only the executable maps errors to them.
 enum ExitStatus {
     static let ok: Int32 = 0
     static let fatal: Int32 = 1

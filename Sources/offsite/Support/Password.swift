@@ -7,10 +7,17 @@ import Glibc
 /// Finds the repository password the way restic does: --password-command, --password-file (or
 /// their RESTIC_ variables), RESTIC_PASSWORD, then a prompt on the terminal, or stdin when
 /// stdin is not a terminal.
+///
+/// Running the command and reading the terminal or stdin block, so they happen on a thread of
+/// their own (`onOwnThread`).
 enum Password {
-    static func resolve(_ g: GlobalOptions, prompt: String = "enter password for repository: ", confirm: Bool = false) throws -> String {
+    static func resolve(
+        _ g: GlobalOptions, prompt: String = "enter password for repository: ", confirm: Bool = false
+    ) async throws
+        -> String
+    {
         let env = g.environment
-        return try resolve(
+        return try await resolve(
             command: g.passwordCommand ?? env["RESTIC_PASSWORD_COMMAND"].flatMap { $0.isEmpty ? nil : $0 },
             file: g.passwordFile ?? env["RESTIC_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 },
             variable: "RESTIC_PASSWORD", prompt: prompt, confirm: confirm)
@@ -18,7 +25,21 @@ enum Password {
 
     /// The same for any repository: `command`, else `file`, else the environment `variable`,
     /// else the terminal (or stdin).
-    static func resolve(command: String?, file: String?, variable: String, prompt: String, confirm: Bool = false) throws -> String {
+    static func resolve(
+        command: String?, file: String?, variable: String, prompt: String, confirm: Bool = false
+    ) async throws
+        -> String
+    {
+        try await onOwnThread("password") {
+            try resolveBlocking(command: command, file: file, variable: variable, prompt: prompt, confirm: confirm)
+        }
+    }
+
+    private static func resolveBlocking(
+        command: String?, file: String?, variable: String, prompt: String, confirm: Bool
+    ) throws
+        -> String
+    {
         let env = ProcessInfo.processInfo.environment
         if command != nil && file != nil {
             throw CLIError.fatal("Password file and command are mutually exclusive options")

@@ -4,7 +4,7 @@ import OffsiteEngine
 import OffsiteStorage
 import OffsiteSync
 
-/// The one place that turns a repository location into a concrete backend (DESIGN.md).
+/// The one place that turns a repository location into a concrete backend (docs/ARCHITECTURE.md, section 1).
 enum RepositoryOpener {
     static func backend(for location: String, _ g: GlobalOptions) throws -> any StorageBackend {
         for (flag, value) in [("--limit-upload", g.limitUpload), ("--limit-download", g.limitDownload)] {
@@ -81,7 +81,8 @@ enum RepositoryOpener {
                 "unable to open config file: \(backend.location)/config does not exist. Is there a repository at the following location?\n\(CloudBackends.displayed(location))"
             )
         }
-        let password = try other?.password ?? Password.resolve(g)
+        let password: String
+        if let given = other?.password { password = given } else { password = try await Password.resolve(g) }
         let repo = try await Repository.open(
             backend: backend, password: password,
             keyHint: other != nil ? other?.keyHint : g.keyHint ?? g.environment["RESTIC_KEY_HINT"])

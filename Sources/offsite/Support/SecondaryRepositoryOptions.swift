@@ -64,7 +64,7 @@ struct SecondaryRepositoryOptions: ParsableArguments {
     /// restic's `fillSecondaryGlobalOpts`: checks the flags, reads the location and the
     /// password (prompting "enter password for source repository" for `--from-repo`, or for
     /// the `legacyRole` repository for `--repo2`).
-    func resolve(legacyRole: String) throws -> OtherRepository {
+    func resolve(legacyRole: String) async throws -> OtherRepository {
         let from = (
             repo: value(repo, "RESTIC_FROM_REPOSITORY"), file: value(repositoryFile, "RESTIC_FROM_REPOSITORY_FILE"),
             password: value(passwordFile, "RESTIC_FROM_PASSWORD_FILE"), command: value(passwordCommand, "RESTIC_FROM_PASSWORD_COMMAND"),
@@ -103,7 +103,7 @@ struct SecondaryRepositoryOptions: ParsableArguments {
             }
             location = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let password = try Password.resolve(
+        let password = try await Password.resolve(
             command: chosen.command, file: chosen.password, variable: hasFrom ? "RESTIC_FROM_PASSWORD" : "RESTIC_PASSWORD2",
             prompt: "enter password for \(hasFrom ? "source" : legacyRole) repository: ")
         return OtherRepository(location: location, password: password, keyHint: chosen.hint, isFromRepo: hasFrom)

@@ -23,10 +23,10 @@ enum StreamSources {
             do {
                 try await save(child.stdout)
             } catch {
-                child.stop()
+                await child.stop()
                 throw error
             }
-            let status = child.wait()
+            let status = await child.wait()
             guard status == 0 else {
                 let how = status > 0 ? "exited with status \(status)" : "was killed by signal \(-status)"
                 throw EngineError(.io, "the command \(command.joined(separator: " ")) \(how); no snapshot was saved")
@@ -79,7 +79,13 @@ final class ChildProcess: @unchecked Sendable {
     deinit { close(stdout) }
 
     /// Waits for the child; returns its exit status, or minus the signal that killed it.
-    func wait() -> Int32 {
+    func wait() async -> Int32 { await onOwnThread("wait for \(pid)") { self.waitBlocking() } }
+
+    /// SIGTERM, then SIGKILL after two seconds, then reaps it (whether or not the calling task
+    /// was cancelled: the child must not outlive the backup).
+    func stop() async { await onOwnThread("stop \(pid)") { self.stopBlocking() } }
+
+    private func waitBlocking() -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         reaped = true
@@ -87,8 +93,7 @@ final class ChildProcess: @unchecked Sendable {
         return signal == 0 ? (status >> 8) & 0xff : -signal
     }
 
-    /// SIGTERM, then SIGKILL after two seconds, then reaps it.
-    func stop() {
+    private func stopBlocking() {
         guard !reaped else { return }
         kill(pid, SIGTERM)
         for _ in 0..<20 {
@@ -100,6 +105,6 @@ final class ChildProcess: @unchecked Sendable {
             usleep(100_000)
         }
         kill(pid, SIGKILL)
-        _ = wait()
+        _ = waitBlocking()
     }
 }
