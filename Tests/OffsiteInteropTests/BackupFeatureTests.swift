@@ -36,7 +36,8 @@ import Testing
             try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             expectStatus(try await Restic.run(["backup", "src"], repo: repo, password: password, cwd: dir), 0, "restic backup")
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0, "offsite restore"
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0,
+                "offsite restore"
             )
             try expectSameTree(dir + "/src", dir + "/out/src")
         }
@@ -48,7 +49,8 @@ import Testing
             let repo = dir + "/repo"
             try await TestRepository.makeLocal(at: repo, password: password)
             let first = try summary(
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 1"))
+                expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 1"))
             let total = first["total_files_processed"] as? Int ?? 0
             #expect(total >= 15)
             #expect(first["files_new"] as? Int == total)
@@ -60,7 +62,8 @@ import Testing
             try handle.close()
             try Data("new".utf8).write(to: URL(fileURLWithPath: dir + "/src/new-file"))
             let second = try summary(
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 2"))
+                expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup 2"))
             #expect(second["files_new"] as? Int == 1)
             #expect(second["files_changed"] as? Int == 1)
             #expect(second["files_unmodified"] as? Int == total - 1)
@@ -71,7 +74,8 @@ import Testing
 
             let forced = try summary(
                 expectStatus(
-                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json", "--force"], password: password, cwd: dir), 0, "forced"))
+                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json", "--force"], password: password, cwd: dir), 0,
+                    "forced"))
             #expect(forced["files_unmodified"] as? Int == 0)
             #expect(forced["data_blobs"] as? Int == 0)
 
@@ -82,7 +86,8 @@ import Testing
             #expect(try await Restic.run(["check"], repo: repo, password: password).status == 0)
             let cat =
                 try JSONSerialization.jsonObject(
-                    with: try await OffsiteBinary.run(["-r", repo, "cat", "snapshot", "latest"], password: password).stdout) as? [String: Any]
+                    with: try await OffsiteBinary.run(["-r", repo, "cat", "snapshot", "latest"], password: password).stdout)
+                as? [String: Any]
             let s = try #require(cat?["summary"] as? [String: Any])
             #expect(s["files_unmodified"] as? Int == 0)
             #expect(s["total_files_processed"] as? Int == total + 1)
@@ -116,11 +121,13 @@ import Testing
                 let repo = dir + "/repo-" + tool
                 if tool == "restic" {
                     try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
-                    expectStatus(try await Restic.run(["backup", "src"] + flags, repo: repo, password: password, cwd: dir), 0, "restic backup")
+                    expectStatus(
+                        try await Restic.run(["backup", "src"] + flags, repo: repo, password: password, cwd: dir), 0, "restic backup")
                 } else {
                     try await TestRepository.makeLocal(at: repo, password: password)
                     expectStatus(
-                        try await OffsiteBinary.run(["-r", repo, "backup", "src"] + flags, password: password, cwd: dir), 0, "offsite backup")
+                        try await OffsiteBinary.run(["-r", repo, "backup", "src"] + flags, password: password, cwd: dir), 0,
+                        "offsite backup")
                 }
                 let ls = try await Restic.run(["ls", "latest"], repo: repo, password: password).stdoutString
                 listings.append(ls.split(separator: "\n").dropFirst().map(String.init))
@@ -177,7 +184,8 @@ import Testing
             let before = try FileManager.default.subpathsOfDirectory(atPath: repo).sorted()
             let s = try summary(
                 expectStatus(
-                    try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--dry-run", "--json"], password: password), 0, "dry run"))
+                    try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--dry-run", "--json"], password: password), 0,
+                    "dry run"))
             #expect((s["data_blobs"] as? Int ?? 0) > 10)
             #expect(s["snapshot_id"] == nil)
             #expect(try FileManager.default.subpathsOfDirectory(atPath: repo).sorted() == before)
@@ -200,10 +208,8 @@ import Testing
             p.standardError = err
             p.standardOutput = FileHandle.nullDevice
             try p.run()
-            // Wait (blocking this thread, not a cooperative one other tests may hold) until the
-            // backup has stored data, so the interrupt lands mid-way.
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline && packCount(repo) == 0 { usleep(20_000) }
+            // Wait until the backup has stored data, so the interrupt lands mid-way.
+            _ = await eventually(timeout: .seconds(120), interval: .milliseconds(20)) { packCount(repo) > 0 }
             #expect(packCount(repo) > 0)
             kill(p.processIdentifier, SIGINT)
             p.waitUntilExit()

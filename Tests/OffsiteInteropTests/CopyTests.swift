@@ -156,7 +156,8 @@ import Glibc
             #expect(added > 300_000 && added < 450_000, "copied \(added) bytes")
             await #expect(try snapshots(dest, password).count == 3)
             let backup = expectStatus(
-                try await OffsiteBinary.run(["-r", dest, "backup", "src", "--json"], password: password, cwd: dir), 0, "backup into the copy")
+                try await OffsiteBinary.run(["-r", dest, "backup", "src", "--json"], password: password, cwd: dir), 0,
+                "backup into the copy")
             #expect(try summary(backup)["data_blobs"] as? Int == 0, "\(backup.stdoutString.suffix(600))")
             expectStatus(try await Restic.run(["check", "--read-data"], repo: dest, password: password), 0, "restic check")
         }
@@ -177,7 +178,8 @@ import Glibc
             #expect(r.stderr.contains("--repo2 has been deprecated"))
             expectStatus(try await Restic.run(["check", "--read-data"], repo: dest, password: password), 0, "restic check of the v1 copy")
             await #expect(try snapshots(dest, password).count == 3)
-            expectStatus(try await Restic.run(["restore", "latest", "--target", dir + "/out"], repo: dest, password: password), 0, "restore")
+            expectStatus(
+                try await Restic.run(["restore", "latest", "--target", dir + "/out"], repo: dest, password: password), 0, "restore")
             #expect(
                 try TreeFixture.describe(dir + "/out/src", includeDirectoryTimes: false)
                     == TreeFixture.describe(dir + "/src", includeDirectoryTimes: false))
@@ -246,7 +248,7 @@ import Glibc
             var rng = SplitMix64(seed: seed)
             for attempt in 0..<4 {
                 let delay = UInt32(rng.next() % 1_200_000)
-                try runOffsiteAndKill(
+                try await runOffsiteAndKill(
                     ["-r", dest, "copy", "--from-repo", source, "--pack-size", "4"],
                     environment: ["RESTIC_PASSWORD": password, "RESTIC_FROM_PASSWORD": sourcePassword], after: delay)
                 // The kill left the lock behind: it is stale (dead PID on this host).
@@ -257,7 +259,8 @@ import Glibc
                     let id = s["id"] as! String
                     let out = dir + "/restore-\(attempt)-\(id)"
                     expectStatus(
-                        try await Restic.run(["restore", id, "--target", out], repo: dest, password: password), 0, "seed \(seed): restore \(id)")
+                        try await Restic.run(["restore", id, "--target", out], repo: dest, password: password), 0,
+                        "seed \(seed): restore \(id)")
                     try? FileManager.default.removeItem(atPath: out)
                 }
             }

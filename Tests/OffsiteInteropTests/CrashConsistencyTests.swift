@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-/// The crash-consistency driver (issue 8): `backup`, `forget --prune`, `prune`, `copy` and
+/// The crash-consistency driver: `backup`, `forget --prune`, `prune`, `copy` and
 /// `key add` are killed with SIGKILL at random moments. After each kill the stale lock is
 /// removed with `offsite unlock` (as restic 0.14, offsite leaves a dead process's lock in
 /// place until then), `offsite check` and `restic check` must exit 0 (unreferenced packs are
@@ -207,7 +207,7 @@ struct CrashDriver {
         for (k, v) in env { envOptional[k] = v }
         // The typical duration, from one run to the end.
         try await prepare(&self)
-        let (typicalMicros, lockedMicros) = try measure(args(self), environment: env)
+        let (typicalMicros, lockedMicros) = try await measure(args(self), environment: env)
         for p in await verify(phase: "after the unkilled run", cleansUnreferenced: cleansUnreferencedAtEnd).problems {
             Issue.record("\(command), seed \(seed): \(p)")
         }
@@ -222,7 +222,7 @@ struct CrashDriver {
             let window = max(1, UInt64(Double(typicalMicros - lockedMicros) * scale))
             let delay = UInt32(Double(lockedMicros) * scale) + UInt32(rng.next() % window)
             let temporaryBefore = temporaryFiles().count
-            let killed = try runOffsiteAndKill(args(self), environment: env, cwd: dir, after: delay)
+            let killed = try await runOffsiteAndKill(args(self), environment: env, cwd: dir, after: delay)
             let context =
                 "\(command), seed \(seed), attempt \(fig.attempts), killed after \(delay) µs (typical run \(typicalMicros) µs, locked after \(lockedMicros) µs)"
             guard killed else {
@@ -284,7 +284,7 @@ struct CrashDriver {
     /// Runs the command to the end once: how long it takes, and how long until its lock file
     /// appears (before that it only starts and derives the key, writing nothing), both in µs.
     /// Kills are spread from the second to the first.
-    func measure(_ args: [String], environment: [String: String]) throws -> (typical: UInt32, locked: UInt32) {
+    func measure(_ args: [String], environment: [String: String]) async throws -> (typical: UInt32, locked: UInt32) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
         p.arguments = args
@@ -302,7 +302,7 @@ struct CrashDriver {
         var locked: UInt32?
         while p.isRunning {
             if locked == nil && !files(in: repo + "/locks").isEmpty { locked = micros() }
-            usleep(2000)
+            await pause(.milliseconds(2))
         }
         p.waitUntilExit()
         let typical = max(1000, micros())

@@ -71,7 +71,7 @@ func summary(_ r: ProcessRunner.Result) throws -> [String: Any] {
 /// with SIGKILL after `delay` microseconds, for crash tests. Returns whether the kill hit the
 /// running process (false when it had already exited by then).
 @discardableResult
-func runOffsiteAndKill(_ args: [String], environment: [String: String], cwd: String? = nil, after delay: UInt32) throws -> Bool {
+func runOffsiteAndKill(_ args: [String], environment: [String: String], cwd: String? = nil, after delay: UInt32) async throws -> Bool {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
     p.arguments = args
@@ -80,7 +80,7 @@ func runOffsiteAndKill(_ args: [String], environment: [String: String], cwd: Str
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
     try p.run()
-    usleep(delay)
+    await pause(.microseconds(delay))
     if p.isRunning { kill(p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
     return p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL

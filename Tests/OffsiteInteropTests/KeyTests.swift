@@ -107,11 +107,14 @@ import Glibc
                 try await Restic.run(["key", "add", "--new-password-file", newFile, "--host", "r-host"], repo: repo, password: password), 0,
                 "restic key add")
             let snaps = expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: "restic's password"), 0, "offsite with restic's key")
+                try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: "restic's password"), 0,
+                "offsite with restic's key")
             #expect(try jsonArray(snaps.stdout).count == 1)
             let keys = try jsonArray(
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "key", "list", "--json"], password: "restic's password"), 0, "key list")
-                    .stdout)
+                expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "key", "list", "--json"], password: "restic's password"), 0, "key list"
+                )
+                .stdout)
             #expect(keys.count == 2)
             #expect(keys.first { $0["current"] as? Bool == true }?["hostName"] as? String == "r-host")
             // offsite adds a third key while opened with restic's key.
@@ -161,10 +164,12 @@ import Glibc
 
             let otherFile = try writePassword(dir, "other", "other password")
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "key", "add", "-q", "--new-password-file", otherFile], password: password), 0, "add")
+                try await OffsiteBinary.run(["-r", repo, "key", "add", "-q", "--new-password-file", otherFile], password: password), 0,
+                "add")
             let other = try #require(keyFiles(repo).first { $0 != current })
 
-            let missing = expectStatus(try await OffsiteBinary.run(["-r", repo, "key", "remove", "zzzz"], password: password), 1, "no match")
+            let missing = expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "key", "remove", "zzzz"], password: password), 1, "no match")
             #expect(missing.stderr == "no matching ID found for prefix \"zzzz\"\n")
             let resticMissing = try await Restic.run(["key", "remove", "zzzz"], repo: repo, password: password)
             #expect(resticMissing.status == 1 && resticMissing.stderr == missing.stderr)
@@ -192,7 +197,8 @@ import Glibc
             let before = keyFiles(repo)
             let otherFile = try writePassword(dir, "other", "other password")
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "key", "add", "-q", "--new-password-file", otherFile], password: password), 0, "add")
+                try await OffsiteBinary.run(["-r", repo, "key", "add", "-q", "--new-password-file", otherFile], password: password), 0,
+                "add")
             let other = try #require(keyFiles(repo).first { !before.contains($0) })
 
             let p = Process()
@@ -205,8 +211,7 @@ import Glibc
             p.standardError = FileHandle.nullDevice
             try p.run()
             let locks = { ((try? FileManager.default.contentsOfDirectory(atPath: repo + "/locks")) ?? []).filter { !$0.hasPrefix(".") } }
-            let deadline = Date().addingTimeInterval(60)
-            while locks().isEmpty && Date() < deadline { usleep(20_000) }
+            _ = await eventually(timeout: .seconds(60), interval: .milliseconds(20)) { !locks().isEmpty }
             #expect(locks().count == 1, "restic never took its lock")
 
             let blocked = expectStatus(
@@ -239,7 +244,8 @@ import Glibc
             let rr = try await Restic.run(["key", "add", "--new-password-file", nope], repo: repo, password: password)
             #expect(rr.status == 1 && rr.stderr == r.stderr)
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "key", "passwd", "--new-password-file", nope], password: password), 1, "passwd missing")
+                try await OffsiteBinary.run(["-r", repo, "key", "passwd", "--new-password-file", nope], password: password), 1,
+                "passwd missing")
             #expect(keyFiles(repo) == before)
 
             // Not a terminal: the first line of stdin, as restic reads it.
@@ -256,7 +262,8 @@ import Glibc
             #expect(lines.count == 2 && lines[1].hasPrefix("saved new key as <Key of "))
             expectStatus(try await Restic.run(["snapshots"], repo: repo, password: "piped password"), 0, "restic with piped key")
             let empty = expectStatus(
-                try await ProcessRunner.run(try OffsiteBinary.path(), ["-r", repo, "key", "add"], environment: env, stdin: Data("\n".utf8)), 1,
+                try await ProcessRunner.run(
+                    try OffsiteBinary.path(), ["-r", repo, "key", "add"], environment: env, stdin: Data("\n".utf8)), 1,
                 "empty")
             #expect(empty.stderr.contains("an empty password is not a password"))
             #expect(keyFiles(repo).count == before.count + 1)

@@ -71,14 +71,16 @@ import Glibc
     func planMatchesResticAndResultChecks(writer: String) async throws {
         try await withScratchDirectory { dir in
             let repo = try await makeChurnedRepository(dir, writer: writer)
-            let theirs = expectStatus(try await Restic.run(["prune", "--dry-run"], repo: repo, password: password), 0, "restic prune --dry-run")
+            let theirs = expectStatus(
+                try await Restic.run(["prune", "--dry-run"], repo: repo, password: password), 0, "restic prune --dry-run")
             let ours = expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "prune", "--dry-run"], password: password), 0, "offsite prune --dry-run")
             #expect(statistics(ours.stdoutString).count == 6)
             #expect(statistics(ours.stdoutString) == statistics(theirs.stdoutString), "\(ours.stdoutString)\n---\n\(theirs.stdoutString)")
             // Other limits give the same plan too.
             for flags in [["--max-unused", "0"], ["--max-unused", "50%"], ["--max-repack-size", "2M"], ["--repack-cacheable-only"]] {
-                let t = expectStatus(try await Restic.run(["prune", "--dry-run"] + flags, repo: repo, password: password), 0, "restic \(flags)")
+                let t = expectStatus(
+                    try await Restic.run(["prune", "--dry-run"] + flags, repo: repo, password: password), 0, "restic \(flags)")
                 let o = expectStatus(
                     try await OffsiteBinary.run(["-r", repo, "prune", "--dry-run"] + flags, password: password), 0, "offsite \(flags)")
                 #expect(statistics(o.stdoutString) == statistics(t.stdoutString), "\(flags)")
@@ -114,7 +116,8 @@ import Glibc
             #expect(check.status == 0, "\(check.stderr)")
             let after = expectStatus(try await Restic.run(["prune", "--dry-run"], repo: repo, password: password), 0, "restic prune after")
             #expect(statistics(after.stdoutString).first?.hasSuffix(" 0 blobs / 0 B") == true, "\(after.stdoutString)")
-            expectStatus(try await Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restore")
+            expectStatus(
+                try await Restic.run(["restore", "latest", "--target", dir + "/out"], repo: repo, password: password), 0, "restore")
         }
     }
 
@@ -125,13 +128,15 @@ import Glibc
             var rng = SplitMix64(seed: seed)
             for attempt in 0..<4 {
                 let delay = UInt32(rng.next() % 1_500_000)
-                try runOffsiteAndKill(["-r", repo, "prune", "--max-unused", "0"], environment: ["RESTIC_PASSWORD": password], after: delay)
+                try await runOffsiteAndKill(
+                    ["-r", repo, "prune", "--max-unused", "0"], environment: ["RESTIC_PASSWORD": password], after: delay)
                 // The kill left the lock behind: it is stale (dead PID on this host).
                 expectStatus(try await OffsiteBinary.run(["-r", repo, "unlock"], password: password), 0, "unlock")
                 let check = try await Restic.run(["check"], repo: repo, password: password)
                 #expect(check.status == 0, "seed \(seed), attempt \(attempt), killed after \(delay) µs: \(check.stderr)")
             }
-            expectStatus(try await OffsiteBinary.run(["-r", repo, "prune", "--max-unused", "0"], password: password), 0, "prune to the end")
+            expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "prune", "--max-unused", "0"], password: password), 0, "prune to the end")
             try await verifyEverySnapshotRestores(repo, dir)
             let after = expectStatus(try await OffsiteBinary.run(["-r", repo, "check"], password: password), 0, "offsite check")
             #expect(!after.stdoutString.contains("additional files"), "seed \(seed)")
@@ -155,7 +160,8 @@ import Glibc
             let saved = try Data(contentsOf: URL(fileURLWithPath: path))
             try FileManager.default.removeItem(atPath: path)
             let before = try FileManager.default.subpathsOfDirectory(atPath: repo).sorted()
-            let r = expectStatus(try await OffsiteBinary.run(["-r", repo, "prune"], password: password), 1, "prune with a needed pack missing")
+            let r = expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "prune"], password: password), 1, "prune with a needed pack missing")
             #expect(r.stderr.contains(String(newest.suffix(64))) && r.stderr.contains("nothing was changed"), "\(r.stderr)")
             #expect(try FileManager.default.subpathsOfDirectory(atPath: repo).sorted() == before)
             try saved.write(to: URL(fileURLWithPath: path))
@@ -242,7 +248,8 @@ import Glibc
                         0, "restic restore \(path)")
                     #expect(try Data(contentsOf: URL(fileURLWithPath: target + "/\(path)/same.txt")) == Data(text))
                 }
-                let again = expectStatus(try await OffsiteBinary.run(["-r", repo, "-v", "prune", "--dry-run"], password: password), 0, "again")
+                let again = expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "-v", "prune", "--dry-run"], password: password), 0, "again")
                 #expect(!again.stdoutString.contains("duplicates:"), "\(again.stdoutString)")
                 #expect(figure("total prune:", in: again.stdoutString)?.hasPrefix("0 blobs") == true, "\(again.stdoutString)")
                 return

@@ -63,9 +63,8 @@ import Glibc
             p.standardOutput = FileHandle.nullDevice
             try p.run()
             // Interrupt once a few dozen files are in place: mid-way through the restore.
-            let deadline = Date().addingTimeInterval(120)
-            while p.isRunning && Date() < deadline && regularFiles(out).filter({ !$0.temporary }).count < 40 {
-                usleep(2000)
+            _ = await eventually(timeout: .seconds(120), interval: .milliseconds(2)) {
+                !p.isRunning || regularFiles(out).filter({ !$0.temporary }).count >= 40
             }
             let interruptedMidway = p.isRunning
             kill(p.processIdentifier, signal)

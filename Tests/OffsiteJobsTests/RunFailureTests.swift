@@ -36,12 +36,14 @@ import Glibc
             defer { deployment.stop() }
             let wrong = "not-the-Password-5521"
             // The process environment overrides the env file (as docker compose's environment: does).
-            let run = try await deployment.offsite(["run", "postgres", "--env-file", deployment.envFile], environment: ["PGPASSWORD": wrong])
+            let run = try await deployment.offsite(
+                ["run", "postgres", "--env-file", deployment.envFile], environment: ["PGPASSWORD": wrong])
             #expect(run.status == 1)
             #expect(run.stdoutString.contains("password authentication failed"), "\(run.stdoutString)")
             #expect(!(run.stdoutString + run.stderr).contains(wrong))
             await #expect(try deployment.snapshots().isEmpty)
-            let check = try await deployment.offsite(["config", "check", "--env-file", deployment.envFile], environment: ["PGPASSWORD": wrong])
+            let check = try await deployment.offsite(
+                ["config", "check", "--env-file", deployment.envFile], environment: ["PGPASSWORD": wrong])
             #expect(check.status == 1)
             #expect(check.stdoutString.contains("PROBLEM  job postgres"), "\(check.stdoutString)")
             #expect(check.stdoutString.contains("ok       job redis"), "\(check.stdoutString)")
@@ -58,7 +60,8 @@ import Glibc
             let config = try Data(contentsOf: URL(fileURLWithPath: deployment.repository + "/config"))
             let keys = try FileManager.default.contentsOfDirectory(atPath: deployment.repository + "/keys")
             let wrong = "a-Wrong-restic-password-31"
-            let run = try await deployment.offsite(["run", "all", "--env-file", deployment.envFile], environment: ["RESTIC_PASSWORD": wrong])
+            let run = try await deployment.offsite(
+                ["run", "all", "--env-file", deployment.envFile], environment: ["RESTIC_PASSWORD": wrong])
             #expect(run.status == 1)
             #expect(run.stdoutString.contains("cannot be opened"), "\(run.stdoutString)")
             #expect(!run.stdoutString.contains("initialising"))
@@ -104,12 +107,10 @@ import Glibc
             try p.run()
             // Wait until the upload has started: a pack being written shows as a temporary file
             // or the backup has run for a few seconds.
-            var waited = 0.0
-            while waited < 120, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("volumes: backup started") {
-                usleep(100_000)
-                waited += 0.1
+            _ = await eventually(timeout: .seconds(120)) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("volumes: backup started")
             }
-            sleep(4)
+            await pause(.seconds(4))
             #expect(p.isRunning, "the backup finished before SIGTERM: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             kill(p.processIdentifier, SIGTERM)
             p.waitUntilExit()
@@ -121,7 +122,8 @@ import Glibc
             await #expect(try deployment.snapshots().isEmpty, "no snapshot from an interrupted backup")
             _ = try await deployment.restic(["check"])
             // The next run completes.
-            let again = try await deployment.offsite(["run", "all", "--env-file", deployment.envFile], environment: ["BACKUP_LIMIT_UPLOAD": "0"])
+            let again = try await deployment.offsite(
+                ["run", "all", "--env-file", deployment.envFile], environment: ["BACKUP_LIMIT_UPLOAD": "0"])
             #expect(again.status == 0, "\(again.stdoutString) \(again.stderr)")
             _ = try await deployment.restic(["check", "--read-data"])
         }

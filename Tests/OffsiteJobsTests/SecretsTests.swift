@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-/// The secrets audit end to end (issue 8): the main paths and the failure paths of offsite with
+/// The secrets audit end to end: the main paths and the failure paths of offsite with
 /// distinctive secret values, every output (`--json` too), every file offsite writes, the
 /// pushgateway's contents and the command lines of every process offsite starts checked by one
 /// `SecretsAudit`; and the permissions of what offsite writes locally. `SECRETS_FULL=1` (`make
@@ -163,13 +163,13 @@ import Glibc
             #expect(audit.programs.isSuperset(of: ["pg_dump", "psql", "redis-server"]), "\(audit.programs.sorted())")
             #expect(audit.counts.outputs >= 40 && audit.counts.files == stateFiles.count + repositoryFiles.count + 1)
             Self.report("orchestrator", audit, permissions: permissions)
-            if Self.full { try Self.daemon(deployment, root: root, audit: audit) }
+            if Self.full { try await Self.daemon(deployment, root: root, audit: audit) }
         }
     }
 
     /// `offsite daemon` with a log file, two scheduled runs, SIGTERM: its output, log file and
     /// /metrics audited, the log file's mode 0640 (the group `adm` reads logs; no secret in it).
-    static func daemon(_ deployment: GuideDeployment, root: String, audit: SecretsAudit) throws {
+    static func daemon(_ deployment: GuideDeployment, root: String, audit: SecretsAudit) async throws {
         var env = try String(contentsOfFile: deployment.envFile, encoding: .utf8)
         env += "\nBACKUP_SCHEDULE=@every 3s\nBACKUP_JOBS=redis,postgres\nPRUNE_SCHEDULE=off\nCHECK_SCHEDULE=off\n"
         try env.write(toFile: deployment.envFile, atomically: true, encoding: .utf8)
@@ -191,16 +191,13 @@ import Glibc
         try p.run()
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let sampler = audit.watchDescendants(of: p.processIdentifier)
-        var runs = 0
-        for _ in 0..<1200 where runs < 2 {
-            usleep(100_000)
-            runs =
-                ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").components(separatedBy: "postgres: backup completed").count - 1
+        let twoRuns = await eventually(timeout: .seconds(120)) {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").components(separatedBy: "postgres: backup completed").count > 2
         }
-        #expect(runs >= 2)
+        #expect(twoRuns)
         let metrics = try LoopbackHTTP.request(port: port, path: "/metrics")
         kill(p.processIdentifier, SIGTERM)
-        for _ in 0..<1200 where p.isRunning { usleep(100_000) }
+        _ = await eventually(timeout: .seconds(120)) { !p.isRunning }
         sampler.stop()
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
@@ -238,7 +235,9 @@ import Glibc
             try source.file("a.txt", Array(String(repeating: "gcs audit\n", count: 500).utf8))
             var transcript = ""
             try await SecretsAudit.$current.withValue(audit) {
-                func ok(_ args: [String], key: String = "key.json", password: String = Self.resticPassword, _ status: Int32 = 0) async throws {
+                func ok(
+                    _ args: [String], key: String = "key.json", password: String = Self.resticPassword, _ status: Int32 = 0
+                ) async throws {
                     let r = try await OffsiteBinary.run(
                         ["-r", "gs:secrets-audit:/repo"] + args, password: password,
                         environment: [

@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-/// Two `offsite daemon`s (issue 8, concurrency): on one repository from two hosts, each with its
+/// Two `offsite daemon`s : on one repository from two hosts, each with its
 /// own state, they wait for each other's locks and for a third party's exclusive lock instead of
 /// failing, and the repository checks clean; on one state directory the second is refused.
 @Suite struct TwoDaemonsTests {
@@ -60,19 +60,15 @@ import Glibc
 
     func count(_ needle: String, in path: String) -> Int { text(path).components(separatedBy: needle).count - 1 }
 
-    /// Polls (counted, 100 ms apart: the suite shares two cores) until `done`.
-    func waitFor(_ what: String, polls: Int = 6000, _ done: () -> Bool) {
-        var n = 0
-        while !done() && n < polls {
-            usleep(100_000)
-            n += 1
-        }
-        #expect(done(), "never happened: \(what)")
+    /// Polls every 100 ms, up to `polls` times, until `done` (generous: the suite shares two cores).
+    func waitFor(_ what: String, polls: Int = 6000, _ done: () -> Bool) async {
+        let happened = await eventually(timeout: .milliseconds(100 * polls), done)
+        #expect(happened, "never happened: \(what)")
     }
 
-    func stop(_ p: Process, _ log: String) {
+    func stop(_ p: Process, _ log: String) async {
         kill(p.processIdentifier, SIGTERM)
-        waitFor("the daemon stops after SIGTERM", polls: 3000) { !p.isRunning }
+        await waitFor("the daemon stops after SIGTERM", polls: 3000) { !p.isRunning }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text(log).suffix(3000))")
@@ -110,7 +106,7 @@ import Glibc
             restic.standardError = FileHandle.nullDevice
             try restic.run()
             defer { if restic.isRunning { kill(restic.processIdentifier, SIGKILL) } }
-            waitFor("restic's exclusive lock") { !lockFiles(repo).isEmpty }
+            await waitFor("restic's exclusive lock") { !lockFiles(repo).isEmpty }
 
             let logs = [root + "/a.log", root + "/b.log"]
             let daemons = [
@@ -118,22 +114,22 @@ import Glibc
                 try startDaemon(try envFile(root, host: "b", state: root + "/state-b"), log: logs[1]),
             ]
             defer { for d in daemons where d.isRunning { kill(d.processIdentifier, SIGKILL) } }
-            for log in logs { waitFor("a backup started in \(log)") { count("volumes: backup started", in: log) > 0 } }
+            for log in logs { await waitFor("a backup started in \(log)") { count("volumes: backup started", in: log) > 0 } }
             // Let the backups meet the lock (a failure would be logged at once), then release it,
             // keeping the same password.
-            usleep(3_000_000)
+            await pause(.seconds(3))
             try input.fileHandleForWriting.write(contentsOf: Data("\(Self.password)\n\(Self.password)\n".utf8))
             try input.fileHandleForWriting.close()
-            waitFor("restic key passwd exits") { !restic.isRunning }
+            await waitFor("restic key passwd exits") { !restic.isRunning }
             restic.waitUntilExit()
             #expect(restic.terminationStatus == 0)
 
             for log in logs {
-                waitFor("three backups and two prunes in \(log)") {
+                await waitFor("three backups and two prunes in \(log)") {
                     count("volumes: backup completed", in: log) >= 3 && count("prune completed", in: log) >= 2
                 }
             }
-            for (d, log) in zip(daemons, logs) { stop(d, log) }
+            for (d, log) in zip(daemons, logs) { await stop(d, log) }
             for log in logs {
                 // Runs cut short by the stop are logged as interrupted; everything before must have worked.
                 let beforeStop = text(log).components(separatedBy: "daemon: stop requested").first ?? ""
@@ -166,11 +162,11 @@ import Glibc
             let env = try envFile(root, host: "a", state: state, schedule: "@every 1h", prune: "off")
             let first = try startDaemon(env, log: root + "/first.log")
             defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
-            waitFor("the first daemon starts") { count("daemon: started", in: root + "/first.log") > 0 }
+            await waitFor("the first daemon starts") { count("daemon: started", in: root + "/first.log") > 0 }
 
             let second = try startDaemon(env, log: root + "/second.log")
-            waitFor("the second daemon exits", polls: 3000) { !second.isRunning }
-            if second.isRunning { stop(second, root + "/second.log") }
+            await waitFor("the second daemon exits", polls: 3000) { !second.isRunning }
+            if second.isRunning { await stop(second, root + "/second.log") }
             second.waitUntilExit()
             let output = text(root + "/second.log")
             #expect(second.terminationStatus == 1, "\(output)")
@@ -182,11 +178,11 @@ import Glibc
             #expect(!output.contains("daemon: started"))
             #expect(first.isRunning, "the first daemon stopped")
 
-            stop(first, root + "/first.log")
+            await stop(first, root + "/first.log")
             let again = try startDaemon(env, log: root + "/again.log")
             defer { if again.isRunning { kill(again.processIdentifier, SIGKILL) } }
-            waitFor("the daemon starts once the first has stopped") { count("daemon: started", in: root + "/again.log") > 0 }
-            stop(again, root + "/again.log")
+            await waitFor("the daemon starts once the first has stopped") { count("daemon: started", in: root + "/again.log") > 0 }
+            await stop(again, root + "/again.log")
         }
     }
 }
