@@ -1,7 +1,7 @@
 import Foundation
 import OffsiteStorage
-import OffsiteTesting
 import OffsiteSync
+import OffsiteTesting
 import Testing
 
 @testable import OffsiteCloud
