@@ -6,7 +6,7 @@ import PackageDescription
 /// Normal builds never see either.
 let fuzzing = Context.environment["OFFSITE_FUZZ"] == "1"
 
-/// One set of compiler settings shared by every target (DESIGN.md, house style 10).
+/// One set of compiler settings shared by every target (docs/ARCHITECTURE.md, house rule 1).
 var sharedSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
@@ -104,7 +104,7 @@ let package = Package(
             swiftSettings: sharedSettings
         ),
         // The orchestrator: configuration (.env files, offsite.yml), database and volume jobs run
-        // through the offsite binary, schedules, metrics, drills (issue 7).
+        // through the offsite binary, schedules, metrics, drills.
         .target(
             name: "OffsiteJobs",
             dependencies: [

@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 #endif
 
-/// The source tree of the interoperability tests (issue: "The restic-format core…"): nested
+/// The source tree of the interoperability tests: nested
 /// directories, unicode and odd names, all kinds of symlinks, empty files and directories, files
 /// at the chunker's size edges, a large mixed file, several modes and odd nanosecond mtimes.
 public enum InteropFixture {

@@ -4,7 +4,7 @@ import OffsiteFormat
 import Testing
 
 /// The retention policy as a pure function, with results worked out by hand from restic 0.14's
-/// rules (FORMAT.md §9.1); `OffsiteInteropTests/ForgetTests` compares it with restic itself.
+/// rules (docs/FORMAT.md §9.1); `OffsiteInteropTests/ForgetTests` compares it with restic itself.
 @Suite struct ForgetPolicyTests {
     static let tree = ID.hash(Data("tree".utf8))
     static let now = time("2026-01-01T00:00:00Z")

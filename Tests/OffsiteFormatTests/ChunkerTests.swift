@@ -2,7 +2,7 @@ import Foundation
 import OffsiteFormat
 import Testing
 
-/// FORMAT.md §7 and §11.2: polynomial arithmetic and the chunker, against restic's vectors.
+/// docs/FORMAT.md §7 and §11.2: polynomial arithmetic and the chunker, against restic's vectors.
 @Suite struct ChunkerTests {
     static func bin(_ s: String) -> Polynomial { Polynomial(UInt64(s, radix: 2)!) }
 
@@ -90,7 +90,7 @@ import Testing
         #expect(chunks.dropLast().allSatisfy { $0.2 == 0 })
     }
 
-    /// The portable vector of FORMAT.md §11.2, checked against restic 0.14.0.
+    /// The portable vector of docs/FORMAT.md §11.2, checked against restic 0.14.0.
     static let portableInputData: [UInt8] = portableInput()
 
     static func portableInput() -> [UInt8] {
@@ -153,10 +153,10 @@ import Testing
     }
 }
 
-/// The optimised chunker against a direct transcription of FORMAT.md §7.5 (a ring window,
+/// The optimised chunker against a direct transcription of docs/FORMAT.md §7.5 (a ring window,
 /// one byte at a time), on inputs and read sizes chosen to hit every boundary of its phases.
 @Suite struct ChunkerOracleTests {
-    /// The cut positions of FORMAT.md §7.5, computed the obvious way.
+    /// The cut positions of docs/FORMAT.md §7.5, computed the obvious way.
     static func referenceCuts(_ data: [UInt8], _ pol: Polynomial) -> [Int] {
         let t = Chunker.Tables(polynomial: pol)
         var cuts: [Int] = []

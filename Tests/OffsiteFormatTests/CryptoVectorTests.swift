@@ -4,7 +4,7 @@ import Testing
 
 func hex(_ s: String) -> [UInt8] { Hex.decode(s)! }
 
-/// FORMAT.md §11.1: Poly1305-AES, seal/open and key file vectors.
+/// docs/FORMAT.md §11.1: Poly1305-AES, seal/open and key file vectors.
 @Suite struct CryptoVectorTests {
     /// Bernstein's Poly1305-AES vectors, in restic's (msg, r, k, nonce) → mac form.
     @Test(arguments: [

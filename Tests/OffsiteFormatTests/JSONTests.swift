@@ -2,7 +2,7 @@ import Foundation
 import OffsiteFormat
 import Testing
 
-/// FORMAT.md §6: Go's JSON encoding, name quoting, times and the documents.
+/// docs/FORMAT.md §6: Go's JSON encoding, name quoting, times and the documents.
 @Suite struct JSONTests {
     @Test(arguments: [
         ("plain.txt", "plain.txt"),

@@ -2,7 +2,7 @@ import Foundation
 import OffsiteFormat
 import Testing
 
-/// FORMAT.md §4 and §5: pack layout, headers and zstd framing.
+/// docs/FORMAT.md §4 and §5: pack layout, headers and zstd framing.
 @Suite struct PackTests {
     @Test func packRoundTrip() throws {
         let key = CryptoKey.random()

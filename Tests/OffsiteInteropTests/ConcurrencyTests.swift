@@ -7,7 +7,7 @@ import Testing
 import Glibc
 #endif
 
-/// The concurrency driver (issue 8): four clients, each with its own `--host` and its own
+/// The concurrency driver: four clients, each with its own `--host` and its own
 /// changing seeded tree, back up into ONE repository at the same time (three with offsite, one
 /// with restic 0.14), while `offsite forget --keep-last N --group-by host --prune` runs again and
 /// again in between, on the locks' terms (`--retry-lock`; restic 0.14 has no `--retry-lock`, so

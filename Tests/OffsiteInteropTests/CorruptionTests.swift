@@ -9,7 +9,7 @@ import Testing
 import Glibc
 #endif
 
-/// The corruption driver (issue 8): one file of one kind (a data pack, a tree pack, an index
+/// The corruption driver: one file of one kind (a data pack, a tree pack, an index
 /// file, a snapshot, the key, the config, a lock) gets one damage (a flipped byte, a
 /// truncation at a random offset, or deletion) in a fresh small repository, and what a user
 /// sees is verified:
@@ -638,7 +638,8 @@ struct CorruptionRound {
 
     /// Every snapshot left after the repair restores: intact files identically, files that lost
     /// chunks with exactly the surviving ones, files below a lost directory not at all.
-    mutating func verifyAfterRepair(map: RepositoryMap, trees: [String: String], _ fig: inout CorruptionDriver.Figures) async throws -> Bool {
+    mutating func verifyAfterRepair(map: RepositoryMap, trees: [String: String], _ fig: inout CorruptionDriver.Figures) async throws -> Bool
+    {
         let listed = try await Restic.run(["snapshots", "--json"], repo: repo, password: password)
         guard listed.status == 0 else {
             problem("after the repair restic snapshots exits \(listed.status): \(listed.stderr.prefix(800))")

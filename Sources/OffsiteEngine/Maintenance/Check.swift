@@ -2,7 +2,7 @@ import Foundation
 public import OffsiteFormat
 public import OffsiteStorage
 
-/// `check`: proves the repository is readable, as restic's checker does (FORMAT.md §9.3).
+/// `check`: proves the repository is readable, as restic's checker does (docs/FORMAT.md §9.3).
 ///
 /// 1. Every index file loads (each damaged one is an error naming it).
 /// 2. The index agrees with `data/`: an indexed pack that is missing or has the wrong size is
@@ -264,7 +264,8 @@ public struct Check: Sendable {
                     }
                 }
                 if case .success(let length) = repository.index.contentLength(of: content), UInt64(length) != node.size {
-                    problems.append("tree \(id.hex): file \(name): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length))")
+                    problems.append(
+                        "tree \(id.hex): file \(name): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length))")
                 }
             case .dir:
                 guard let sub = node.subtree else {

@@ -4,7 +4,7 @@ public import OffsiteFormat
 /// of one group to keep, and why. A pure function of the snapshots, the current time and the
 /// local time zone; grouping and removing are `Forget`'s job.
 ///
-/// The rules (FORMAT.md §9.1), applied to the snapshots sorted newest first (a stable sort: equal
+/// The rules (docs/FORMAT.md §9.1), applied to the snapshots sorted newest first (a stable sort: equal
 /// times keep the order they were given in):
 /// - `keepTags`: keep a snapshot that has every tag of one of the lists (an empty tag in a list
 ///   matches a snapshot without tags). Uses no counter.

@@ -2,7 +2,7 @@ import Foundation
 public import OffsiteFormat
 public import OffsiteStorage
 
-/// `prune`: removes data no snapshot uses, with restic's plan (FORMAT.md §9.2: restic 0.14's, with duplicate
+/// `prune`: removes data no snapshot uses, with restic's plan (docs/FORMAT.md §9.2: restic 0.14's, with duplicate
 /// copies counted and chosen as restic 0.15-0.18 do, see `plan()`).
 ///
 /// The plan comes from the index alone (no pack is downloaded to decide): walk every tree of

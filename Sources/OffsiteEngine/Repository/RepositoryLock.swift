@@ -7,7 +7,7 @@ import OffsiteSync
 import Glibc
 #endif
 
-/// restic's repository locks (FORMAT.md §6.5): a lock file in `locks/` says who is using the
+/// restic's repository locks (docs/FORMAT.md §6.5): a lock file in `locks/` says who is using the
 /// repository. Shared locks (backup, restore, listing) coexist; an exclusive lock (prune,
 /// forget, check, key removal) excludes every other lock. offsite and restic see each other's
 /// locks.

@@ -1,7 +1,7 @@
 /// restic's content-defined chunker: a Rabin fingerprint over a 64-byte window, cut where the
 /// low 20 bits of the digest are zero, chunks between 512 KiB and 8 MiB.
 ///
-/// Bit-identical to `restic/chunker` for any polynomial (FORMAT.md §7), so that offsite and restic
+/// Bit-identical to `restic/chunker` for any polynomial (docs/FORMAT.md §7), so that offsite and restic
 /// split the same file into the same blobs and deduplicate against each other.
 ///
 /// Use: `reset()` at the start of every file, then feed buffers to `findCut(in:)`; it returns

@@ -1,6 +1,6 @@
 public import Foundation
 
-/// The plaintext of snapshot, index and lock files (FORMAT.md §5.2).
+/// The plaintext of snapshot, index and lock files (docs/FORMAT.md §5.2).
 ///
 /// v1: the JSON itself. v2: `0x02 ‖ zstd(json)` when written; when read, a first byte of `{`
 /// or `[` means raw JSON (upgraded repositories), `0x02` means zstd, anything else is an error.

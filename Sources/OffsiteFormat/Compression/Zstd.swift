@@ -1,7 +1,7 @@
 import CZstd
 public import Foundation
 
-/// zstd framing for blobs and unpacked files (FORMAT.md §5), over the system libzstd.
+/// zstd framing for blobs and unpacked files (docs/FORMAT.md §5), over the system libzstd.
 ///
 /// Frames are standard (RFC 8878), without checksum, like restic's. Readers never trust the
 /// frame's content size: blobs are decoded into the length the index gives, unpacked files

@@ -1,7 +1,7 @@
 public import Foundation
 
 /// A lock file (`locks/<id>`): who holds the repository, since when, and whether exclusively.
-/// Field order and omitempty rules follow restic (FORMAT.md §6.5): `uid` and `gid` are omitted
+/// Field order and omitempty rules follow restic (docs/FORMAT.md §6.5): `uid` and `gid` are omitted
 /// when zero, everything else is always written.
 public struct LockDocument: Sendable, Equatable {
     public var time: GoTime

@@ -3,7 +3,7 @@ import Foundation
 /// One entry of a tree: a file, directory, symlink, device, FIFO or socket, with its metadata.
 ///
 /// Names and link targets are bytes (file names need not be UTF-8). JSON follows restic's
-/// `Node` struct exactly (FORMAT.md §6.4.2): field order, omitempty rules, Go-quoted names.
+/// `Node` struct exactly (docs/FORMAT.md §6.4.2): field order, omitempty rules, Go-quoted names.
 public struct Node: Sendable, Equatable {
     public enum Kind: String, Sendable, Codable {
         case file, dir, symlink, dev, chardev, fifo, socket, irregular

@@ -1,7 +1,7 @@
 public import Foundation
 
 /// A snapshot document (`snapshots/<id>`): when, what and from where, and the root tree.
-/// Field order and omitempty rules follow restic (FORMAT.md §6.3).
+/// Field order and omitempty rules follow restic (docs/FORMAT.md §6.3).
 public struct Snapshot: Sendable, Equatable {
     public var time: GoTime
     public var parent: ID?

@@ -1,6 +1,6 @@
 public import Foundation
 
-/// Pack files (FORMAT.md §4): sealed blobs back to back from offset 0, then the sealed header
+/// Pack files (docs/FORMAT.md §4): sealed blobs back to back from offset 0, then the sealed header
 /// (one entry per blob), then the header's sealed length as a little-endian UInt32.
 public enum Pack {
     /// Largest header restic accepts (16 MiB, plus the 4-byte trailer).
