@@ -220,7 +220,9 @@ enum FuzzRestore {
             let changed = after.differences(from: before)
             guard changed.isEmpty else { throw FuzzViolation("restore changed files outside its target: \(changed)") }
             let left = openDescriptors()
-            guard !checkDescriptors || left <= descriptors else { throw FuzzViolation("restore left \(left - descriptors) descriptors open") }
+            guard !checkDescriptors || left <= descriptors else {
+                throw FuzzViolation("restore left \(left - descriptors) descriptors open")
+            }
         } catch let violation as FuzzViolation {
             throw violation
         } catch {

@@ -1,7 +1,7 @@
-public import OffsiteEngine
-public import OffsiteStorage
 import Foundation
+public import OffsiteEngine
 import OffsiteFormat
+public import OffsiteStorage
 
 /// Repositories for tests: in memory, with cheap scrypt parameters.
 public enum TestRepository {

@@ -1,8 +1,8 @@
 import Foundation
 import OffsiteStorage
+import OffsiteSync
 import OffsiteTestTraits
 import OffsiteTesting
-import OffsiteSync
 import Testing
 
 @testable import OffsiteCloud
@@ -192,7 +192,8 @@ import Testing
         var options = HTTPTransport.Options()
         options.uploadKiB = 512
         options.downloadKiB = 512
-        let config = try S3Config.parse("s3:http://127.0.0.1:\(moto.port)/limited-\(UUID().uuidString.prefix(8).lowercased())/repo", environment: [:], options: [:])
+        let config = try S3Config.parse(
+            "s3:http://127.0.0.1:\(moto.port)/limited-\(UUID().uuidString.prefix(8).lowercased())/repo", environment: [:], options: [:])
         let b = S3Backend(config: config, credentials: Self.credentials, transport: HTTPTransport.shared(options))
         try await b.create()
         let h = Handle(.data, String(repeating: "ee", count: 32))

@@ -6,7 +6,11 @@ import Testing
 @Suite struct AsyncSemaphoreTests {
     final class Gauge: Sendable {
         let state = Mutex((now: 0, peak: 0))
-        func add(_ n: Int) { state.withLock { $0.now += n; $0.peak = max($0.peak, $0.now) } }
+        func add(_ n: Int) {
+            state.withLock {
+                $0.now += n; $0.peak = max($0.peak, $0.now)
+            }
+        }
         func remove(_ n: Int) { state.withLock { $0.now -= n } }
     }
 

@@ -101,7 +101,8 @@ import Testing
             let id = try await crafted.snapshot([.node(broken), .file("ok", "ok\n")])
             let report = try await Restore(repository: crafted.repository, options: .init(snapshotID: id, target: dir + "/out")).run()
             #expect(report.errors.count == 1, "\(report.errors)")
-            #expect(report.errors.first?.contains("broken") == true && report.errors.first?.contains(absent.hex) == true, "\(report.errors)")
+            #expect(
+                report.errors.first?.contains("broken") == true && report.errors.first?.contains(absent.hex) == true, "\(report.errors)")
             #expect(report.filesRestored == 1)
             #expect(report.bytesRestored == 3)
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/out") == ["ok"])

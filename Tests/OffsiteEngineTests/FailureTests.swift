@@ -2,8 +2,8 @@ import Foundation
 import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
-import OffsiteTesting
 import OffsiteSync
+import OffsiteTesting
 import Testing
 
 /// Failures of the repository are never downgraded: no snapshot is written after one.

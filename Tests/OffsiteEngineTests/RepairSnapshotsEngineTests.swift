@@ -2,8 +2,8 @@ import Foundation
 import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
-import OffsiteTesting
 import OffsiteSync
+import OffsiteTesting
 import Testing
 
 /// `RepairSnapshots` on in-memory repositories with hand-made trees: each of restic's rules

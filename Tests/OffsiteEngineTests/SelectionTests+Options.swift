@@ -1,6 +1,6 @@
 import Foundation
-import OffsiteTesting
 import OffsiteSync
+import OffsiteTesting
 import Testing
 
 @testable import OffsiteEngine

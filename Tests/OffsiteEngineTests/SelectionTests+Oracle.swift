@@ -1,6 +1,6 @@
 import Foundation
-import OffsiteTesting
 import OffsiteSync
+import OffsiteTesting
 import Testing
 
 @testable import OffsiteEngine
@@ -117,8 +117,9 @@ extension SelectionTests {
 
     /// Backs `target` up with restic and returns the absolute paths it stored at or below the
     /// target, and restic's standard error.
-    static func resticSelection(args: [String], target: String, cwd: String, extra: [String: String] = [:]) async throws -> (Set<String>, String)
-    {
+    static func resticSelection(
+        args: [String], target: String, cwd: String, extra: [String: String] = [:]
+    ) async throws -> (Set<String>, String) {
         let repo = cwd + "/repo-\(UUID().uuidString.prefix(8))"
         let initResult = try await restic(["init"], repo: repo, cwd: cwd)
         #expect(initResult.status == 0, "\(initResult.stderr)")

@@ -2,8 +2,8 @@ import Foundation
 import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
-import OffsiteTesting
 import OffsiteSync
+import OffsiteTesting
 import Testing
 
 /// On object storage (a backend that asks for several connections) trees are read in pack

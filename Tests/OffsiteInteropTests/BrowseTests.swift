@@ -25,7 +25,8 @@ import Glibc
                 let theirs = expectStatus(
                     try await Restic.run(["dump", "latest", "/src/" + file], repo: repo, password: password), 0, "restic dump")
                 let ours = expectStatus(
-                    try await OffsiteBinary.run(["-r", repo, "dump", "latest", "/src/" + file], password: password), 0, "offsite dump \(file)")
+                    try await OffsiteBinary.run(["-r", repo, "dump", "latest", "/src/" + file], password: password), 0,
+                    "offsite dump \(file)")
                 #expect(ours.stdout == original, "\(file)")
                 #expect(ours.stdout == theirs.stdout, "\(file)")
             }
@@ -44,17 +45,20 @@ import Glibc
             for path in ["/", "/src", "/meta", "/raw", "/src/nested", "/src/long"] {
                 let theirs = expectStatus(
                     try await Restic.run(["dump", "latest", path], repo: repo, password: password), 0, "restic dump \(path)")
-                let ours = expectStatus(try await OffsiteBinary.run(["-r", repo, "dump", "latest", path], password: password), 0, "dump \(path)")
+                let ours = expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "dump", "latest", path], password: password), 0, "dump \(path)")
                 #expect(ours.stdout.count > 1024)
                 #expect(ours.stdout == theirs.stdout, "tar of \(path) differs from restic's")
             }
 
             // GNU tar reads it back into the same tree (times to the second, as tar keeps them).
             let archive = dir + "/all.tar"
-            try await OffsiteBinary.run(["-r", repo, "dump", "latest", "/"], password: password).stdout.write(to: URL(fileURLWithPath: archive))
+            try await OffsiteBinary.run(["-r", repo, "dump", "latest", "/"], password: password).stdout.write(
+                to: URL(fileURLWithPath: archive))
             try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
             expectStatus(
-                try await ProcessRunner.run("/usr/bin/tar", ["--xattrs", "--xattrs-include=*", "-xf", archive, "-C", dir + "/out"]), 0, "tar -x")
+                try await ProcessRunner.run("/usr/bin/tar", ["--xattrs", "--xattrs-include=*", "-xf", archive, "-C", dir + "/out"]), 0,
+                "tar -x")
             for top in ["src", "meta"] {
                 // Below the top level restic leaves FIFOs and devices out of archives.
                 let original = try Self.describe(dir + "/" + top, times: .rounded, owners: true).filter { $0.value != "other" }
@@ -82,9 +86,11 @@ import Glibc
             let repo = try await Self.resticRepository(dir, paths: ["src", "meta", "raw"])
             for path in ["/", "/src", "/meta", "/raw"] {
                 let theirs = expectStatus(
-                    try await Restic.run(["dump", "--archive", "zip", "latest", path], repo: repo, password: password), 0, "restic dump zip")
+                    try await Restic.run(["dump", "--archive", "zip", "latest", path], repo: repo, password: password), 0, "restic dump zip"
+                )
                 let ours = expectStatus(
-                    try await OffsiteBinary.run(["-r", repo, "dump", "-a", "zip", "latest", path], password: password), 0, "dump zip \(path)")
+                    try await OffsiteBinary.run(["-r", repo, "dump", "-a", "zip", "latest", path], password: password), 0,
+                    "dump zip \(path)")
                 #expect(ours.stdout == theirs.stdout, "zip of \(path) differs from restic's")
             }
             let archive = dir + "/src.zip"
@@ -125,7 +131,8 @@ import Glibc
             let repo = dir + "/repo"
             try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "backup", "src", "meta", "raw"], password: password, cwd: dir), 0, "offsite backup")
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "meta", "raw"], password: password, cwd: dir), 0, "offsite backup"
+            )
             for args in [["latest", "/"], ["-a", "zip", "latest", "/"], ["latest", "/src/sizes-8MiB+1"]] {
                 let theirs = expectStatus(try await Restic.run(["dump"] + args, repo: repo, password: password), 0, "restic dump \(args)")
                 let ours = expectStatus(try await OffsiteBinary.run(["-r", repo, "dump"] + args, password: password), 0, "dump \(args)")

@@ -27,14 +27,16 @@ import Testing
     @Test func wrongPasswordExits12() async throws {
         try await withScratchDirectory { dir in
             let repo = try await makeRepo(dir)
-            let r = expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: "not the password"), 12, "wrong password")
+            let r = expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "snapshots"], password: "not the password"), 12, "wrong password")
             #expect(r.stderr.contains("wrong password or no key found"))
         }
     }
 
     @Test func noRepositoryExits10() async throws {
         try await withScratchDirectory { dir in
-            let r = expectStatus(try await OffsiteBinary.run(["-r", dir + "/nothing-here", "snapshots"], password: password), 10, "no repo")
+            let r = expectStatus(
+                try await OffsiteBinary.run(["-r", dir + "/nothing-here", "snapshots"], password: password), 10, "no repo")
             #expect(r.stderr.contains("config"))
             expectStatus(try await OffsiteBinary.run(["snapshots"], password: password), 1, "no -r")
         }
@@ -46,7 +48,8 @@ import Testing
             try Data((password + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/pw"))
             expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--password-file", dir + "/pw"]), 0, "--password-file")
             expectStatus(
-                try await OffsiteBinary.run(["snapshots"], environment: ["RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD_FILE": dir + "/pw"]), 0,
+                try await OffsiteBinary.run(["snapshots"], environment: ["RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD_FILE": dir + "/pw"]),
+                0,
                 "env file")
             expectStatus(
                 try await OffsiteBinary.run(
@@ -54,7 +57,8 @@ import Testing
                 "env command")
             try Data(repo.utf8).write(to: URL(fileURLWithPath: dir + "/repofile"))
             expectStatus(
-                try await OffsiteBinary.run(["--repository-file", dir + "/repofile", "snapshots"], password: password), 0, "--repository-file")
+                try await OffsiteBinary.run(["--repository-file", dir + "/repofile", "snapshots"], password: password), 0,
+                "--repository-file")
             expectStatus(
                 try await OffsiteBinary.run(["snapshots", "--password-file", dir + "/pw", "--password-command", "true", "-r", repo]), 1,
                 "both sources")
@@ -145,7 +149,8 @@ import Testing
             let config = expectStatus(try await OffsiteBinary.run(["-r", repo, "cat", "config"], password: password), 0, "cat config")
             #expect(config.stdoutString == (try await Restic.run(["cat", "config"], repo: repo, password: password)).stdoutString)
             for args in [["cat", "snapshot", String(snapshotID)], ["cat", "snapshot", String(snapshotID.prefix(8))]] {
-                let ours = expectStatus(try await OffsiteBinary.run(["-r", repo] + args, password: password), 0, args.joined(separator: " "))
+                let ours = expectStatus(
+                    try await OffsiteBinary.run(["-r", repo] + args, password: password), 0, args.joined(separator: " "))
                 let theirs = try await Restic.run(args, repo: repo, password: password)
                 // restic 0.14 predates `program_version` (0.16) and `summary` (0.17) and drops them
                 // when it prints; everything else must be the same.
@@ -158,7 +163,8 @@ import Testing
             }
             // restic 0.14 prints mac.r clamped; offsite prints it as stored (as newer restic does).
             let ourKey =
-                try JSONSerialization.jsonObject(with: try await OffsiteBinary.run(["-r", repo, "cat", "masterkey"], password: password).stdout)
+                try JSONSerialization.jsonObject(
+                    with: try await OffsiteBinary.run(["-r", repo, "cat", "masterkey"], password: password).stdout)
                 as? [String: Any]
             let theirKey =
                 try JSONSerialization.jsonObject(with: try await Restic.run(["cat", "masterkey"], repo: repo, password: password).stdout)

@@ -21,7 +21,8 @@ import Glibc
         let repo = dir + "/repo"
         if tool == "restic" {
             try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
-            expectStatus(try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
+            expectStatus(
+                try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
         } else {
             try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(
@@ -157,7 +158,8 @@ import Glibc
             try await bothCheck(repo, ["--read-data-subset", "100%"], expectOK: false, "subset 100%")
             try await bothCheck(repo, ["--read-data-subset", "1G"], expectOK: false, "subset 1G")
             for bad in ["0/4", "5/4", "abc", "0%", "101%"] {
-                let r = expectStatus(try await OffsiteBinary.run(["-r", repo, "check", "--read-data-subset", bad], password: password), 1, bad)
+                let r = expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "check", "--read-data-subset", bad], password: password), 1, bad)
                 #expect(r.stderr.contains("invalid --read-data-subset"))
             }
         }

@@ -16,7 +16,8 @@ import Testing
 
             let first = try summary(
                 expectStatus(
-                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup"))
+                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup")
+            )
             #expect(first["data_blobs"] as? Int == 0)
             #expect(first["data_added"] as? Int == 0)
             // Byte-identical trees: same root tree ID as restic's snapshot of the same files.
@@ -28,7 +29,8 @@ import Testing
 
             let second = try summary(
                 expectStatus(
-                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0, "offsite backup 2"))
+                    try await OffsiteBinary.run(["-r", repo, "backup", "src", "--json"], password: password, cwd: dir), 0,
+                    "offsite backup 2"))
             #expect(second["data_blobs"] as? Int == 0)
             #expect(second["tree_blobs"] as? Int == 0)
             let check = expectStatus(try await Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
@@ -42,10 +44,12 @@ import Testing
             let repo = dir + "/repo"
             try await TestRepository.makeLocal(at: repo, password: password)
             let first = try summary(
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 1"))
+                expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 1"))
             #expect((first["data_blobs"] as? Int ?? 0) > 10)
             let second = try summary(
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 2"))
+                expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src", "--json"], password: password), 0, "backup 2"))
             #expect(second["data_blobs"] as? Int == 0)
             // Tree blobs may be new: the scratch directory's parents in /tmp change while other
             // tests run. No file content is stored twice.

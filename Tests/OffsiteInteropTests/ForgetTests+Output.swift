@@ -115,7 +115,8 @@ extension ForgetTests {
             try await Self.expectSameOutput(
                 dry + ["-g", "", "--host", "h1", "--keep-daily", "4", "--keep-weekly", "3", "--keep-within", "2m", "--keep-tag", "manual"],
                 repo: repo)
-            try await Self.expectSameOutput(dry + ["-c", "-g", "host", "--host", "h1", "--keep-monthly", "6", "--keep-yearly", "2"], repo: repo)
+            try await Self.expectSameOutput(
+                dry + ["-c", "-g", "host", "--host", "h1", "--keep-monthly", "6", "--keep-yearly", "2"], repo: repo)
             try await Self.expectSameOutput(
                 dry + ["--host", "h1", "--path", "/srv/a", "-g", "host", "-l", "2", "-H", "3", "-d", "2", "-w", "2", "-m", "2", "-y", "1"],
                 repo: repo)
@@ -126,7 +127,8 @@ extension ForgetTests {
                 dry + ["--json", "-g", "tags", "--tag", "daily", "--keep-within-weekly", "1y", "--keep-within-hourly", "3d"], repo: repo,
                 compare: .jsonElements)
             // Several groups: the same sections in any order.
-            try await Self.expectSameOutput(dry + ["-v", "--keep-last", "3", "--keep-within-monthly", "1y2m"], repo: repo, compare: .sections)
+            try await Self.expectSameOutput(
+                dry + ["-v", "--keep-last", "3", "--keep-within-monthly", "1y2m"], repo: repo, compare: .sections)
             try await Self.expectSameOutput(
                 dry + ["-v", "-g", "host,paths,tags", "--keep-daily", "2", "--keep-within-yearly", "2y"], repo: repo, compare: .sections)
             try await Self.expectSameOutput(
@@ -157,7 +159,8 @@ extension ForgetTests {
             _ = try await Self.makeRepository(repo, &rng, ties: false)
             // restic 0.14 refuses "unlimited"; a count larger than the number of days keeps the same.
             let theirs = try await Self.restic(["forget", "--dry-run", "--json", "--keep-daily", "100000", "--keep-tag", "x"], repo: repo)
-            let ours = try await Self.offsite(["forget", "--dry-run", "--json", "--keep-daily", "unlimited", "--keep-tag", "x"], repo: repo)
+            let ours = try await Self.offsite(
+                ["forget", "--dry-run", "--json", "--keep-daily", "unlimited", "--keep-tag", "x"], repo: repo)
             #expect(theirs.status == 0 && ours.status == 0, "\(theirs.stderr) \(ours.stderr)")
             let strip = { (r: ProcessRunner.Result) throws -> [String] in
                 try jsonArray(r.stdout).map { g in

@@ -2,8 +2,8 @@ import Foundation
 import OffsiteEngine
 import OffsiteFormat
 import OffsiteStorage
-import OffsiteTesting
 import OffsiteSync
+import OffsiteTesting
 import Testing
 
 #if canImport(Glibc)
@@ -419,8 +419,11 @@ import Glibc
                         var out: [Result<ProcessRunner.Result, any Error>] = []
                         for c in set.cases {
                             do {
-                                out.append(.success(try await Self.restic(
-                                    ["--no-lock", "-o", "local.connections=1", "forget", "--dry-run", "--json"] + c.args, repo: set.path)))
+                                out.append(
+                                    .success(
+                                        try await Self.restic(
+                                            ["--no-lock", "-o", "local.connections=1", "forget", "--dry-run", "--json"] + c.args,
+                                            repo: set.path)))
                             } catch {
                                 out.append(.failure(error))
                             }

@@ -60,7 +60,8 @@ import Testing
             #expect(!names.contains { $0.hasPrefix("backups/host1/locks/") }, "locks left behind: \(names)")
             let copy = dir + "/copy"
             try await FakeGCSObjects.download(endpoint: emulatorURL, bucket: "offsite-e2e", prefix: "backups/host1", to: copy)
-            let resticCheck = expectStatus(try await Restic.run(["check", "--read-data"], repo: copy, password: password), 0, "restic check")
+            let resticCheck = expectStatus(
+                try await Restic.run(["check", "--read-data"], repo: copy, password: password), 0, "restic check")
             #expect(resticCheck.stdoutString.contains("no errors were found"))
 
             let stats = try auth.stats()

@@ -91,7 +91,9 @@ import Glibc
         [
             Case(
                 name: "symlink then directory",
-                nodes: { _ in [.symlink("x", to: "../outside"), .dir("x", [.file("created", "pwned\n"), .file("marker", "overwritten\n")]), ok] },
+                nodes: { _ in
+                    [.symlink("x", to: "../outside"), .dir("x", [.file("created", "pwned\n"), .file("marker", "overwritten\n")]), ok]
+                },
                 message: duplicate, expected: ["x": "-> ../outside", "ok": "ok\n"]),
             Case(
                 name: "symlink then file",
@@ -114,7 +116,10 @@ import Glibc
             Case(
                 name: "hard link whose first name climbs",
                 nodes: { _ in
-                    [.hardlink(Array("../escaped".utf8), content: Array("h\n".utf8), inode: 7), .hardlink(Array("b".utf8), content: Array("h\n".utf8), inode: 7), ok]
+                    [
+                        .hardlink(Array("../escaped".utf8), content: Array("h\n".utf8), inode: 7),
+                        .hardlink(Array("b".utf8), content: Array("h\n".utf8), inode: 7), ok,
+                    ]
                 },
                 message: "containing \"/\"", expected: ["b": "h\n", "ok": "ok\n"]),
             Case(
@@ -149,7 +154,8 @@ import Glibc
                     other.size = 1 << 62
                     return [.node(node), .node(other), ok]
                 },
-                message: "the snapshot records 18446744073709551615 bytes but the file's content holds 3: restored with the content's 3 bytes",
+                message:
+                    "the snapshot records 18446744073709551615 bytes but the file's content holds 3: restored with the content's 3 bytes",
                 expected: ["big": "abc", "big2": "abc", "ok": "ok\n"], names: false),
             Case(
                 name: "directory without a subtree",
@@ -253,7 +259,8 @@ import Glibc
                 #expect(checked == 0, "dump \(format): \(findings)")
                 let theirs = try await Self.dumpAndCheck(format, tool: "restic", repo: repo, in: dir)
                 report["restic_dump_\(format)"] = Int(theirs.0)
-                report["restic_dump_\(format)_findings"] = theirs.2 == 0 ? "" : theirs.3.split(separator: "\n").first.map(String.init) ?? "?"
+                report["restic_dump_\(format)_findings"] =
+                    theirs.2 == 0 ? "" : theirs.3.split(separator: "\n").first.map(String.init) ?? "?"
             }
             for args in [["ls", "latest", "--recursive"], ["find", "*"], ["diff", other.hex, id.hex], ["stats", "latest"]] {
                 let r = try await offsite(args)
@@ -284,7 +291,9 @@ import Glibc
         try await withScratchDirectory { dir in
             let crafted = try await CraftedRepository.create(at: dir + "/repo")
             let link = try await crafted.snapshot([.symlink("x", to: "../outside"), .symlink("f", to: "../outside/marker")])
-            let real = try await crafted.snapshot([.dir("x", [.file("marker", "overwritten\n"), .file("new", "new\n")]), .file("f", "f\n")])
+            let real = try await crafted.snapshot([
+                .dir("x", [.file("marker", "overwritten\n"), .file("new", "new\n")]), .file("f", "f\n"),
+            ])
             for tool in ["offsite", "restic"] {
                 func restore(_ id: ID, _ target: String) async throws -> ProcessRunner.Result {
                     let args = ["restore", id.hex, "--target", target]
@@ -344,7 +353,10 @@ import Glibc
                 expected: ["marker": "overwritten\n"]),
             Planted(
                 name: "symlink where the snapshot has a hard link",
-                nodes: [.dir("x", [.hardlink(Array("a".utf8), content: Array("h\n".utf8), inode: 3)]), .hardlink(Array("b".utf8), content: Array("h\n".utf8), inode: 3)],
+                nodes: [
+                    .dir("x", [.hardlink(Array("a".utf8), content: Array("h\n".utf8), inode: 3)]),
+                    .hardlink(Array("b".utf8), content: Array("h\n".utf8), inode: 3),
+                ],
                 plant: { target in
                     try FileManager.default.createSymbolicLink(atPath: target + "/x", withDestinationPath: "../outside")
                     try FileManager.default.createSymbolicLink(atPath: target + "/b", withDestinationPath: "../outside/marker")
@@ -402,7 +414,8 @@ import Glibc
         try await withScratchDirectory { dir in
             let crafted = try await CraftedRepository.create(at: dir + "/repo")
             let id = try await crafted.snapshot(c.nodes)
-            let ours = try await Self.restore("offsite", repo: dir + "/repo", in: dir, snapshot: id.hex + c.snapshotPath, extra: c.flags, prepare: c.plant)
+            let ours = try await Self.restore(
+                "offsite", repo: dir + "/repo", in: dir, snapshot: id.hex + c.snapshotPath, extra: c.flags, prepare: c.plant)
             #expect(ours.outside.isEmpty, "offsite changed files outside the target: \(ours.outside)")
             #expect(ours.status == c.status, "exit \(ours.status): \(ours.stderr)")
             for (path, want) in c.expected {

@@ -164,7 +164,8 @@ import Glibc
             let liveID = try await r.saveJSON(.locks, live.json)
 
             // A stale exclusive lock still blocks (restic's rule), and the message says it is stale.
-            let blocked = expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 11, "blocked by stale lock")
+            let blocked = expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "snapshots"], password: password), 11, "blocked by stale lock")
             #expect(blocked.stderr.contains("the lock is stale"))
             // restic reads offsite's lock documents and agrees on which are stale.
             expectStatus(try await Restic.run(["unlock"], repo: repo, password: password), 0, "restic unlock")

@@ -64,7 +64,8 @@ import Testing
             let file = try await Self.offsite(["ls", "latest", "/src/sizes-512KiB"], repo: repo).stdoutString
             #expect(file.hasPrefix("snapshot ") && file.contains(" filtered by [/src/sizes-512KiB] at "), "\(file)")
             #expect(file.split(separator: "\n").dropFirst().map(String.init) == ["/src/sizes-512KiB"])
-            let long = try await Self.offsite(["ls", "-q", "-l", "latest", "/src/link-relative", "/meta/special-fifo"], repo: repo).stdoutString
+            let long = try await Self.offsite(["ls", "-q", "-l", "latest", "/src/link-relative", "/meta/special-fifo"], repo: repo)
+                .stdoutString
             #expect(long.contains(" /src/link-relative -> nested/deeper/deepest/leaf.txt\n"), "\(long)")
             #expect(long.hasPrefix("prw-r----- "), "\(long)")
         }
@@ -136,8 +137,10 @@ import Testing
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws {
         let what = "ls \(args.joined(separator: " ")) (TZ=\(zone))"
-        let theirs = await expectStatus(try restic(["ls"] + args, repo: repo, zone: zone), 0, "restic " + what, sourceLocation: sourceLocation)
-        let ours = await expectStatus(try offsite(["ls"] + args, repo: repo, zone: zone), 0, "offsite " + what, sourceLocation: sourceLocation)
+        let theirs = await expectStatus(
+            try restic(["ls"] + args, repo: repo, zone: zone), 0, "restic " + what, sourceLocation: sourceLocation)
+        let ours = await expectStatus(
+            try offsite(["ls"] + args, repo: repo, zone: zone), 0, "offsite " + what, sourceLocation: sourceLocation)
         #expect(ours.stderr == theirs.stderr, "\(what)", sourceLocation: sourceLocation)
         guard offsiteSnapshot && args.contains("--json") else {
             #expect(ours.stdout == theirs.stdout, "\(what)\n\(firstDifference(ours.stdout, theirs.stdout))", sourceLocation: sourceLocation)

@@ -30,7 +30,8 @@ import Testing
             #expect(s["tags"] as? [String] == ["t1", "t2"])
             #expect(s["time"] as? String == "2024-03-04T05:06:07Z")
             let ours = try jsonArray(
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots").stdout)
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots")
+                    .stdout)
             #expect(ours.first?["id"] as? String == s["id"] as? String)
 
             expectStatus(

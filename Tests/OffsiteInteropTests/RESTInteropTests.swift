@@ -35,7 +35,8 @@ import Testing
                 expectStatus(try await Restic.run(["snapshots", "--json"], repo: repo, password: password), 0, "restic snapshots"))
             #expect(ours.count == 1 && ours == theirs)
             // Packs are where restic's own servers keep them: data/<id[0:2]>/<id>.
-            let packs = expectStatus(try await Restic.run(["list", "packs"], repo: repo, password: password), 0, "restic list packs").stdoutString
+            let packs = expectStatus(try await Restic.run(["list", "packs"], repo: repo, password: password), 0, "restic list packs")
+                .stdoutString
                 .split(separator: "\n")
             #expect(!packs.isEmpty)
             for pack in packs { #expect(FileManager.default.fileExists(atPath: "\(dir)/served/repo/data/\(pack.prefix(2))/\(pack)")) }
@@ -51,16 +52,19 @@ import Testing
     @Test func resticWritesOffsiteReads() async throws {
         try await withServer { dir, _, repo in
             expectStatus(try await Restic.run(["init"], repo: repo, password: password), 0, "restic init")
-            expectStatus(try await Restic.run(["backup", "src", "--host", "h"], repo: repo, password: password, cwd: dir), 0, "restic backup")
+            expectStatus(
+                try await Restic.run(["backup", "src", "--host", "h"], repo: repo, password: password, cwd: dir), 0, "restic backup")
 
             let theirs = try snapshotIDs(try await Restic.run(["snapshots", "--json"], repo: repo, password: password))
             let ours = try snapshotIDs(
                 expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots"))
             #expect(ours.count == 1 && ours == theirs)
-            let check = expectStatus(try await OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password), 0, "offsite check")
+            let check = expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "check", "--read-data"], password: password), 0, "offsite check")
             #expect(check.stdoutString.contains("no errors were found"))
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0, "offsite restore"
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/out"], password: password), 0,
+                "offsite restore"
             )
             try expectSameTree(dir + "/src", dir + "/out/src")
         }
@@ -73,9 +77,11 @@ import Testing
             // a location with no repository (restic's StripPassword).
             let made = expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
             #expect(made.stdoutString.contains("alice:***@") && !made.stdoutString.contains(secret), "\(made.stdoutString)")
-            let json = expectStatus(try await OffsiteBinary.run(["init", "-r", repo + "2", "--json"], password: password), 0, "init --json")
+            let json = expectStatus(
+                try await OffsiteBinary.run(["init", "-r", repo + "2", "--json"], password: password), 0, "init --json")
             #expect(!json.stdoutString.contains(secret), "\(json.stdoutString)")
-            let none = expectStatus(try await OffsiteBinary.run(["-r", repo + "-none", "snapshots"], password: password), 10, "no repository")
+            let none = expectStatus(
+                try await OffsiteBinary.run(["-r", repo + "-none", "snapshots"], password: password), 10, "no repository")
             #expect(!none.stderr.contains(secret) && none.stderr.contains("alice:***@"), "\(none.stderr)")
             expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src"], password: password), 0, "offsite backup")
             let check = expectStatus(try await Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
@@ -86,7 +92,8 @@ import Testing
             ] {
                 let started = Date()
                 let r = expectStatus(
-                    try await OffsiteBinary.run(["-r", "rest:\(url)/repo", "snapshots"], password: password), 1, "offsite snapshots, \(what)")
+                    try await OffsiteBinary.run(["-r", "rest:\(url)/repo", "snapshots"], password: password), 1,
+                    "offsite snapshots, \(what)")
                 // Refused at once: no retry (a retry loop takes at least three minutes; a busy
                 // machine stretches one refused request to tens of seconds).
                 #expect(!r.stderr.contains("retrying"), "\(what): \(r.stderr)")
@@ -121,7 +128,8 @@ import Testing
                 try TreeFixture(root: src).file("new-file", TreeFixture.randomBytes(3 << 20, seed: 9))
                 try FileManager.default.removeItem(atPath: src + "/nested")
                 expectStatus(try await OffsiteBinary.run(["-r", repo, "backup", src], password: password), 0, "offsite backup 2")
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "forget", "--keep-last", "1"], password: password), 0, "offsite forget")
+                expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "forget", "--keep-last", "1"], password: password), 0, "offsite forget")
             }
             // The tree of each snapshot left, in time order.
             let trees = [dir + "/tree-2", src]
@@ -165,7 +173,8 @@ import Testing
             for (snapshot, tree) in zip(list.sorted { ($0["time"] as? String ?? "") < ($1["time"] as? String ?? "") }, trees) {
                 let id = snapshot["short_id"] as? String ?? "?"
                 expectStatus(
-                    try await Restic.run(["restore", id, "--target", dir + "/restic-" + id], repo: repo, password: password), 0, "restic restore")
+                    try await Restic.run(["restore", id, "--target", dir + "/restic-" + id], repo: repo, password: password), 0,
+                    "restic restore")
                 try expectSameTree(tree, dir + "/restic-" + id + src)
                 expectStatus(
                     try await OffsiteBinary.run(["-r", repo, "restore", id, "--target", dir + "/offsite-" + id], password: password), 0,

@@ -18,7 +18,8 @@ import Glibc
         let repo = dir + "/repo"
         if tool == "restic" {
             try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
-            expectStatus(try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
+            expectStatus(
+                try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
         } else {
             try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(

@@ -47,7 +47,8 @@ import Glibc
 
     func backup(_ repo: String, _ dir: String, tool: String) async throws {
         if tool == "restic" {
-            expectStatus(try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
+            expectStatus(
+                try await Restic.run(["backup", "src", "--pack-size", "4"], repo: repo, password: password, cwd: dir), 0, "backup")
         } else {
             expectStatus(
                 try await OffsiteBinary.run(["-r", repo, "backup", "src", "--pack-size", "4"], password: password, cwd: dir), 0, "backup")

@@ -11,13 +11,15 @@ import Testing
             let repo = dir + "/repo"
             expectStatus(try await Restic.run(["init", "--repository-version", version], repo: repo, password: password), 0, "restic init")
             expectStatus(
-                try await Restic.run(["backup", "src", "--tag", "x", "--host", "h"], repo: repo, password: password, cwd: dir), 0, "restic backup"
+                try await Restic.run(["backup", "src", "--tag", "x", "--host", "h"], repo: repo, password: password, cwd: dir), 0,
+                "restic backup"
             )
             expectStatus(try await Restic.run(["backup", "src/nested"], repo: repo, password: password, cwd: dir), 0, "restic backup 2")
 
             let theirs = try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
             let ours = try jsonArray(
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots").stdout)
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots")
+                    .stdout)
             #expect(ours.count == 2)
             #expect(ours.map { $0["id"] as? String } == theirs.map { $0["id"] as? String })
             for (a, b) in zip(ours, theirs) {
@@ -26,8 +28,10 @@ import Testing
 
             for ref in ["latest", String((theirs[0]["id"] as? String ?? "").prefix(8))] {
                 let resticLs = try await Restic.run(["ls", ref, "--json"], repo: repo, password: password).stdoutString
-                let offsiteLs = expectStatus(try await OffsiteBinary.run(["-r", repo, "ls", ref, "--json"], password: password), 0, "offsite ls")
-                    .stdoutString
+                let offsiteLs = expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "ls", ref, "--json"], password: password), 0, "offsite ls"
+                )
+                .stdoutString
                 #expect(offsiteLs == resticLs)
                 let resticText = try await Restic.run(["ls", ref], repo: repo, password: password).stdoutString
                 let offsiteText = try await OffsiteBinary.run(["-r", repo, "ls", ref], password: password).stdoutString
@@ -36,7 +40,8 @@ import Testing
 
             let firstID = try #require(theirs[0]["id"] as? String)
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "restore", String(firstID.prefix(10)), "--target", dir + "/out"], password: password), 0,
+                try await OffsiteBinary.run(
+                    ["-r", repo, "restore", String(firstID.prefix(10)), "--target", dir + "/out"], password: password), 0,
                 "offsite restore")
             let original = try TreeFixture.describe(dir + "/src")
             let restored = try TreeFixture.describe(dir + "/out/src")

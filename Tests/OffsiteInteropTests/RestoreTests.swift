@@ -47,7 +47,8 @@ import Glibc
                     try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", ours] + flags, password: password), 0,
                     "offsite \(flags)")
                 expectStatus(
-                    try await Restic.run(["restore", "latest", "--target", theirs] + flags, repo: repo, password: password), 0, "restic \(flags)")
+                    try await Restic.run(["restore", "latest", "--target", theirs] + flags, repo: repo, password: password), 0,
+                    "restic \(flags)")
                 let a = try TreeFixture.describe(ours), b = try TreeFixture.describe(theirs)
                 #expect(Set(a.keys) == Set(b.keys), "\(flags)")
                 for (path, desc) in b where !desc.hasPrefix("dir") { #expect(a[path] == desc, "\(flags) \(path)") }
@@ -65,7 +66,8 @@ import Glibc
             #expect(FileManager.default.contents(atPath: dir + "/sub/deeper/deepest/leaf.txt") == Data("leaf\n".utf8))
             #expect(!FileManager.default.fileExists(atPath: dir + "/sub/src"))
             let dry = expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/dry", "--dry-run"], password: password), 0,
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", dir + "/dry", "--dry-run"], password: password),
+                0,
                 "dry run")
             #expect(dry.stdoutString.contains("Would restore"))
             #expect(!FileManager.default.fileExists(atPath: dir + "/dry/src"))
@@ -149,7 +151,8 @@ import Glibc
             #expect(dry.stdoutString.contains("would delete \(out)/src/extra-top"))
             #expect(FileManager.default.fileExists(atPath: out + "/src/extra-top"))
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out, "--delete"], password: password), 0, "delete")
+                try await OffsiteBinary.run(["-r", repo, "restore", "latest", "--target", out, "--delete"], password: password), 0, "delete"
+            )
             #expect(!FileManager.default.fileExists(atPath: out + "/src/extra-top"))
             let restored = try TreeFixture.describe(out + "/src")
             #expect(Set(restored.keys) == Set(try TreeFixture.describe(dir + "/src").keys))

@@ -66,7 +66,9 @@ import Glibc
     }
 
     static func snapshotIDs(_ repo: String) async throws -> [String] {
-        try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).compactMap { $0["id"] as? String }
+        try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout).compactMap {
+            $0["id"] as? String
+        }
     }
 
     /// Runs `stats` with both tools and expects the same stdout, stderr and exit status.
@@ -160,7 +162,8 @@ import Glibc
             try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
             for sub in ["zero", "kib", "over"] {
                 expectStatus(
-                    try await Restic.run(["backup", sub, "--tag", sub], repo: repo, password: password, cwd: dir), 0, "restic backup \(sub)")
+                    try await Restic.run(["backup", sub, "--tag", sub], repo: repo, password: password, cwd: dir), 0, "restic backup \(sub)"
+                )
             }
             for sub in ["zero", "kib", "over"] {
                 try await Self.expectSameStats(["--tag", sub], repo: repo)
@@ -241,7 +244,8 @@ import Glibc
             // --set keeps order and duplicates; the later --add appended to them.
             #expect(final.last?["tags"] as? [String] == ["x", "y", "x", "z"])
             #expect(final.first?["tags"] as? [String] == ["c", "a"])
-            expectStatus(try await Restic.run(["check", "--read-data"], repo: copy, password: password), 0, "restic check after offsite tag")
+            expectStatus(
+                try await Restic.run(["check", "--read-data"], repo: copy, password: password), 0, "restic check after offsite tag")
         }
     }
 
@@ -251,14 +255,16 @@ import Glibc
             let repo = dir + "/repo"
             try await TestRepository.makeLocal(at: repo, password: password)
             expectStatus(
-                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "one"], password: password, cwd: dir), 0, "offsite backup")
+                try await OffsiteBinary.run(["-r", repo, "backup", "src", "--tag", "one"], password: password, cwd: dir), 0,
+                "offsite backup")
             let first = try await #require(try Self.snapshotIDs(repo).first)
 
             // restic rewrites the offsite-made snapshot; offsite lists exactly what restic lists.
             expectStatus(try await Restic.run(["tag", "--add", "two", first], repo: repo, password: password), 0, "restic tag")
             let theirs = try jsonArray(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdout)
             let ours = try jsonArray(
-                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots").stdout)
+                expectStatus(try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"], password: password), 0, "offsite snapshots")
+                    .stdout)
             #expect(theirs.count == 1)
             #expect(ours.map(NSDictionary.init(dictionary:)) == theirs.map(NSDictionary.init(dictionary:)))
             #expect(ours.first?["tags"] as? [String] == ["one", "two"])
@@ -278,7 +284,8 @@ import Glibc
             expectStatus(try await Restic.run(["check", "--read-data"], repo: repo, password: password), 0, "restic check")
 
             // -q silences the summary line; stats still sees one snapshot.
-            let quiet = expectStatus(try await OffsiteBinary.run(["-r", repo, "-q", "tag", "--add", "three"], password: password), 0, "tag -q")
+            let quiet = expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "-q", "tag", "--add", "three"], password: password), 0, "tag -q")
             #expect(quiet.stdoutString.isEmpty)
             #expect(try await Restic.run(["snapshots", "--json"], repo: repo, password: password).stdoutString.contains("\"three\""))
             try await Self.expectSameStats(["--json"], repo: repo)
@@ -297,7 +304,8 @@ import Glibc
                 #expect(ours.stderr == theirs.stderr, "tag \(args)")
             }
             // An empty repository: nothing to tag.
-            let ours = expectStatus(try await OffsiteBinary.run(["-r", repo, "tag", "--add", "x"], password: password), 0, "tag on empty repo")
+            let ours = expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "tag", "--add", "x"], password: password), 0, "tag on empty repo")
             #expect(ours.stdoutString == "no snapshots were modified\n")
         }
     }

@@ -10,7 +10,8 @@ import Testing
             let deployment = try await GuideDeployment(root: root, pushgateway: false)
             defer { deployment.stop() }
             try await deployment.postgres.createDatabase("auth")
-            try await deployment.postgres.psql("CREATE TABLE users (id int); INSERT INTO users SELECT generate_series(1, 42);", database: "auth")
+            try await deployment.postgres.psql(
+                "CREATE TABLE users (id int); INSERT INTO users SELECT generate_series(1, 42);", database: "auth")
             for (name, secret) in [
                 ("restic", GuideDeployment.resticPassword), ("pg", GuideDeployment.pgPassword), ("redis", GuideDeployment.redisPassword),
             ] {

@@ -34,7 +34,9 @@ import Testing
             #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
 
             // JSON records, remembered in the state as the jobs' last drill.
-            let json = try await deployment.offsite(["drill", "redis", "--env-file", deployment.envFile, "--scratch-dir", scratch, "--json"])
+            let json = try await deployment.offsite([
+                "drill", "redis", "--env-file", deployment.envFile, "--scratch-dir", scratch, "--json",
+            ])
             #expect(json.status == 0, "drill redis --json: \(json.stderr)")
             let records = try JSONSerialization.jsonObject(with: json.stdout) as? [[String: Any]] ?? []
             #expect(records.count == 1)
@@ -107,7 +109,9 @@ import Testing
             try Data("REDIS0009".utf8).write(to: URL(fileURLWithPath: live))
             for node in [CraftedNode.symlink("redis.rdb", to: live), .fifo(Array("redis.rdb".utf8))] {
                 let crafted = try await CraftedRepository.open(at: deployment.repository, password: GuideDeployment.resticPassword)
-                try await crafted.snapshot([node], paths: ["/redis.rdb"], time: GoTime(seconds: Int64(Date().timeIntervalSince1970)), hostname: "restic", tags: ["redis"])
+                try await crafted.snapshot(
+                    [node], paths: ["/redis.rdb"], time: GoTime(seconds: Int64(Date().timeIntervalSince1970)), hostname: "restic",
+                    tags: ["redis"])
                 let hostile = try await deployment.offsite(["drill", "redis"] + env)
                 #expect(hostile.status == 1)
                 #expect(hostile.stdoutString.contains("holds no regular file /redis.rdb"), "\(hostile.stdoutString) \(hostile.stderr)")

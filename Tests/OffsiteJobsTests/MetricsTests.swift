@@ -248,13 +248,15 @@ import Testing
     }
 
     @Test func promtoolAcceptsTheAlertRules() async throws {
-        let r = try await ProcessRunner.run(try promtool(), ["check", "rules", "deploy/prometheus-alerts.yml"], currentDirectory: Self.root)
+        let r = try await ProcessRunner.run(
+            try promtool(), ["check", "rules", "deploy/prometheus-alerts.yml"], currentDirectory: Self.root)
         #expect(r.status == 0, "promtool check rules: \(r.stdoutString) \(r.stderr)")
         #expect(r.stdoutString.contains("SUCCESS"))
     }
 
     @Test func theAlertRulesPassTheirUnitTests() async throws {
-        let r = try await ProcessRunner.run(try promtool(), ["test", "rules", "deploy/prometheus-alerts.test.yml"], currentDirectory: Self.root)
+        let r = try await ProcessRunner.run(
+            try promtool(), ["test", "rules", "deploy/prometheus-alerts.test.yml"], currentDirectory: Self.root)
         #expect(r.status == 0, "promtool test rules: \(r.stdoutString) \(r.stderr)")
     }
 

@@ -61,7 +61,9 @@ import Testing
                 let r = try await deployment.offsite(["backup", "--tag", "daily-test", "--time", time, "--quiet", root + "/data"])
                 #expect(r.status == 0, "backup \(day): \(r.stderr)")
             }
-            let forget = try await deployment.offsite(["forget", "--tag", "daily-test", "--keep-daily", "7", "--prune", "--dry-run", "--json"])
+            let forget = try await deployment.offsite([
+                "forget", "--tag", "daily-test", "--keep-daily", "7", "--prune", "--dry-run", "--json",
+            ])
             #expect(forget.status == 0, "forget: \(forget.stderr)")
             // forget's JSON is the first line; prune's dry-run report follows it.
             let firstLine = forget.stdoutString.split(separator: "\n").first.map(String.init) ?? ""

@@ -73,7 +73,9 @@ public struct Dump: Sendable {
                 case .failure(let problem):
                     throw EngineError(.invalidData, "\(Self.quoted(item)) \(problem) (run offsite check)")
                 case .success(let length) where UInt64(length) != node.size:
-                    onProblem("\(Self.quoted(item)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): wrote the content's \(length) bytes")
+                    onProblem(
+                        "\(Self.quoted(item)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): wrote the content's \(length) bytes"
+                    )
                 case .success:
                     break
                 }
@@ -115,7 +117,9 @@ public struct Dump: Sendable {
                     return
                 case .success(let length):
                     if UInt64(length) != node.size {
-                        onProblem("\(display(path)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): archived with the content's \(length) bytes")
+                        onProblem(
+                            "\(display(path)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): archived with the content's \(length) bytes"
+                        )
                         node.size = UInt64(length)
                     }
                 }
@@ -136,7 +140,9 @@ public struct Dump: Sendable {
             return nodes
         }
         func directory(_ node: Node, _ path: [UInt8]) -> ID? {
-            if node.subtree == nil { onProblem("\(display(path)): directory has no subtree: its contents are left out (run offsite check)") }
+            if node.subtree == nil {
+                onProblem("\(display(path)): directory has no subtree: its contents are left out (run offsite check)")
+            }
             return node.subtree
         }
         // One path buffer for the whole walk (a name is appended on the way down and cut on the

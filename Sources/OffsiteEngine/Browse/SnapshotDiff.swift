@@ -134,7 +134,9 @@ public struct SnapshotDiff: Sendable {
                 state.report.removed.add(n1)
                 if n1.type == .dir, let sub = n1.subtree {
                     do {
-                        try await list(sub, prefix: path, modifier: "-", stat: &state.report.removed, blobs: &state.before, fromSnapshot, warn, rejected, onChange)
+                        try await list(
+                            sub, prefix: path, modifier: "-", stat: &state.report.removed, blobs: &state.before, fromSnapshot, warn,
+                            rejected, onChange)
                     } catch let e as EngineError {
                         warn("error: \(e.message)")
                     }
@@ -145,7 +147,9 @@ public struct SnapshotDiff: Sendable {
                 state.report.added.add(n2)
                 if n2.type == .dir, let sub = n2.subtree {
                     do {
-                        try await list(sub, prefix: path, modifier: "+", stat: &state.report.added, blobs: &state.after, toSnapshot, warn, rejected, onChange)
+                        try await list(
+                            sub, prefix: path, modifier: "+", stat: &state.report.added, blobs: &state.after, toSnapshot, warn, rejected,
+                            onChange)
                     } catch let e as EngineError {
                         warn("error: \(e.message)")
                     }

@@ -91,7 +91,8 @@ final class PackRestorer: Sendable {
             for id in job.node.content ?? [] {
                 let handle = BlobHandle(id: id, type: .data)
                 guard let loc = repository.index.locations(of: handle).first else {
-                    missing.append((i, "\(directories.path(job.place.dir, job.place.name)): \(handle) is not in the index (run offsite check)"))
+                    missing.append(
+                        (i, "\(directories.path(job.place.dir, job.place.name)): \(handle) is not in the index (run offsite check)"))
                     located = []
                     break
                 }
@@ -335,7 +336,9 @@ final class PackRestorer: Sendable {
     /// Places that were restored (for `--verify` and hard links), with their nodes.
     var restored: [(place: RestorePlan.Place, node: Node)] {
         state.withLock { s in
-            jobs.indices.filter { s.files[$0].failure == nil && !s.files[$0].skipped && s.finished[$0] }.map { (jobs[$0].place, jobs[$0].node) }
+            jobs.indices.filter { s.files[$0].failure == nil && !s.files[$0].skipped && s.finished[$0] }.map {
+                (jobs[$0].place, jobs[$0].node)
+            }
         }
     }
 

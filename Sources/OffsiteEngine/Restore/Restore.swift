@@ -98,15 +98,18 @@ public struct Restore: Sendable {
             }
             if node.type == .dir {
                 guard let subtree = node.subtree else {
-                    throw EngineError(.invalidData, "directory \"\(sub)\" of snapshot \(options.snapshotID.shortHex) has no subtree (run offsite check)")
+                    throw EngineError(
+                        .invalidData, "directory \"\(sub)\" of snapshot \(options.snapshotID.shortHex) has no subtree (run offsite check)")
                 }
-                try await planner.walk(tree: subtree, into: TargetDirectories.root, location: filter.isEmpty ? nil : location, dirExists: targetExists)
+                try await planner.walk(
+                    tree: subtree, into: TargetDirectories.root, location: filter.isEmpty ? nil : location, dirExists: targetExists)
             } else if filter.select(FSPath(bytes: location), isDirectory: false).selected {
                 try planner.planItem(node, at: .init(dir: TargetDirectories.root, name: node.name), parentExists: targetExists)
             }
         } else {
             planner = RestorePlanner(repository: repository, options: options, filter: filter, directories: directories, base: [])
-            try await planner.walk(tree: snapshot.tree, into: TargetDirectories.root, location: filter.isEmpty ? nil : [], dirExists: targetExists)
+            try await planner.walk(
+                tree: snapshot.tree, into: TargetDirectories.root, location: filter.isEmpty ? nil : [], dirExists: targetExists)
         }
         let plan = planner.plan
         var report = Report()
@@ -142,7 +145,9 @@ public struct Restore: Sendable {
         try FileSystem.makeDirectories(directories.target)
         for place in plan.deletions {
             _ = try attempt {
-                try directories.with(place.dir) { try FileSystem.removeItem(in: $0, place.name, display: directories.path(place.dir, place.name)) }
+                try directories.with(place.dir) {
+                    try FileSystem.removeItem(in: $0, place.name, display: directories.path(place.dir, place.name))
+                }
                 report.filesDeleted += 1
             }
         }
@@ -216,7 +221,8 @@ public struct Restore: Sendable {
                 try directories.with(source.dir) { from in
                     try directories.with(place.dir) { dir in
                         try FileSystem.removeItem(in: dir, place.name, display: directories.path(place.dir, place.name))
-                        let r = FileSystem.withName(source.name) { old in FileSystem.withName(place.name) { linkat(from, old, dir, $0, 0) } }
+                        let r = FileSystem.withName(source.name) { old in FileSystem.withName(place.name) { linkat(from, old, dir, $0, 0) }
+                        }
                         guard r == 0 else { throw FileSystem.ioError("cannot create hard link", directories.path(place.dir, place.name)) }
                     }
                 }
@@ -225,14 +231,18 @@ public struct Restore: Sendable {
         }
         for (place, node) in plan.unchanged where !failed.contains(place.dir) {
             _ = try attempt {
-                try directories.with(place.dir) { try RestoreMetadata.apply(node, in: $0, place.name, display: directories.path(place.dir, place.name)) }
+                try directories.with(place.dir) {
+                    try RestoreMetadata.apply(node, in: $0, place.name, display: directories.path(place.dir, place.name))
+                }
             }
         }
         // Directory metadata last, deepest first: creating entries changes a directory's mtime.
         for directory in plan.directories.reversed() where !failed.contains(directory.index) {
             guard let node = directory.node else { continue }
             _ = try attempt {
-                try directories.withOpened(directory.index) { try RestoreMetadata.apply(node, fd: $0, display: directories.path(directory.index)) }
+                try directories.withOpened(directory.index) {
+                    try RestoreMetadata.apply(node, fd: $0, display: directories.path(directory.index))
+                }
                 report.directories += 1
             }
         }
@@ -260,7 +270,9 @@ public struct Restore: Sendable {
             throw EngineError(.io, "\(display()) exists and is not a directory: left as it is (--overwrite never)")
         }
         try FileSystem.removeItem(in: dir, name, display: display())
-        guard FileSystem.withName(name, { mkdirat(dir, $0, 0o700) }) == 0 else { throw FileSystem.ioError("cannot create directory", display()) }
+        guard FileSystem.withName(name, { mkdirat(dir, $0, 0o700) }) == 0 else {
+            throw FileSystem.ioError("cannot create directory", display())
+        }
     }
 
     /// Creates a symlink, FIFO or device node at `name` in `dir`, replacing what is there.
@@ -271,7 +283,9 @@ public struct Restore: Sendable {
             let r = FileSystem.withName(name) { p in FSPath(bytes: node.linkTarget).withCString { symlinkat($0, dir, p) } }
             guard r == 0 else { throw FileSystem.ioError("cannot create symlink", display()) }
         case .fifo:
-            guard FileSystem.withName(name, { mkfifoat(dir, $0, 0o600) }) == 0 else { throw FileSystem.ioError("cannot create fifo", display()) }
+            guard FileSystem.withName(name, { mkfifoat(dir, $0, 0o600) }) == 0 else {
+                throw FileSystem.ioError("cannot create fifo", display())
+            }
         case .dev, .chardev:
             let kind: UInt32 = node.type == .dev ? UInt32(S_IFBLK) : UInt32(S_IFCHR)
             guard FileSystem.withName(name, { mknodat(dir, $0, mode_t(kind | 0o600), dev_t(node.device)) }) == 0 else {

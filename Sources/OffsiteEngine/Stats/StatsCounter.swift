@@ -98,7 +98,8 @@ struct StatsCounter {
                 report.totalSize &+= node.size
             }
             if node.type == .dir {
-                try await walkRestoreSize(tree: try subtree(of: node, in: tree), path: path + [UInt8(ascii: "/")] + node.name, inodes: &inodes)
+                try await walkRestoreSize(
+                    tree: try subtree(of: node, in: tree), path: path + [UInt8(ascii: "/")] + node.name, inodes: &inodes)
             }
         }
     }

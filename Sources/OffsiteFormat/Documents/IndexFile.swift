@@ -122,7 +122,8 @@ public struct IndexFile: Sendable, Equatable {
         // Every sealed blob holds its IV and MAC: a shorter length would make its plaintext
         // length negative.
         guard length >= UInt64(CryptoKey.overhead) else {
-            throw FormatError(.invalidData, "blob \(id.hex) has a length of \(length) bytes, less than a sealed blob's \(CryptoKey.overhead)")
+            throw FormatError(
+                .invalidData, "blob \(id.hex) has a length of \(length) bytes, less than a sealed blob's \(CryptoKey.overhead)")
         }
         return PackBlob(type: type, id: id, offset: UInt32(offset), length: UInt32(length), uncompressedLength: UInt32(uncompressed))
     }

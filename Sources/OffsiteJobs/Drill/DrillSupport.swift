@@ -1,6 +1,6 @@
 import Foundation
-import Subprocess
 import OffsiteSync
+import Subprocess
 import SystemPackage
 
 #if canImport(Glibc)

@@ -49,7 +49,8 @@ struct StatsCommand: AsyncParsableCommand {
             let list = try await FilteredSnapshots.find(repo, filter: filterOptions, ids: snapshots)
             let report: Stats.Report
             do {
-                report = try await Stats(repository: repo, options: .init(mode: countMode)).run(snapshots: list.map { ($0.id, $0.snapshot) })
+                report = try await Stats(repository: repo, options: .init(mode: countMode)).run(
+                    snapshots: list.map { ($0.id, $0.snapshot) })
             } catch let e as EngineError {
                 Console.error("error walking snapshot: \(e.message)")
                 throw ExitCode(ExitStatus.code(for: e))
