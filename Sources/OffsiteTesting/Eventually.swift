@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 
 /// Polls `condition` every `interval` until it holds or `timeout` has passed, and returns
 /// whether it held. Waiting suspends the task (a timer on a dispatch queue resumes it), never
@@ -23,5 +23,29 @@ public func pause(_ duration: Duration) async {
     let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { continuation.resume() }
+    }
+}
+
+/// `eventually` for a moment that passes in milliseconds (a kill that must land mid-way
+/// through a command): the polls run on a thread of their own, so they keep their pace however
+/// busy the cooperative threads are, and the task waits suspended.
+public func eventuallyOnOwnThread(
+    timeout: Duration, interval: Duration = .milliseconds(2), _ condition: @escaping @Sendable () -> Bool
+) async -> Bool {
+    let (seconds, attoseconds) = interval.components
+    let micros = useconds_t(max(1, Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000)))
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+        let thread = Thread {
+            let clock = ContinuousClock()
+            let deadline = clock.now + timeout
+            var held = condition()
+            while !held && clock.now < deadline {
+                usleep(micros)
+                held = condition()
+            }
+            continuation.resume(returning: held)
+        }
+        thread.name = "eventuallyOnOwnThread"
+        thread.start()
     }
 }

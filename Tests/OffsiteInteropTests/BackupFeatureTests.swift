@@ -209,7 +209,7 @@ import Testing
             p.standardOutput = FileHandle.nullDevice
             try p.run()
             // Wait until the backup has stored data, so the interrupt lands mid-way.
-            _ = await eventually(timeout: .seconds(120), interval: .milliseconds(20)) { packCount(repo) > 0 }
+            _ = await eventuallyOnOwnThread(timeout: .seconds(120)) { packCount(repo) > 0 }
             #expect(packCount(repo) > 0)
             kill(p.processIdentifier, SIGINT)
             p.waitUntilExit()

@@ -56,14 +56,15 @@ import Glibc
             let out = dir + "/out"
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
-            p.arguments = ["-r", repo, "restore", "latest", "--target", out]
+            // Paced (50 MB at 8 MiB/s): unpaced, the restore can end between two polls.
+            p.arguments = ["-r", repo, "--limit-download", "8192", "restore", "latest", "--target", out]
             p.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password]) { $1 }
             let err = Pipe()
             p.standardError = err
             p.standardOutput = FileHandle.nullDevice
             try p.run()
             // Interrupt once a few dozen files are in place: mid-way through the restore.
-            _ = await eventually(timeout: .seconds(120), interval: .milliseconds(2)) {
+            _ = await eventuallyOnOwnThread(timeout: .seconds(120)) {
                 !p.isRunning || regularFiles(out).filter({ !$0.temporary }).count >= 40
             }
             let interruptedMidway = p.isRunning
