@@ -56,8 +56,8 @@ import Glibc
             let out = dir + "/out"
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
-            // Paced (50 MB at 8 MiB/s): unpaced, the restore can end between two polls.
-            p.arguments = ["-r", repo, "--limit-download", "8192", "restore", "latest", "--target", out]
+            // Paced (50 MB at 1 MiB/s): unpaced, the restore can end between two polls.
+            p.arguments = ["-r", repo, "--limit-download", "1024", "restore", "latest", "--target", out]
             p.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password]) { $1 }
             let err = Pipe()
             p.standardError = err
