@@ -7,6 +7,6 @@
 // `Orchestrator` runs the PostgreSQL, Redis and volume jobs through the offsite binary, then
 // retention, prune and check, and records each run in `RunState`; the metrics are rendered from
 // that state for the pushgateway, the textfile and the daemon's `/metrics`. `Daemon` runs the
-// operations on their `CronSchedule`s (Vixie cron's rules, DST included); drills restore into
-// scratch databases and directories and counts what came back (`Orchestrator`, Drill/). docs/ARCHITECTURE.md, section 6,
-// has the map.
+// operations on their `CronSchedule`s (Vixie cron's rules, DST included); the drills (Drill/)
+// restore into scratch databases and directories and count what came back.
+// docs/ARCHITECTURE.md, section 6, has the map.

@@ -1,4 +1,5 @@
 import Foundation
+import OffsiteEngine
 
 /// Polls `condition` every `interval` until it holds or `timeout` has passed, and returns
 /// whether it held. Waiting suspends the task (a timer on a dispatch queue resumes it), never
@@ -34,18 +35,14 @@ public func eventuallyOnOwnThread(
 ) async -> Bool {
     let (seconds, attoseconds) = interval.components
     let micros = useconds_t(max(1, Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000)))
-    return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-        let thread = Thread {
-            let clock = ContinuousClock()
-            let deadline = clock.now + timeout
-            var held = condition()
-            while !held && clock.now < deadline {
-                usleep(micros)
-                held = condition()
-            }
-            continuation.resume(returning: held)
+    return await onOwnThread("eventuallyOnOwnThread") {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var held = condition()
+        while !held && clock.now < deadline {
+            usleep(micros)
+            held = condition()
         }
-        thread.name = "eventuallyOnOwnThread"
-        thread.start()
+        return held
     }
 }

@@ -1,4 +1,5 @@
 public import Foundation
+import OffsiteEngine
 
 /// Runs external programs (the restic oracle, the offsite binary) and captures their output.
 public enum ProcessRunner {
@@ -35,17 +36,9 @@ public enum ProcessRunner {
         stdin: Data? = nil, currentDirectory: String? = nil
     ) async throws -> Result {
         let audit = SecretsAudit.current
-        return try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(
-                    with: Swift.Result {
-                        try runWaiting(
-                            executable, arguments, environment: environment, stdin: stdin,
-                            currentDirectory: currentDirectory, audit: audit)
-                    })
-            }
-            thread.name = "ProcessRunner"
-            thread.start()
+        return try await onOwnThread("ProcessRunner") {
+            try runWaiting(
+                executable, arguments, environment: environment, stdin: stdin, currentDirectory: currentDirectory, audit: audit)
         }
     }
 

@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-/// Two `offsite daemon`s : on one repository from two hosts, each with its
+/// Two `offsite daemon`s: on one repository from two hosts, each with its
 /// own state, they wait for each other's locks and for a third party's exclusive lock instead of
 /// failing, and the repository checks clean; on one state directory the second is refused.
 @Suite struct TwoDaemonsTests {

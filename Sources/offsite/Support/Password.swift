@@ -1,4 +1,5 @@
 import Foundation
+import OffsiteEngine
 
 #if canImport(Glibc)
 import Glibc

@@ -1,10 +1,10 @@
-import Foundation
+public import Foundation
 
 /// Runs `body`, which blocks (waits for a child process, reads a terminal or a pipe), on a
 /// thread of its own and waits for it without holding one of Swift's cooperative threads:
 /// there are only as many of those as cores, and a blocked one stalls every task of the
 /// process queued behind it.
-func onOwnThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func onOwnThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread { continuation.resume(with: Result { try body() }) }
         thread.name = name
@@ -13,7 +13,7 @@ func onOwnThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () thr
 }
 
 /// `onOwnThread` for work that cannot fail.
-func onOwnThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () -> T) async -> T {
+public func onOwnThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
         let thread = Thread { continuation.resume(returning: body()) }
         thread.name = name
