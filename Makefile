@@ -23,9 +23,9 @@ bench: deps
 
 # The short form CI runs: a ~20 MB dataset, correctness of every restore, no timing targets.
 # It uses the debug binary `make test` already built (no second, release build of the
-# dependencies: timings are not judged here).
+# dependencies: timings are not judged here), with the same SWIFT_BUILD_FLAGS.
 bench-quick: deps
-	swift build --product offsite
+	swift build --product offsite $(SWIFT_BUILD_FLAGS)
 	./scripts/bench --quick --offsite .build/debug/offsite
 
 # offsite vs restic on a 10,000-deep chain of directories: dump and restore (on a fresh ext4 loop
