@@ -108,6 +108,19 @@ import Glibc
                     try await Self.expectSameStats(["--mode", mode, "--json"] + selection, repo: repo)
                 }
             }
+            // `snapshots` selects as stats does: the same snapshots, the same notices, exit 0.
+            if version == "2" {
+                for selection in [["deadbeef", ids[2]], ["--host", "h2", ids[0]], ["--host", "nope", "latest"], ["--tag", "t1"]] {
+                    let theirs = try await Restic.run(["snapshots", "--json"] + selection, repo: repo, password: password)
+                    let ours = try await OffsiteBinary.run(["-r", repo, "snapshots", "--json"] + selection, password: password)
+                    #expect(ours.status == theirs.status, "snapshots \(selection): exit \(ours.status), restic \(theirs.status)")
+                    #expect(ours.stderr == theirs.stderr, "snapshots \(selection)\noffsite: \(ours.stderr)\nrestic: \(theirs.stderr)")
+                    #expect(
+                        try jsonArray(ours.stdout).map { $0["id"] as? String }
+                            == (try jsonArray(theirs.stdout).map { $0["id"] as? String }),
+                        "snapshots \(selection)")
+                }
+            }
             // The default mode, and a bad one.
             try await Self.expectSameStats([], repo: repo)
             let bad = try await OffsiteBinary.run(["-r", repo, "stats", "--mode", "bogus"], password: password)

@@ -62,6 +62,63 @@ extension Repository {
         }
     }
 
+    /// restic's `FindFilteredSnapshots`, the one selection every command taking `[SNAPSHOT...]`
+    /// uses: the snapshots `refs` name (full IDs, prefixes as listed, or `latest`: the newest
+    /// snapshot matching `latestFilter`), each once and in the order named; with no `refs`,
+    /// every snapshot matching `filter`, oldest first.
+    ///
+    /// Like restic it never fails on a reference: each one it cannot resolve or load is left
+    /// out and described in `notices`, for the caller to print.
+    public func selectSnapshots(
+        _ refs: [String], filter: SnapshotFilter, latestFilter: SnapshotFilter? = nil
+    ) async throws -> SnapshotSelection {
+        var selection = SnapshotSelection()
+        let names = try await listIDs(.snapshots).sorted()
+        guard !refs.isEmpty else {
+            for id in names {
+                do {
+                    let s = try await loadSnapshot(id)
+                    if filter.matches(s) { selection.snapshots.append((id, s)) }
+                } catch {
+                    selection.notices.append(.unloadable(id, error))
+                }
+            }
+            selection.snapshots.sort { ($0.snapshot.time, $0.id) < ($1.snapshot.time, $1.id) }
+            return selection
+        }
+        var chosen: [ID] = []
+        var usedFilter = false
+        for ref in refs {
+            if ref == "latest" {
+                usedFilter = true
+                var newest: (id: ID, time: GoTime)? = nil
+                for id in names {
+                    guard let s = try? await loadSnapshot(id), (latestFilter ?? filter).matches(s) else { continue }
+                    if newest == nil || !(s.time < newest!.time) { newest = (id, s.time) }
+                }
+                if let newest { chosen.append(newest.id) } else { selection.notices.append(.latestMatchedNothing) }
+                continue
+            }
+            // restic's prefix search: case-sensitive, on the names as listed.
+            let matches = names.filter { $0.hex.hasPrefix(ref) }
+            switch matches.count {
+            case 1: chosen.append(matches[0])
+            case 0: selection.notices.append(.noMatch(prefix: ref))
+            default: selection.notices.append(.ambiguous(prefix: ref))
+            }
+        }
+        if !usedFilter && !filter.isEmpty { selection.notices.append(.filterIgnored) }
+        var seen: Set<ID> = []
+        for id in chosen where seen.insert(id).inserted {
+            do {
+                selection.snapshots.append((id, try await loadSnapshot(id)))
+            } catch {
+                selection.notices.append(.unloadable(id, error))
+            }
+        }
+        return selection
+    }
+
     /// Follows `subpath` (components separated by `/`) from a root tree to a node.
     /// Returns nil for the root itself.
     public func findNode(tree root: ID, subpath: String) async throws -> Node? {
@@ -82,5 +139,24 @@ extension Repository {
             }
         }
         return found
+    }
+}
+
+/// What `Repository.selectSnapshots` chose, and why it left references out.
+public struct SnapshotSelection: Sendable {
+    public var snapshots: [(id: ID, snapshot: Snapshot)] = []
+    public var notices: [Notice] = []
+
+    public enum Notice: Sendable {
+        /// `latest` was named and no snapshot matched the filter.
+        case latestMatchedNothing
+        /// No snapshot's ID starts with the prefix.
+        case noMatch(prefix: String)
+        /// More than one snapshot's ID starts with the prefix.
+        case ambiguous(prefix: String)
+        /// The snapshot file could not be read or parsed.
+        case unloadable(ID, any Error)
+        /// References were named, none of them `latest`, so `--host/--tag/--path` had no effect.
+        case filterIgnored
     }
 }

@@ -83,31 +83,10 @@ struct FindCommand: AsyncParsableCommand {
         if rejected > 0 { throw CLIError(message: "There were \(rejected) errors", exitCode: ExitStatus.fatal) }
     }
 
-    /// restic's `FindFilteredSnapshots`: the named snapshots (each once; a name that does not
-    /// resolve is reported and skipped), or all that pass the filter; sorted by time as restic
-    /// 0.16+ does (0.14 used listing order).
+    /// The snapshots to search (`FilteredSnapshots`), sorted by time as restic 0.16+ does
+    /// (0.14 used the order named).
     func selectSnapshots(_ repo: Repository) async throws -> [(id: ID, snapshot: Snapshot)] {
-        guard !snapshots.isEmpty else { return try await repo.loadSnapshots(filter: filterOptions.filter) }
-        var chosen: [(id: ID, snapshot: Snapshot)] = []
-        var usedFilter = false
-        for ref in snapshots {
-            do {
-                if ref == "latest" { usedFilter = true }
-                let found = try await repo.findSnapshot(ref, filter: ref == "latest" ? filterOptions.filter : SnapshotFilter())
-                if !chosen.contains(where: { $0.id == found.id }) { chosen.append(found) }
-            } catch let e as EngineError where e.code == .notFound || e.code == .ambiguous || e.code == .invalidArgument {
-                if ref == "latest" {
-                    Console.error(
-                        "Ignoring \"latest\", no snapshot matched given filter (Paths:[\(filterOptions.path.joined(separator: " "))] "
-                            + "Tags:[\(filterOptions.tag.joined(separator: " "))] Hosts:[\(filterOptions.host.joined(separator: " "))])")
-                } else {
-                    Console.error("Ignoring \"\(ref)\": \(e.message)")
-                }
-            }
-        }
-        if !usedFilter && !filterOptions.filter.isEmpty {
-            Console.error("Ignoring filters as there are explicit snapshot ids given")
-        }
+        let chosen = try await FilteredSnapshots.find(repo, filter: filterOptions, ids: snapshots)
         return chosen.enumerated().sorted { ($0.element.snapshot.time, $0.offset) < ($1.element.snapshot.time, $1.offset) }.map(\.element)
     }
 }

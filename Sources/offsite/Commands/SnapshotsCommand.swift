@@ -21,12 +21,9 @@ struct SnapshotsCommand: AsyncParsableCommand {
     func run() async throws {
         try await runCommand {
             let repo = try await RepositoryOpener.open(global, loadIndex: false)
-            var list = try await repo.loadSnapshots(filter: filterOptions.filter)
-            if !ids.isEmpty {
-                var chosen: [(id: ID, snapshot: Snapshot)] = []
-                for ref in ids { chosen.append(try await repo.findSnapshot(ref, filter: filterOptions.filter)) }
-                list = chosen
-            }
+            // A damaged snapshot file fails the listing (exit 1, the file named): a list that
+            // leaves one out with exit 0 is easy to miss.
+            var list = try await FilteredSnapshots.find(repo, filter: filterOptions, ids: ids, failOnDamaged: true)
             if let latest {
                 var groups: [String: [(id: ID, snapshot: Snapshot)]] = [:]
                 for item in list {

@@ -54,7 +54,7 @@ struct TagCommand: AsyncParsableCommand {
             let report = await Tag(repository: repo, options: options).run(snapshots: list)
             for failure in report.failures {
                 Console.error(
-                    "unable to modify the tags for snapshot ID \(FilteredSnapshots.goQuote(failure.id.hex)), ignoring: \(failure.message)")
+                    "unable to modify the tags for snapshot ID \(GoQuote.quoted(failure.id.hex)), ignoring: \(failure.message)")
             }
             if !global.quiet {
                 Console.out(report.changed.isEmpty ? "no snapshots were modified" : "modified tags on \(report.changed.count) snapshots")

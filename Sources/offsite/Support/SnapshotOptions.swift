@@ -12,5 +12,8 @@ struct SnapshotFilterOptions: ParsableArguments {
     @Option(name: .long, help: "Only consider snapshots that include this path (may be repeated).")
     var path: [String] = []
 
-    var filter: SnapshotFilter { SnapshotFilter(hosts: host, tags: tag, paths: path) }
+    /// Tags as restic reads the flag: comma-separated, whitespace around each tag removed.
+    var filter: SnapshotFilter {
+        SnapshotFilter(hosts: host, tags: tag.map { splitTagList($0).joined(separator: ",") }, paths: path)
+    }
 }
