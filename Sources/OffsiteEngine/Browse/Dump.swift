@@ -65,16 +65,16 @@ public struct Dump: Sendable {
             let item = PathName.clean(prefix + "/" + component)
             let isLast = i == components.count - 1
             guard let node = tree.node(named: Array(component.utf8)) else {
-                throw EngineError(.notFound, "path \(Self.quoted(item)) not found in snapshot")
+                throw EngineError(.notFound, "path \(GoQuote.quoted(item)) not found in snapshot")
             }
             switch (isLast, node.type) {
             case (true, .file):
                 switch repository.index.contentLength(of: node.content ?? []) {
                 case .failure(let problem):
-                    throw EngineError(.invalidData, "\(Self.quoted(item)) \(problem) (run offsite check)")
+                    throw EngineError(.invalidData, "\(GoQuote.quoted(item)) \(problem) (run offsite check)")
                 case .success(let length) where UInt64(length) != node.size:
                     onProblem(
-                        "\(Self.quoted(item)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): wrote the content's \(length) bytes"
+                        "\(GoQuote.quoted(item)): \(FileContentProblem.sizeMismatch(recorded: node.size, content: length)): wrote the content's \(length) bytes"
                     )
                 case .success:
                     break
@@ -82,7 +82,7 @@ public struct Dump: Sendable {
                 try await writeContent(of: node, to: { try sink.write($0) })
                 return .file
             case (false, .dir), (true, .dir):
-                guard let sub = node.subtree else { throw EngineError(.invalidData, "directory \(Self.quoted(item)) has no subtree") }
+                guard let sub = node.subtree else { throw EngineError(.invalidData, "directory \(GoQuote.quoted(item)) has no subtree") }
                 tree = try await repository.loadTree(sub)
                 if isLast {
                     try beforeArchive()
@@ -90,9 +90,11 @@ public struct Dump: Sendable {
                 }
                 prefix = item
             case (false, _):
-                throw EngineError(.invalidArgument, "\(Self.quoted(item)) should be a dir, but is a \(Self.quoted(node.type.rawValue))")
+                throw EngineError(
+                    .invalidArgument, "\(GoQuote.quoted(item)) should be a dir, but is a \(GoQuote.quoted(node.type.rawValue))")
             case (true, _):
-                throw EngineError(.invalidArgument, "\(Self.quoted(item)) should be a file, but is a \(Self.quoted(node.type.rawValue))")
+                throw EngineError(
+                    .invalidArgument, "\(GoQuote.quoted(item)) should be a file, but is a \(GoQuote.quoted(node.type.rawValue))")
             }
         }
         return .file
@@ -256,10 +258,5 @@ public struct Dump: Sendable {
     static func splitPath(_ p: String) -> [String] {
         let parts = p.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         return parts.isEmpty ? [""] : parts
-    }
-
-    /// Go's `%q` for the messages (ASCII only needs escaping of quotes and backslashes here).
-    static func quoted(_ s: String) -> String {
-        String(decoding: [UInt8(ascii: "\"")] + GoQuote.quote(Array(s.utf8)) + [UInt8(ascii: "\"")], as: UTF8.self)
     }
 }

@@ -11,6 +11,9 @@ public enum GoQuote {
         "\"" + String(decoding: quote(name), as: UTF8.self) + "\""
     }
 
+    /// Go's `%q` of a string, for messages.
+    public static func quoted(_ s: String) -> String { quoted(Array(s.utf8)) }
+
     /// `strconv.Quote(name)` without the surrounding quotes.
     public static func quote(_ name: [UInt8]) -> [UInt8] {
         // Fast path: printable ASCII without quote or backslash is its own quoting.

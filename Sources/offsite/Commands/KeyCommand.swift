@@ -112,48 +112,7 @@ struct KeyPasswordOptions: ParsableArguments {
 /// String() of `time.Now()`: local wall clock, offset, zone and the monotonic reading.
 enum KeyReport {
     static func saved(_ file: KeyFile) -> String {
-        "saved new key as <Key of \(file.username)@\(file.hostname), created on \(goTimeString(file.created))>"
-    }
-
-    static func goTimeString(_ time: GoTime) -> String {
-        let t = time.inLocalOffset
-        let c = t.civil
-        var fraction = String(format: "%09d", Int(t.nanoseconds))
-        while fraction.last == "0" { fraction.removeLast() }
-        let off = Int(t.utcOffset)
-        let offset = String(format: "%@%02d%02d", off < 0 ? "-" : "+", abs(off) / 3600, abs(off) % 3600 / 60)
-        var text = String(format: "%04lld-%02d-%02d %02d:%02d:%02d", c.year, c.month, c.day, c.hour, c.minute, c.second)
-        if !fraction.isEmpty { text += "." + fraction }
-        text += " " + offset + " " + zoneAbbreviation(at: t.seconds, offset: off)
-        if let m = monotonicSinceStart() { text += String(format: " m=+%d.%09d", m / 1_000_000_000, m % 1_000_000_000) }
-        return text
-    }
-
-    /// The zone abbreviation Go prints ("UTC", "CET", "+03").
-    static func zoneAbbreviation(at seconds: Int64, offset: Int) -> String {
-        var t = time_t(seconds)
-        var value = tm()
-        if localtime_r(&t, &value) != nil, let zone = value.tm_zone {
-            let name = String(cString: zone)
-            if !name.isEmpty { return name }
-        }
-        return String(format: "%@%02d", offset < 0 ? "-" : "+", abs(offset) / 3600)
-    }
-
-    /// Nanoseconds since this process started (Go's monotonic reading counts from there).
-    static func monotonicSinceStart() -> Int64? {
-        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        // Fields after "(comm)": state is field 3, starttime field 22 (clock ticks since boot).
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 19, let ticks = Int64(fields[19]) else { return nil }
-        let hz = Int64(sysconf(Int32(_SC_CLK_TCK)))
-        guard hz > 0 else { return nil }
-        var now = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &now)
-        let elapsed = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - ticks * (1_000_000_000 / hz)
-        return max(0, elapsed)
+        "saved new key as <Key of \(file.username)@\(file.hostname), created on \(goTimeString(file.created.inLocalOffset, inLocalZone: true, monotonic: monotonicSinceProcessStart()))>"
     }
 }
 
@@ -199,7 +158,7 @@ struct KeyRemoveCommand: AsyncParsableCommand {
             let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: .exclusive)
             // restic.Find: a literal prefix of the file names; its errors are not "Fatal:" ones.
             let names = try await repo.backend.list(.keys).map(\.name).filter { $0.hasPrefix(prefix) }
-            let quoted = "\"" + String(decoding: GoQuote.quote(Array(prefix.utf8)), as: UTF8.self) + "\""
+            let quoted = GoQuote.quoted(prefix)
             guard names.count == 1, let id = ID(hex: names[0]) else {
                 Console.error(names.isEmpty ? "no matching ID found for prefix \(quoted)" : "multiple IDs with prefix \(quoted) found")
                 throw ExitCode(ExitStatus.fatal)

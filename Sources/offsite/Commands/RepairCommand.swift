@@ -150,12 +150,12 @@ struct RepairSnapshotsCommand: AsyncParsableCommand {
 
     /// restic's line (lines, for a snapshot's header) for an event.
     static func message(_ event: RepairSnapshots.Event) -> String {
-        let q = GoQuote.quoted
+        let q: ([UInt8]) -> String = GoQuote.quoted
         switch event {
         case .snapshot(let id, let s):
             let paths = "[" + s.paths.joined(separator: " ") + "]"
             return "\nsnapshot \(id.shortHex) of \(paths) at \(goTimeString(s.time)) by \(s.username)@\(s.hostname)"
-        case .removedInvalidNode(let path, let type): return "  file \(q(path)): removed node with invalid type \(q(Array(type.utf8)))"
+        case .removedInvalidNode(let path, let type): return "  file \(q(path)): removed node with invalid type \(GoQuote.quoted(type))"
         case .removedMissingContent(let path): return "  file \(q(path)): removed missing content"
         case .fixedIncorrectSize(let path): return "  file \(q(path)): fixed incorrect size"
         case .removedUnsafeName(let directory, let name, let problem): return "  dir \(q(directory)): removed entry \(q(name)): \(problem)"
