@@ -53,7 +53,6 @@ public final class RESTBackend: StorageBackend {
         let text = reply.bodyText.trimmingCharacters(in: .whitespacesAndNewlines)
         let detail = text.isEmpty || text.count > 200 || text.contains("\n") || text.lowercased() == reason.lowercased() ? "" : ": \(text)"
         let said = "HTTP \(reply.status) \(reason)\(detail)"
-        if let redirect = reply.redirectFailure(what, said: said) { return redirect }
         switch reply.status {
         case 404:
             return StorageError(.notFound, "\(what): not found (\(said))")
@@ -71,12 +70,8 @@ public final class RESTBackend: StorageBackend {
         case 403:
             let hint = refusal ?? "check that the server lets this user reach this path (rest-server --private-repos allows only /USER/…)"
             return StorageError(.unauthorized, "\(what): the REST server refused the request for \(config.who) (\(said)); \(hint)")
-        case 416:
-            return StorageError(.invalidData, "\(what): the range asked for is past the end of the object (\(said))")
-        case 408, 429, 500...599:
-            return StorageError(.transient, "\(what): \(said) from \(location)")
         default:
-            return StorageError(.io, "\(what): unexpected reply from \(location) (\(said))")
+            return reply.statusFailure(what, said: "\(said) from \(location)")
         }
     }
 
