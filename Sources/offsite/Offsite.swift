@@ -35,27 +35,17 @@ struct Offsite: AsyncParsableCommand {
 
     /// restic accepts global flags before the command name (`restic -r REPO snapshots`).
     /// ArgumentParser reads options where the command declares them, so global flags found
-    /// before the command are moved after it.
+    /// before the command are moved after it (after its subcommand, for `key list`). The
+    /// commands and the options that take a value come from their definitions.
     static func reorder(_ args: [String]) -> [String] {
-        let commands: Set<String> = [
-            "init", "backup", "snapshots", "restore", "ls", "cat", "list", "key", "version", "debug", "help", "stats", "tag", "dump",
-            "find", "diff", "unlock", "check", "prune", "repair", "rebuild-index", "forget", "copy",
-            "run", "config", "daemon", "status", "drill", "doctor", "cost",
-        ]
-        let valued: Set<String> = [
-            "-r", "--repo", "--repository-file", "--password-file", "--password-command", "--key-hint",
-            "--compression", "--pack-size", "--cache-dir", "-o", "--option", "--retry-lock", "--stuck-request-timeout",
-            "--limit-upload", "--limit-download",
-        ]
         var moved: [String] = []
         var i = 0
         while i < args.count {
             let a = args[i]
-            if commands.contains(a) {
-                // Commands with their own subcommands (`key list`) take the flags after those.
+            if let hasSubcommands = commands[a] {
                 var head = [a]
                 var rest = Array(args[(i + 1)...])
-                if a == "key" || a == "debug" || a == "repair" || a == "config", let sub = rest.first, !sub.hasPrefix("-") {
+                if hasSubcommands, let sub = rest.first, !sub.hasPrefix("-") {
                     head.append(sub)
                     rest.removeFirst()
                 }
@@ -63,7 +53,7 @@ struct Offsite: AsyncParsableCommand {
             }
             if !a.hasPrefix("-") { break }
             moved.append(a)
-            if valued.contains(a), i + 1 < args.count {
+            if globalOptionTakesValue(a), i + 1 < args.count {
                 moved.append(args[i + 1])
                 i += 1
             }
@@ -72,9 +62,47 @@ struct Offsite: AsyncParsableCommand {
         return args
     }
 
+    /// Every command name and alias (and ArgumentParser's `help`), each with whether the command
+    /// has subcommands.
+    static let commands: [String: Bool] = {
+        var out = ["help": false]
+        for command in configuration.subcommands {
+            let nested = !command.configuration.subcommands.isEmpty
+            for name in [command._commandName] + command.configuration.aliases { out[name] = nested }
+        }
+        return out
+    }()
+
+    /// Whether `flag` is a global option given its value as the next argument (`-r REPO`): such
+    /// an option does not parse alone (a flag does, and `--repo=REPO` carries its value).
+    static func globalOptionTakesValue(_ flag: String) -> Bool {
+        guard !flag.contains("=") else { return false }
+        do {
+            _ = try GlobalOptions.parse([flag])
+            return false
+        } catch {
+            return GlobalOptions.message(for: error).hasPrefix("Missing value")
+        }
+    }
+
     static func main() async {
         Interrupts.install()
         MemoryTuning.apply()
-        await Offsite.main(reorder(Array(CommandLine.arguments.dropFirst())))
+        do {
+            var command = try parseAsRoot(reorder(Array(CommandLine.arguments.dropFirst())))
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // A usage error (unknown flag, missing value) exits 1 as restic's does, not with
+            // ArgumentParser's 64; help, version and every other error keep their own code.
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
     }
 }

@@ -65,6 +65,30 @@ import Testing
         }
     }
 
+    /// Global flags before the command, as restic takes them: flags and options with values in
+    /// any order, before a command with subcommands, and `--repo=` with its value attached.
+    @Test func globalFlagsBeforeTheCommand() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try await makeRepo(dir)
+            let r = expectStatus(
+                try await OffsiteBinary.run(
+                    [
+                        "--json", "-q", "--limit-download", "100", "-o", "s3.region=eu-west-1", "--repo=" + repo, "--compression", "max",
+                        "snapshots",
+                    ],
+                    password: password), 0, "flags before snapshots")
+            #expect(try jsonArray(r.stdout).count == 1)
+            let keys = expectStatus(try await OffsiteBinary.run(["--json", "-r", repo, "key", "list"], password: password), 0, "key list")
+            #expect(try jsonArray(keys.stdout).count == 1)
+            // An unknown flag or a missing value is a usage error: exit 1 from both tools.
+            for args in [["--no-such-flag", "snapshots"], ["snapshots", "--no-such-flag"], ["snapshots", "--host"]] {
+                let ours = expectStatus(try await OffsiteBinary.run(["-r", repo] + args, password: password), 1, "usage error \(args)")
+                #expect(ours.stderr.contains(args.contains("--host") ? "--host" : "--no-such-flag"))
+                expectStatus(try await Restic.run(args, repo: repo, password: password), 1, "restic usage error \(args)")
+            }
+        }
+    }
+
     @Test func flippedPackByteFailsNamingPackAndBlob() async throws {
         try await withScratchDirectory { dir in
             let repo = try await makeRepo(dir)
