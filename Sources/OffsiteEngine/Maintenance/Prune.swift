@@ -126,6 +126,30 @@ public struct Prune: Sendable {
     /// or of the wrong size): nothing has been changed then.
     public func plan() async throws -> (Plan, Stats) {
         var stats = Stats()
+        let used = try await usedBlobs(&stats)
+        onEvent?(.phase("searching used packs..."))
+        let census = try PackCensus(index: repository.index, used: used, stats: &stats)
+        onEvent?(.phase("collecting packs for deletion and repacking"))
+        var plan = Plan()
+        let candidates = try await sortPacks(census, into: &plan, stats: &stats)
+        chooseRepacks(candidates, into: &plan, stats: &stats)
+        stats.packsUnref = plan.removeFirst.count
+        stats.packsRepack = plan.repack.count
+        stats.packsRemove = plan.remove.count
+
+        // Blobs that also live in a pack that stays need not be copied.
+        if !plan.repack.isEmpty {
+            var keepBlobs = census.usedBlobs
+            for (pack, blobs) in census.byPack where !plan.remove.contains(pack) && !plan.repack.contains(pack) {
+                for blob in blobs { keepBlobs.remove(blob.handle) }
+            }
+            plan.keepBlobs = keepBlobs
+        }
+        return (plan, stats)
+    }
+
+    /// The blobs the snapshots (but `ignoreSnapshots`) reach.
+    private func usedBlobs(_ stats: inout Stats) async throws -> Set<BlobHandle> {
         onEvent?(.phase("loading all snapshots..."))
         var roots: [ID] = []
         for id in try await repository.listIDs(.snapshots).sorted() where !options.ignoreSnapshots.contains(id) {
@@ -139,108 +163,132 @@ public struct Prune: Sendable {
         }
         stats.snapshots = roots.count
         onEvent?(.phase("finding data that is still in use for \(roots.count) snapshots"))
-        var used: Set<BlobHandle>
         do {
-            used = try await repository.reachableBlobs(from: roots)
+            return try await repository.reachableBlobs(from: roots)
         } catch let e as EngineError {
             throw EngineError(
                 e.code,
                 "\(e.message)\ndata needed by a snapshot cannot be read, so prune will not start (nothing was changed); run `offsite check` to see what is damaged"
             )
         }
+    }
 
-        onEvent?(.phase("searching used packs..."))
-        let byPack = repository.index.blobsByPack()
-        let packOrder = byPack.keys.sorted { $0.hex < $1.hex }
-        // How many copies of each used blob the index lists (at most 255: only 1 versus more matters).
-        var copies: [BlobHandle: Int] = [:]
-        for pack in packOrder {
-            for blob in byPack[pack]! where used.contains(blob.handle) {
-                copies[blob.handle] = min((copies[blob.handle] ?? 0) + 1, 255)
+    /// What one pack holds, as far as pruning is concerned.
+    struct PackInfo {
+        var usedSize: UInt64
+        var unusedSize: UInt64 = 0
+        var usedBlobs: UInt64 = 0
+        var unusedBlobs: UInt64 = 0
+        /// Copies of blobs stored more than once, counted unused until one copy is chosen.
+        var duplicateBlobs: UInt64 = 0
+        var types: Set<BlobType> = []
+        var uncompressed = false
+        var isData: Bool { types == [.data] }
+        var size: UInt64 { usedSize + unusedSize }
+    }
+
+    /// Every indexed pack's used and unused blobs, with exactly one copy of each used blob counted
+    /// as used.
+    struct PackCensus {
+        let byPack: [ID: [PackBlob]]
+        /// Packs by ID, the order every pass visits them in.
+        let order: [ID]
+        var info: [ID: PackInfo] = [:]
+        /// Every used blob (each in the index at least once).
+        let usedBlobs: Set<BlobHandle>
+
+        init(index: MasterIndex, used: Set<BlobHandle>, stats: inout Stats) throws {
+            byPack = index.blobsByPack()
+            order = byPack.keys.sorted { $0.hex < $1.hex }
+            // How many copies of each used blob the index lists (at most 255: only 1 versus more matters).
+            var copies: [BlobHandle: Int] = [:]
+            for pack in order {
+                for blob in byPack[pack]! where used.contains(blob.handle) {
+                    copies[blob.handle] = min((copies[blob.handle] ?? 0) + 1, 255)
+                }
+            }
+            let missing = used.subtracting(copies.keys)
+            if !missing.isEmpty {
+                throw EngineError(
+                    .invalidData,
+                    "\(missing.count) blobs in use are not in the index (e.g. \(missing.first!)): data seems to be missing, so prune will not start (nothing was changed). Run `offsite check` to see what is damaged."
+                )
+            }
+            usedBlobs = Set(copies.keys)
+            count(copies: copies, stats: &stats)
+            chooseCopies(copies.filter { $0.value >= 2 }, stats: &stats)
+        }
+
+        /// Counts each pack's blobs: used when the index lists them once, duplicate when more.
+        private mutating func count(copies: [BlobHandle: Int], stats: inout Stats) {
+            for pack in order {
+                let blobs = byPack[pack]!
+                let header = UInt64(Pack.size(of: blobs) - blobs.reduce(0) { $0 + Int($1.length) })
+                var p = PackInfo(usedSize: header)
+                for blob in blobs {
+                    p.types.insert(blob.type)
+                    if !blob.isCompressed { p.uncompressed = true }
+                    let size = UInt64(blob.length)
+                    switch copies[blob.handle] {
+                    case nil:
+                        p.unusedSize += size
+                        p.unusedBlobs += 1
+                        stats.size.unused += size
+                        stats.blobs.unused += 1
+                    case 1:
+                        p.usedSize += size
+                        p.usedBlobs += 1
+                        stats.size.used += size
+                        stats.blobs.used += 1
+                    default:
+                        p.unusedSize += size
+                        p.unusedBlobs += 1
+                        p.duplicateBlobs += 1
+                        stats.size.duplicate += size
+                        stats.blobs.duplicate += 1
+                    }
+                }
+                info[pack] = p
             }
         }
-        used.subtract(copies.keys)
-        if !used.isEmpty {
-            throw EngineError(
-                .invalidData,
-                "\(used.count) blobs in use are not in the index (e.g. \(used.first!)): data seems to be missing, so prune will not start (nothing was changed). Run `offsite check` to see what is damaged."
-            )
-        }
-        var keepBlobs = Set(copies.keys)
 
-        struct PackInfo {
-            var usedSize: UInt64
-            var unusedSize: UInt64 = 0
-            var usedBlobs: UInt64 = 0
-            var unusedBlobs: UInt64 = 0
-            /// Copies of blobs stored more than once, counted unused until one copy is chosen.
-            var duplicateBlobs: UInt64 = 0
-            var types: Set<BlobType> = []
-            var uncompressed = false
-            var isData: Bool { types == [.data] }
-        }
-        var info: [ID: PackInfo] = [:]
-        for pack in packOrder {
-            let blobs = byPack[pack]!
-            let header = UInt64(Pack.size(of: blobs) - blobs.reduce(0) { $0 + Int($1.length) })
-            var p = PackInfo(usedSize: header)
-            for blob in blobs {
-                p.types.insert(blob.type)
-                if !blob.isCompressed { p.uncompressed = true }
-                let size = UInt64(blob.length)
-                switch copies[blob.handle] {
-                case nil:
-                    p.unusedSize += size
-                    p.unusedBlobs += 1
-                    stats.size.unused += size
-                    stats.blobs.unused += 1
-                case 1:
-                    p.usedSize += size
-                    p.usedBlobs += 1
+        /// Makes exactly one copy of each duplicated blob used, and the statistics follow the copy
+        /// chosen (copies may differ in size: one client compressed, another did not), as restic
+        /// 0.15+ counts them. The copy kept, as restic 0.17+ chooses: one in a pack with used
+        /// blobs, one in a pack made only of duplicates (what an interrupted prune leaves: keeping
+        /// it saves repacking again), else the last copy. (restic 0.14 counted the first copy as
+        /// used whichever was kept, so what it removed could exceed what it had counted unused and
+        /// its "unused size after prune" wrapped around: the crash the concurrency driver once hit.)
+        private mutating func chooseCopies(_ duplicated: [BlobHandle: Int], stats: inout Stats) {
+            var pending = duplicated  // copies not yet visited, until one is chosen
+            for pack in order where !pending.isEmpty {
+                for blob in byPack[pack]! {
+                    guard let remaining = pending[blob.handle] else { continue }
+                    let p = info[pack]!
+                    guard p.usedBlobs > 0 || p.duplicateBlobs == p.unusedBlobs || remaining == 1 else {
+                        pending[blob.handle] = remaining - 1
+                        continue
+                    }
+                    let size = UInt64(blob.length)
+                    info[pack]!.unusedSize -= size
+                    info[pack]!.unusedBlobs -= 1
+                    info[pack]!.usedSize += size
+                    info[pack]!.usedBlobs += 1
+                    stats.size.duplicate -= size
+                    stats.blobs.duplicate -= 1
                     stats.size.used += size
                     stats.blobs.used += 1
-                default:
-                    p.unusedSize += size
-                    p.unusedBlobs += 1
-                    p.duplicateBlobs += 1
-                    stats.size.duplicate += size
-                    stats.blobs.duplicate += 1
+                    pending[blob.handle] = nil
                 }
             }
-            info[pack] = p
         }
-        // Exactly one copy of each duplicated blob becomes used, and the statistics follow the copy
-        // chosen (copies may differ in size: one client compressed, another did not), as restic
-        // 0.15+ counts them. The copy kept, as restic 0.17+ chooses: one in a pack with used blobs,
-        // one in a pack made only of duplicates (what an interrupted prune leaves: keeping it saves
-        // repacking again), else the last copy. (restic 0.14 counted the first copy as used
-        // whichever was kept, so what it removed could exceed what it had counted unused and its
-        // "unused size after prune" wrapped around: the crash the concurrency driver once hit.)
-        var pending = copies.filter { $0.value >= 2 }  // copies not yet visited, until one is chosen
-        for pack in packOrder where !pending.isEmpty {
-            for blob in byPack[pack]! {
-                guard let remaining = pending[blob.handle] else { continue }
-                let p = info[pack]!
-                guard p.usedBlobs > 0 || p.duplicateBlobs == p.unusedBlobs || remaining == 1 else {
-                    pending[blob.handle] = remaining - 1
-                    continue
-                }
-                let size = UInt64(blob.length)
-                info[pack]!.unusedSize -= size
-                info[pack]!.unusedBlobs -= 1
-                info[pack]!.usedSize += size
-                info[pack]!.usedBlobs += 1
-                stats.size.duplicate -= size
-                stats.blobs.duplicate -= 1
-                stats.size.used += size
-                stats.blobs.used += 1
-                pending[blob.handle] = nil
-            }
-        }
+    }
 
-        onEvent?(.phase("collecting packs for deletion and repacking"))
-        var plan = Plan()
-        let small = options.repackSmall ? options.targetPackSize / 5 * 4 : options.targetPackSize / 25
+    /// Sorts the stored packs against the census: unindexed packs go first, unused ones are
+    /// removed, full ones kept, the rest returned as candidates for repacking (best first).
+    /// Throws when a pack's size disagrees with the index or a needed pack is missing.
+    private func sortPacks(_ census: PackCensus, into plan: inout Plan, stats: inout Stats) async throws -> [(ID, PackInfo)] {
+        let small = smallPackLimit
         var candidates: [(ID, PackInfo)] = []
         var smallCandidates: [(ID, PackInfo)] = []
         let stored = try await storage("listing data") { try await repository.backend.list(.data) }
@@ -248,15 +296,15 @@ public struct Prune: Sendable {
         for object in stored.sorted(by: { $0.name < $1.name }) {
             guard let id = ID(hex: object.name) else { continue }
             seen.insert(id)
-            guard var p = info[id] else {
+            guard var p = census.info[id] else {
                 plan.removeFirst.insert(id)
                 stats.size.unref += UInt64(object.size)
                 continue
             }
-            if p.unusedSize + p.usedSize != UInt64(object.size) && p.usedBlobs != 0 {
+            if p.size != UInt64(object.size) && p.usedBlobs != 0 {
                 throw EngineError(
                     .invalidData,
-                    "pack \(id.shortHex): calculated size \(p.unusedSize + p.usedSize) does not match real size \(object.size); run `offsite check` and repair the index first (nothing was changed)"
+                    "pack \(id.shortHex): calculated size \(p.size) does not match real size \(object.size); run `offsite check` and repair the index first (nothing was changed)"
                 )
             }
             if p.usedBlobs == 0 {
@@ -286,7 +334,7 @@ public struct Prune: Sendable {
         }
         // Indexed packs missing from storage: harmless if nothing in them is used.
         var missingNeeded: [ID] = []
-        for (id, p) in info where !seen.contains(id) {
+        for (id, p) in census.info where !seen.contains(id) {
             if p.usedBlobs == 0 {
                 plan.ignore.insert(id)
                 stats.blobs.remove += p.unusedBlobs
@@ -314,11 +362,21 @@ public struct Prune: Sendable {
             let (pi, pj) = (a.1, b.1)
             if !pi.isData && pj.isData { return true }
             if !pj.isData && pi.isData { return false }
-            let si = pi.unusedSize + pi.usedSize, sj = pj.unusedSize + pj.usedSize
-            if si < target && sj >= target { return true }
-            if sj < target && si >= target { return false }
+            if pi.size < target && pj.size >= target { return true }
+            if pj.size < target && pi.size >= target { return false }
             return pi.unusedSize * pj.usedSize > pj.unusedSize * pi.usedSize
         }
+        return candidates
+    }
+
+    /// A pack below this size is small: worth repacking when there are enough of them.
+    private var smallPackLimit: Int { options.repackSmall ? options.targetPackSize / 5 * 4 : options.targetPackSize / 25 }
+
+    /// Picks the candidates to repack, in order, until `--max-unused` is met or
+    /// `--max-repack-size` reached; tree packs and packs that must be compressed are always
+    /// repacked (while the size limit allows).
+    private func chooseRepacks(_ candidates: [(ID, PackInfo)], into plan: inout Plan, stats: inout Stats) {
+        let target = UInt64(smallPackLimit)
         let maxUnusedAfter = options.maxUnused.limit(used: stats.size.used)
         for (id, p) in candidates {
             // Duplicates count as unused here too, as in restic 0.18+ (0.14 left them out, so a
@@ -326,38 +384,18 @@ public struct Prune: Sendable {
             // removed comes out of what was counted unused.
             let counted = stats.size.unused + stats.size.duplicate, removed = stats.size.remove + stats.size.repackrm
             let reachedUnused = (counted > removed ? counted - removed : 0) < maxUnusedAfter
-            let (sum, overflow) = stats.size.repack.addingReportingOverflow(p.unusedSize + p.usedSize)
+            let (sum, overflow) = stats.size.repack.addingReportingOverflow(p.size)
             let reachedRepackSize = overflow || sum >= options.maxRepackBytes
-            let largeEnough = p.unusedSize + p.usedSize >= target
-            if reachedRepackSize {
+            if reachedRepackSize || (p.isData && !p.uncompressed && reachedUnused && p.size >= target) {
                 stats.packsKeep += 1
-            } else if !p.isData || p.uncompressed {
-                repack(id, p)
-            } else if reachedUnused && largeEnough {
-                stats.packsKeep += 1
-            } else {
-                repack(id, p)
+                continue
             }
-        }
-        func repack(_ id: ID, _ p: PackInfo) {
             plan.repack.insert(id)
             stats.blobs.repack += p.unusedBlobs + p.usedBlobs
-            stats.size.repack += p.unusedSize + p.usedSize
+            stats.size.repack += p.size
             stats.blobs.repackrm += p.unusedBlobs
             stats.size.repackrm += p.unusedSize
         }
-        stats.packsUnref = plan.removeFirst.count
-        stats.packsRepack = plan.repack.count
-        stats.packsRemove = plan.remove.count
-
-        // Blobs that also live in a pack that stays need not be copied.
-        if !plan.repack.isEmpty {
-            for (pack, blobs) in byPack where !plan.remove.contains(pack) && !plan.repack.contains(pack) {
-                for blob in blobs { keepBlobs.remove(blob.handle) }
-            }
-            plan.keepBlobs = keepBlobs
-        }
-        return (plan, stats)
     }
 
     // MARK: Execution
