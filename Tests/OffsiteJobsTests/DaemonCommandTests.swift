@@ -14,29 +14,17 @@ import Glibc
             let deployment = try await GuideDeployment(
                 root: root, extraEnv: "BACKUP_SCHEDULE=@every 3s\nBACKUP_JOBS=redis,volumes\nPRUNE_SCHEDULE=off\nCHECK_SCHEDULE=off")
             defer { deployment.stop() }
-            let port = try TestServer.freePort()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
-            p.arguments = ["daemon", "--env-file", deployment.envFile, "--listen", "127.0.0.1:\(port)", "--log-file", root + "/daemon.log"]
-            var env = ProcessInfo.processInfo.environment
-            for name in ["RESTIC_PASSWORD", "RESTIC_REPOSITORY", "OFFSITE_STATE_DIR", "OFFSITE_CONFIG"] { env[name] = nil }
-            p.environment = env
-            let out = root + "/stdout.log"
-            FileManager.default.createFile(atPath: out, contents: nil)
-            let handle = FileHandle(forWritingAtPath: out)
-            p.standardOutput = handle
-            p.standardError = handle
-            try p.run()
-            defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+            let daemon = try await DaemonProcess(
+                envFile: deployment.envFile, listen: true, arguments: ["--log-file", root + "/daemon.log"], output: root + "/stdout.log")
+            let port = try #require(daemon.port)
 
             // Two scheduled runs of both jobs, each with its retention applied (generous: the suite
             // shares two cores). Waiting for the backups alone let SIGTERM cancel the second
             // run's forget under AddressSanitizer, leaving two snapshots.
             let twoRuns = await eventually(timeout: .seconds(120)) {
-                let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-                return ["volumes", "redis"].allSatisfy { text.components(separatedBy: "\($0): retention applied").count > 2 }
+                ["volumes", "redis"].allSatisfy { daemon.count("\($0): retention applied") >= 2 }
             }
-            #expect(twoRuns, "\((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
+            #expect(twoRuns, "\(daemon.output)")
 
             let health = try LoopbackHTTP.request(port: port, path: "/healthz")
             #expect(health.status == 200)
@@ -45,12 +33,10 @@ import Glibc
             #expect(metrics.text.contains("backup_success{mode=\"all\"} 1"), "\(metrics.text.prefix(2000))")
             #expect(metrics.text.contains("offsite_last_success{operation=\"backup\",target=\"redis\"} 1"))
 
-            kill(p.processIdentifier, SIGTERM)
-            _ = await eventually(timeout: .seconds(120)) { !p.isRunning }
-            #expect(!p.isRunning, "the daemon did not stop within 120 s of SIGTERM")
-            p.waitUntilExit()
-            let stdout = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-            #expect(p.terminationStatus == 0, "\(stdout)")
+            let stopped = await daemon.stop()
+            let stdout = daemon.output
+            #expect(stopped.stoppedInTime, "the daemon did not stop within 120 s of SIGTERM")
+            #expect(stopped.status == 0, "\(stdout)")
             #expect(stdout.contains("daemon: stopped"))
             // Every event line carries a timestamp, and the log file has the same lines.
             let lines = stdout.split(separator: "\n").filter { !$0.hasPrefix("signal interrupt") }

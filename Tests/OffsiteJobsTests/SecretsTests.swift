@@ -173,34 +173,21 @@ import Glibc
         var env = try String(contentsOfFile: deployment.envFile, encoding: .utf8)
         env += "\nBACKUP_SCHEDULE=@every 3s\nBACKUP_JOBS=redis,postgres\nPRUNE_SCHEDULE=off\nCHECK_SCHEDULE=off\n"
         try env.write(toFile: deployment.envFile, atomically: true, encoding: .utf8)
-        let port = try TestServer.freePort()
         let log = root + "/daemon.log"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
-        p.arguments = ["daemon", "--env-file", deployment.envFile, "--listen", "127.0.0.1:\(port)", "--log-file", log]
-        var environment = ProcessInfo.processInfo.environment
-        for name in ["RESTIC_PASSWORD", "RESTIC_REPOSITORY", "OFFSITE_STATE_DIR", "OFFSITE_CONFIG", "PGPASSWORD"] {
-            environment[name] = nil
-        }
-        environment["PATH"] = deployment.postgres.binDirectory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
-        p.environment = environment
         let out = root + "/daemon.stdout"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: out)
-        p.standardError = FileHandle(forWritingAtPath: out)
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let sampler = audit.watchDescendants(of: p.processIdentifier)
-        let twoRuns = await eventually(timeout: .seconds(120)) {
-            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").components(separatedBy: "postgres: backup completed").count > 2
-        }
+        let daemon = try await DaemonProcess(
+            envFile: deployment.envFile, listen: true, arguments: ["--log-file", log], output: out,
+            environment: [
+                "PGPASSWORD": nil,
+                "PATH": deployment.postgres.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            ])
+        let sampler = audit.watchDescendants(of: daemon.process.processIdentifier)
+        let twoRuns = await eventually(timeout: .seconds(120)) { daemon.count("postgres: backup completed") >= 2 }
         #expect(twoRuns)
-        let metrics = try LoopbackHTTP.request(port: port, path: "/metrics")
-        kill(p.processIdentifier, SIGTERM)
-        _ = await eventually(timeout: .seconds(120)) { !p.isRunning }
+        let metrics = try LoopbackHTTP.request(port: try #require(daemon.port), path: "/metrics")
+        let stopped = await daemon.stop()
         sampler.stop()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        #expect(stopped.status == 0)
         audit.scan(metrics.text, "the daemon's /metrics")
         audit.scanFile(out)
         audit.scanFile(log)

@@ -38,22 +38,8 @@ import Glibc
     }
 
     /// Starts `offsite daemon --env-file env` with its output in `log`.
-    func startDaemon(_ env: String, log: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
-        p.arguments = ["daemon", "--env-file", env, "--listen", "off"]
-        var environment = ProcessInfo.processInfo.environment
-        for name in ["RESTIC_PASSWORD", "RESTIC_REPOSITORY", "OFFSITE_STATE_DIR", "OFFSITE_CONFIG", "OFFSITE_LISTEN"] {
-            environment[name] = nil
-        }
-        environment["TZ"] = "UTC"
-        p.environment = environment
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = FileHandle(forWritingAtPath: log)
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        return p
+    func startDaemon(_ env: String, log: String) async throws -> DaemonProcess {
+        try await DaemonProcess(envFile: env, listen: false, output: log, environment: ["TZ": "UTC"])
     }
 
     func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
@@ -66,12 +52,10 @@ import Glibc
         #expect(happened, "never happened: \(what)")
     }
 
-    func stop(_ p: Process, _ log: String) async {
-        kill(p.processIdentifier, SIGTERM)
-        await waitFor("the daemon stops after SIGTERM", polls: 3000) { !p.isRunning }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text(log).suffix(3000))")
+    func stop(_ daemon: DaemonProcess) async {
+        let stopped = await daemon.stop(timeout: .seconds(300))
+        #expect(stopped.stoppedInTime, "the daemon did not stop within 300 s of SIGTERM")
+        #expect(stopped.status == 0, "\(daemon.output.suffix(3000))")
     }
 
     func lockFiles(_ repo: String) -> [String] {
@@ -110,10 +94,9 @@ import Glibc
 
             let logs = [root + "/a.log", root + "/b.log"]
             let daemons = [
-                try startDaemon(try envFile(root, host: "a", state: root + "/state-a"), log: logs[0]),
-                try startDaemon(try envFile(root, host: "b", state: root + "/state-b"), log: logs[1]),
+                try await startDaemon(try envFile(root, host: "a", state: root + "/state-a"), log: logs[0]),
+                try await startDaemon(try envFile(root, host: "b", state: root + "/state-b"), log: logs[1]),
             ]
-            defer { for d in daemons where d.isRunning { kill(d.processIdentifier, SIGKILL) } }
             for log in logs { await waitFor("a backup started in \(log)") { count("volumes: backup started", in: log) > 0 } }
             // Let the backups meet the lock (a failure would be logged at once), then release it,
             // keeping the same password.
@@ -129,7 +112,7 @@ import Glibc
                     count("volumes: backup completed", in: log) >= 3 && count("prune completed", in: log) >= 2
                 }
             }
-            for (d, log) in zip(daemons, logs) { await stop(d, log) }
+            for d in daemons { await stop(d) }
             for log in logs {
                 // Runs cut short by the stop are logged as interrupted; everything before must have worked.
                 let beforeStop = text(log).components(separatedBy: "daemon: stop requested").first ?? ""
@@ -160,29 +143,26 @@ import Glibc
             try data.dir("")
             let state = root + "/state"
             let env = try envFile(root, host: "a", state: state, schedule: "@every 1h", prune: "off")
-            let first = try startDaemon(env, log: root + "/first.log")
-            defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+            let first = try await startDaemon(env, log: root + "/first.log")
             await waitFor("the first daemon starts") { count("daemon: started", in: root + "/first.log") > 0 }
 
-            let second = try startDaemon(env, log: root + "/second.log")
-            await waitFor("the second daemon exits", polls: 3000) { !second.isRunning }
-            if second.isRunning { await stop(second, root + "/second.log") }
-            second.waitUntilExit()
-            let output = text(root + "/second.log")
-            #expect(second.terminationStatus == 1, "\(output)")
+            let second = try await startDaemon(env, log: root + "/second.log")
+            await waitFor("the second daemon exits", polls: 3000) { !second.process.isRunning }
+            let status = await second.stop(timeout: .seconds(300)).status
+            let output = second.output
+            #expect(status == 1, "\(output)")
             #expect(
                 output.contains(
-                    "another offsite daemon (PID \(first.processIdentifier)) is already running with the state directory \(state)"),
+                    "another offsite daemon (PID \(first.process.processIdentifier)) is already running with the state directory \(state)"),
                 "\(output)")
             #expect(output.contains("OFFSITE_STATE_DIR"))
             #expect(!output.contains("daemon: started"))
-            #expect(first.isRunning, "the first daemon stopped")
+            #expect(first.process.isRunning, "the first daemon stopped")
 
-            await stop(first, root + "/first.log")
-            let again = try startDaemon(env, log: root + "/again.log")
-            defer { if again.isRunning { kill(again.processIdentifier, SIGKILL) } }
-            await waitFor("the daemon starts once the first has stopped") { count("daemon: started", in: root + "/again.log") > 0 }
-            await stop(again, root + "/again.log")
+            await stop(first)
+            let again = try await startDaemon(env, log: root + "/again.log")
+            await waitFor("the daemon starts once the first has stopped") { again.count("daemon: started") > 0 }
+            await stop(again)
         }
     }
 }

@@ -178,31 +178,15 @@ public struct Check: Sendable {
     /// Loads every tree reachable from `roots` once (a few at a time) and checks its nodes.
     /// Returns the problems of each tree that has any.
     func checkTrees(_ roots: [ID], count: inout Int) async -> [(tree: ID, problems: [String])] {
-        var seen = Set<ID>()
-        var queue: [ID] = []
-        for r in roots where seen.insert(r).inserted { queue.append(r) }
         var errors: [(tree: ID, problems: [String])] = []
-        let width = 16
-        await withTaskGroup(of: (ID, [String], [ID]).self) { group in
-            var next = 0
-            var running = 0
-            func schedule() {
-                while running < width && next < queue.count {
-                    let id = queue[next]
-                    next += 1
-                    running += 1
-                    group.addTask { await self.checkTree(id) }
-                }
-            }
-            schedule()
-            while let (id, problems, children) = await group.next() {
-                running -= 1
-                count += 1
-                if !problems.isEmpty { errors.append((id, problems)) }
-                for c in children where seen.insert(c).inserted { queue.append(c) }
-                schedule()
-            }
+        var visited = 0
+        // checkTree reports a tree it cannot load as that tree's problem and never throws.
+        _ = try? await repository.streamTrees(from: roots, load: { await self.checkTree($0) }) { id, checked in
+            visited += 1
+            if !checked.problems.isEmpty { errors.append((id, checked.problems)) }
+            return checked.subtrees
         }
+        count += visited
         return errors
     }
 
@@ -227,15 +211,15 @@ public struct Check: Sendable {
         return found
     }
 
-    /// One tree: (its problems, its subtrees).
-    func checkTree(_ id: ID) async -> (ID, [String], [ID]) {
+    /// One tree: its problems and its subtrees.
+    func checkTree(_ id: ID) async -> (problems: [String], subtrees: [ID]) {
         let tree: Tree
         do {
             tree = try await repository.loadTree(id)
         } catch let e as EngineError {
-            return (id, [e.message], [])
+            return ([e.message], [])
         } catch {
-            return (id, ["\(error)"], [])
+            return (["\(error)"], [])
         }
         var problems: [String] = []
         var children: [ID] = []
@@ -282,7 +266,7 @@ public struct Check: Sendable {
                 continue
             }
         }
-        return (id, problems, children)
+        return (problems, children)
     }
 
     // MARK: Reading packs

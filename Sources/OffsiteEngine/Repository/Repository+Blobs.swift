@@ -59,36 +59,19 @@ extension Repository {
         }
     }
 
-    /// Every tree and data blob reachable from the trees `roots`, loading up to 16 trees at a
-    /// time. Trees in `skipping` are not entered (and not returned), nor is any tree twice.
+    /// Every tree and data blob reachable from the trees `roots` (`streamTrees`, 16 trees at a
+    /// time). Trees in `skipping` are not entered (and not returned), nor is any tree twice.
     /// Throws naming the first tree that cannot be loaded.
     public func reachableBlobs(from roots: [ID], skipping: Set<ID> = []) async throws -> Set<BlobHandle> {
         var found = Set<BlobHandle>()
-        var queue: [ID] = []
-        func enter(_ tree: ID) {
-            if !skipping.contains(tree), found.insert(BlobHandle(id: tree, type: .tree)).inserted { queue.append(tree) }
-        }
-        for root in roots { enter(root) }
-        try await withThrowingTaskGroup(of: Tree.self) { group in
-            var next = 0
-            var running = 0
-            func schedule() {
-                while running < 16 && next < queue.count {
-                    let id = queue[next]
-                    next += 1
-                    running += 1
-                    group.addTask { try await self.loadTree(id) }
-                }
+        try await streamTrees(from: roots, skipping: skipping, load: { try await self.loadTree($0) }) { id, tree in
+            found.insert(BlobHandle(id: id, type: .tree))
+            var subtrees: [ID] = []
+            for node in tree.nodes {
+                for blob in node.content ?? [] { found.insert(BlobHandle(id: blob, type: .data)) }
+                if let sub = node.subtree { subtrees.append(sub) }
             }
-            schedule()
-            while let tree = try await group.next() {
-                running -= 1
-                for node in tree.nodes {
-                    for blob in node.content ?? [] { found.insert(BlobHandle(id: blob, type: .data)) }
-                    if let sub = node.subtree { enter(sub) }
-                }
-                schedule()
-            }
+            return subtrees
         }
         return found
     }
