@@ -56,7 +56,7 @@ extension SharedServers {
 extension SharedServers.Kind {
     func start() async throws -> TestServer {
         switch self {
-        case .moto: try TestServer.moto()
+        case .moto: try await TestServer.moto()
         }
     }
 }

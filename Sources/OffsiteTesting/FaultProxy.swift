@@ -7,10 +7,10 @@ public import Foundation
 /// `seed`, so a failing run can be replayed.
 /// `GET /__faults` returns the counts of injected faults as JSON.
 public enum FaultProxy {
-    public static func start(upstreamPort: Int, failRate: Double, seed: UInt64, stallSeconds: Double = 4) throws -> TestServer {
+    public static func start(upstreamPort: Int, failRate: Double, seed: UInt64, stallSeconds: Double = 4) async throws -> TestServer {
         let script = NSTemporaryDirectory() + "offsite-fault-proxy-\(UUID().uuidString.prefix(8)).py"
         try Data(source.utf8).write(to: URL(fileURLWithPath: script))
-        return try TestServer("python3", install: "apt-get install python3") { port in
+        return try await TestServer("python3", install: "apt-get install python3") { port in
             [script, String(port), String(upstreamPort), String(failRate), String(seed), String(stallSeconds)]
         }
     }

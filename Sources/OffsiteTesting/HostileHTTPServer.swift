@@ -25,10 +25,10 @@ public import Foundation
 public enum HostileHTTPServer {
     public static let objectSize = 1000
 
-    public static func start(redirectPort: Int = 9) throws -> TestServer {
+    public static func start(redirectPort: Int = 9) async throws -> TestServer {
         let script = NSTemporaryDirectory() + "offsite-hostile-http-\(UUID().uuidString.prefix(8)).py"
         try Data(source.utf8).write(to: URL(fileURLWithPath: script))
-        return try TestServer("python3", install: "apt-get install python3") { port in
+        return try await TestServer("python3", install: "apt-get install python3") { port in
             [script, String(port), String(redirectPort)]
         }
     }

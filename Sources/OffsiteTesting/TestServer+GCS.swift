@@ -61,7 +61,7 @@ public final class GoogleAuthTestServer: @unchecked Sendable {
         try Data(Self.script.utf8).write(to: URL(fileURLWithPath: script))
         statsPath = directory + "/token-server-stats.json"
         let stats = statsPath
-        server = try TestServer("python3", install: "apt-get install python3") { port in
+        server = try await TestServer("python3", install: "apt-get install python3") { port in
             [script, String(port), upstream, publicKey, stats, String(expiresIn)] + accept
         }
     }

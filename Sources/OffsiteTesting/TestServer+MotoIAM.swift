@@ -7,8 +7,9 @@ extension TestServer {
     /// refuses wrong secrets, but also its own check of signed listings (ListObjectsV2 with a
     /// prefix), so use it for refused-credential paths, not for whole repositories.
     public static func motoCheckingSignatures() async throws -> (server: TestServer, keyID: String, secret: String) {
-        let moto = try TestServer("moto_server", install: "pip install 'moto[server]'", environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "2"])
-        {
+        let moto = try await TestServer(
+            "moto_server", install: "pip install 'moto[server]'", environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "2"]
+        ) {
             ["-H", "127.0.0.1", "-p", String($0)]
         }
         let script = """

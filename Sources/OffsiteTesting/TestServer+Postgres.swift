@@ -62,7 +62,7 @@ public final class PostgresServer: @unchecked Sendable {
                     description: "initdb failed (\(initdb.status)): \(initdb.stderr.suffix(2000)) \(initdb.stdoutString.suffix(1000))")
             }
             let dir = directory, bin = binDirectory
-            server = try TestServer(runAs.executable, install: "apt-get install postgresql", timeout: timeout) { port in
+            server = try await TestServer(runAs.executable, install: "apt-get install postgresql", timeout: timeout) { port in
                 runAs.prefix + [
                     bin + "/postgres", "-D", dir + "/data", "-p", String(port), "-k", dir,
                     "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
@@ -82,7 +82,7 @@ public final class PostgresServer: @unchecked Sendable {
                 stop()
                 throw ProcessRunner.NotFound(description: "postgres did not become ready: \(output.suffix(2000))")
             }
-            usleep(50_000)
+            await pause(.milliseconds(50))
         }
     }
 

@@ -6,13 +6,13 @@ extension TestServer {
     /// with `appendOnly`, the server refuses to delete or replace objects (locks excepted).
     public static func rclone(
         directory: String, user: String? = nil, password: String? = nil, appendOnly: Bool = false
-    ) throws -> TestServer {
+    ) async throws -> TestServer {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var options: [String] = []
         if let user { options += ["--user", user] }
         if let password { options += ["--pass", password] }
         if appendOnly { options.append("--append-only") }
-        return try TestServer("rclone", install: "apt-get install rclone") { port in
+        return try await TestServer("rclone", install: "apt-get install rclone") { port in
             // `--config ""`: no rclone.conf (the user's own stays out of the test).
             ["serve", "restic", "--config", "", "--addr", "127.0.0.1:\(port)"] + options + [directory]
         }

@@ -8,15 +8,15 @@ extension TestServer {
     /// A Redis server of its own (Debian's `redis-server`) on a free loopback port: nothing
     /// saved (`--save ""`, no append-only file), its working directory a scratch one removed
     /// by `stop()`. With `password`, clients must authenticate (`requirepass`).
-    public static func redis(password: String? = nil) throws -> RedisServer {
-        try RedisServer(password: password)
+    public static func redis(password: String? = nil) async throws -> RedisServer {
+        try await RedisServer(password: password)
     }
 
     /// The Prometheus Pushgateway (Debian's `prometheus-pushgateway`) on a free loopback port,
     /// keeping pushed metrics in memory. Push to `url() + "/metrics/job/NAME"`.
-    public static func pushgateway() throws -> TestServer {
+    public static func pushgateway() async throws -> TestServer {
         let binary = ProcessRunner.which("prometheus-pushgateway") ?? ProcessRunner.which("pushgateway") ?? "prometheus-pushgateway"
-        return try TestServer(binary, install: "apt-get install prometheus-pushgateway") { port in
+        return try await TestServer(binary, install: "apt-get install prometheus-pushgateway") { port in
             // Debian's build persists pushes to /var/lib/prometheus/pushgateway.data by default,
             // so every test's server would start with the metrics earlier tests pushed.
             ["--web.listen-address=127.0.0.1:\(port)", "--log.level=warn", "--persistence.file="]
@@ -41,14 +41,14 @@ public final class RedisServer: @unchecked Sendable {
     public let directory: String
     public var port: Int { server.port }
 
-    public init(password: String? = nil) throws {
+    public init(password: String? = nil) async throws {
         self.password = password
         let base = ProcessInfo.processInfo.environment["OFFSITE_TEST_TMP"] ?? NSTemporaryDirectory()
         directory = (base as NSString).appendingPathComponent("offsite-redis-\(UUID().uuidString.prefix(8).lowercased())")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let dir = directory
         do {
-            server = try TestServer("redis-server", install: "apt-get install redis-server") { port in
+            server = try await TestServer("redis-server", install: "apt-get install redis-server") { port in
                 ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir]
                     + (password.map { ["--requirepass", $0] } ?? [])
             }

@@ -13,12 +13,12 @@ public final class TestServer: @unchecked Sendable {
     private let log: String
 
     /// Starts `executable` with `arguments(port)` on a free loopback port and waits (up to
-    /// `timeout` seconds) until the port accepts connections. `install` says how to get the
-    /// program when it is missing.
+    /// `timeout` seconds, suspended between polls) until the port accepts connections.
+    /// `install` says how to get the program when it is missing.
     public init(
         _ executable: String, install: String, environment: [String: String] = [:], timeout: Double = 30,
         arguments: (Int) -> [String]
-    ) throws {
+    ) async throws {
         guard let path = executable.hasPrefix("/") ? executable : ProcessRunner.which(executable) else {
             throw ProcessRunner.NotFound(description: "\(executable) is not installed: \(install) (or run `make deps`)")
         }
@@ -44,7 +44,7 @@ public final class TestServer: @unchecked Sendable {
                     self.log = log
                     return
                 }
-                usleep(50_000)
+                await pause(.milliseconds(50))
             }
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
             p.waitUntilExit()
@@ -107,7 +107,7 @@ public final class TestServer: @unchecked Sendable {
 
 extension TestServer {
     /// moto's S3 server (`pip install 'moto[server]'`), accepting any credentials.
-    public static func moto() throws -> TestServer {
-        try TestServer("moto_server", install: "pip install 'moto[server]'") { ["-H", "127.0.0.1", "-p", String($0)] }
+    public static func moto() async throws -> TestServer {
+        try await TestServer("moto_server", install: "pip install 'moto[server]'") { ["-H", "127.0.0.1", "-p", String($0)] }
     }
 }

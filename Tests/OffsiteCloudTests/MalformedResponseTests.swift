@@ -124,9 +124,9 @@ import Testing
     @Test(arguments: Kind.allCases)
     func malformedRepliesEndInClearErrors(_ kind: Kind) async throws {
         // The host redirects point to: it must never see a request.
-        let sink = try HostileHTTPServer.start()
+        let sink = try await HostileHTTPServer.start()
         defer { sink.stop() }
-        let server = try HostileHTTPServer.start(redirectPort: sink.port)
+        let server = try await HostileHTTPServer.start(redirectPort: sink.port)
         defer { server.stop() }
         // The well-behaved mode first: the backend reads the server's objects correctly, so
         // the failures below come from the malformed replies.

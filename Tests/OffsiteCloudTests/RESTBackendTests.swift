@@ -18,7 +18,7 @@ import Testing
         _ body: (TestServer, RESTBackend, String) async throws -> Void
     ) async throws {
         try await withScratchDirectory { dir in
-            let server = try TestServer.rclone(directory: dir + "/served", user: user, password: password, appendOnly: appendOnly)
+            let server = try await TestServer.rclone(directory: dir + "/served", user: user, password: password, appendOnly: appendOnly)
             defer { server.stop() }
             let path = "repo-\(UUID().uuidString.prefix(8))"
             let backend = try #require(
@@ -69,7 +69,7 @@ import Testing
     @Test(arguments: [("alice", "wrong"), (nil, nil)] as [(String?, String?)])
     func refusedCredentialsAreUnauthorized(user: String?, password: String?) async throws {
         try await withScratchDirectory { dir in
-            let server = try TestServer.rclone(directory: dir, user: "alice", password: "right")
+            let server = try await TestServer.rclone(directory: dir, user: "alice", password: "right")
             defer { server.stop() }
             let backend = try RESTBackend.make(
                 location: "rest:\(server.url(user: user, password: password))/repo", environment: [:], options: [:])
@@ -123,7 +123,7 @@ import Testing
     /// (async-http-client keeps trying to connect until the 10 s connect timeout.)
     @Test func aStoppedServerIsTransient() async throws {
         try await withScratchDirectory { dir in
-            let server = try TestServer.rclone(directory: dir)
+            let server = try await TestServer.rclone(directory: dir)
             let backend = try RESTBackend.make(location: "rest:\(server.url())/repo", environment: [:], options: [:])
             server.stop()
             do {

@@ -223,7 +223,7 @@ import Testing
         let script = NSTemporaryDirectory() + "offsite-hostile-s3-\(UUID().uuidString.prefix(8)).py"
         try Data(Self.hostileServer.utf8).write(to: URL(fileURLWithPath: script))
         defer { try? FileManager.default.removeItem(atPath: script) }
-        let server = try TestServer("python3", install: "apt-get install python3") { [script, String($0)] }
+        let server = try await TestServer("python3", install: "apt-get install python3") { [script, String($0)] }
         defer { server.stop() }
         let b = S3Backend(
             config: try S3Config.parse("s3:http://127.0.0.1:\(server.port)/bucket/repo", environment: [:], options: [:]),

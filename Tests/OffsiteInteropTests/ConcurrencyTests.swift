@@ -31,7 +31,7 @@ import Glibc
             let repo: String
             let locksDirectory: String
             if storage == "rest" {
-                let s = try TestServer.rclone(directory: dir + "/served")
+                let s = try await TestServer.rclone(directory: dir + "/served")
                 server = s
                 repo = "rest:\(s.url())/repo"
                 locksDirectory = dir + "/served/repo/locks"

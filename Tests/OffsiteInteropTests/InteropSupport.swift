@@ -101,7 +101,7 @@ func backupThroughFaults(
     sourceLocation: SourceLocation = #_sourceLocation
 ) async throws {
     let seed = UInt64.random(in: 1...UInt64(Int32.max))
-    let proxy = try FaultProxy.start(upstreamPort: upstreamPort, failRate: 0.2, seed: seed, stallSeconds: 3)
+    let proxy = try await FaultProxy.start(upstreamPort: upstreamPort, failRate: 0.2, seed: seed, stallSeconds: 3)
     defer { proxy.stop() }
     let direct = location(upstreamPort)
     let faulty = location(proxy.port)

@@ -13,7 +13,7 @@ import Testing
     ) async throws {
         try await withScratchDirectory { dir in
             try InteropFixture.build(at: dir + "/src", large: large)
-            let server = try TestServer.rclone(directory: dir + "/served", user: user, password: secret)
+            let server = try await TestServer.rclone(directory: dir + "/served", user: user, password: secret)
             defer { server.stop() }
             try await body(dir, server, "rest:\(server.url(user: user, password: secret))/repo")
         }
@@ -120,7 +120,7 @@ import Testing
             let served = dir + "/served"
             // Two snapshots, the first forgotten on a normal server, so that prune has work.
             do {
-                let server = try TestServer.rclone(directory: served)
+                let server = try await TestServer.rclone(directory: served)
                 defer { server.stop() }
                 let repo = "rest:\(server.url())/repo"
                 expectStatus(try await OffsiteBinary.run(["init", "-r", repo], password: password), 0, "offsite init")
@@ -134,7 +134,7 @@ import Testing
             // The tree of each snapshot left, in time order.
             let trees = [dir + "/tree-2", src]
             expectStatus(try await ProcessRunner.run("/bin/cp", ["-a", src, trees[0]]), 0, "cp")
-            let server = try TestServer.rclone(directory: served, appendOnly: true)
+            let server = try await TestServer.rclone(directory: served, appendOnly: true)
             defer { server.stop() }
             let repo = "rest:\(server.url())/repo"
             try TreeFixture(root: src).file("third", TreeFixture.randomBytes(100_000, seed: 3))
@@ -186,7 +186,7 @@ import Testing
 
             // What the message says to do: the same commands against a normal server work.
             server.stop()
-            let normal = try TestServer.rclone(directory: served)
+            let normal = try await TestServer.rclone(directory: served)
             defer { normal.stop() }
             let full = "rest:\(normal.url())/repo"
             expectStatus(

@@ -40,7 +40,7 @@ import Testing
 
     @Test func offsiteWritesResticReads() async throws {
         try await withScratchDirectory { dir in
-            let moto = try TestServer.moto()
+            let moto = try await TestServer.moto()
             defer { moto.stop() }
             try makeSource(dir)
             let repo = "s3:http://127.0.0.1:\(moto.port)/offsite-bucket/some/prefix"
@@ -61,7 +61,7 @@ import Testing
 
     @Test func resticWritesOffsiteReads() async throws {
         try await withScratchDirectory { dir in
-            let moto = try TestServer.moto()
+            let moto = try await TestServer.moto()
             defer { moto.stop() }
             try makeSource(dir)
             let repo = "s3:http://127.0.0.1:\(moto.port)/restic-bucket/repo"
@@ -108,7 +108,7 @@ import Testing
     /// offsite restores it identically through the same faulty proxy.
     @Test func backupRidesThroughFaults() async throws {
         try await withScratchDirectory { dir in
-            let moto = try TestServer.moto()
+            let moto = try await TestServer.moto()
             defer { moto.stop() }
             try makeSource(dir, megabytes: 12)
             try await backupThroughFaults(

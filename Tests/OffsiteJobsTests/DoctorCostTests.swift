@@ -100,7 +100,7 @@ import Glibc
 
     @Test func s3LifecycleRulesAreJudged() async throws {
         try await withScratchDirectory { root in
-            let moto = try TestServer.moto()
+            let moto = try await TestServer.moto()
             defer { moto.stop() }
             let d = try Deployment(root: root, repository: "s3:http://127.0.0.1:\(moto.port)/doctor-bucket/repo")
             try await d.backup()
@@ -156,7 +156,7 @@ import Glibc
 
     @Test func missingBucketAndWrongPasswordAreProblems() async throws {
         try await withScratchDirectory { root in
-            let moto = try TestServer.moto()
+            let moto = try await TestServer.moto()
             defer { moto.stop() }
             let missing = try Deployment(root: root + "/missing", repository: "s3:http://127.0.0.1:\(moto.port)/no-such-bucket")
             var (status, findings) = try await missing.doctor()

@@ -290,7 +290,7 @@ import Testing
     }
 
     @Test func pushesToARealPushgateway() async throws {
-        let server = try TestServer.pushgateway()
+        let server = try await TestServer.pushgateway()
         defer { server.stop() }
         var state = Self.sampleState()
         state.lastAll?.success = true
@@ -309,7 +309,7 @@ import Testing
     }
 
     @Test func aRejectedPushIsAnError() async throws {
-        let server = try TestServer.pushgateway()
+        let server = try await TestServer.pushgateway()
         defer { server.stop() }
         let error = await #expect(throws: JobsError.self) {
             try await Pushgateway.push(
@@ -342,7 +342,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "basic_auth_users:\n  offsite: '\(hash)'\n".write(toFile: dir + "/web.yml", atomically: true, encoding: .utf8)
         let binary = ProcessRunner.which("prometheus-pushgateway") ?? "prometheus-pushgateway"
-        let server = try TestServer(binary, install: "apt-get install prometheus-pushgateway") { port in
+        let server = try await TestServer(binary, install: "apt-get install prometheus-pushgateway") { port in
             ["--web.listen-address=127.0.0.1:\(port)", "--log.level=warn", "--web.config.file=\(dir)/web.yml"]
         }
         defer { server.stop() }

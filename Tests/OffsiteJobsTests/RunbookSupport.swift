@@ -30,8 +30,8 @@ final class GuideDeployment: @unchecked Sendable {
             try await TestRepository.makeLocal(at: root + "/repo", password: Self.resticPassword)
         }
         postgres = try await TestServer.postgres(password: Self.pgPassword)
-        redis = try TestServer.redis(password: Self.redisPassword)
-        self.pushgateway = pushgateway ? try TestServer.pushgateway() : nil
+        redis = try await TestServer.redis(password: Self.redisPassword)
+        self.pushgateway = pushgateway ? try await TestServer.pushgateway() : nil
         try await postgres.createDatabase("app")
         try await postgres.psql(
             """

@@ -262,11 +262,11 @@ import Glibc
     /// that accepts any key, signed all the same with the secret), a wrong REST password.
     @Test func cloudCommandsLeakNoSecret() async throws {
         try await withScratchDirectory { root in
-            let moto = try TestServer.moto()
+            let moto = try await TestServer.moto()
             defer { moto.stop() }
             let (checking, keyID, keySecret) = try await TestServer.motoCheckingSignatures()
             defer { checking.stop() }
-            let rest = try TestServer.rclone(directory: root + "/rest", user: "backup", password: Self.restPassword)
+            let rest = try await TestServer.rclone(directory: root + "/rest", user: "backup", password: Self.restPassword)
             defer { rest.stop() }
 
             let source = TreeFixture(root: root + "/src")

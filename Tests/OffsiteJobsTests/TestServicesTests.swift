@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func redisKeepsKeysBehindItsPassword() async throws {
-        let redis = try TestServer.redis(password: "s3cret pass")
+        let redis = try await TestServer.redis(password: "s3cret pass")
         defer { redis.stop() }
         await #expect(try redis.redisCLI(["SET", "greeting", "hello world"]) == "OK")
         await #expect(try redis.redisCLI(["GET", "greeting"]) == "hello world")
@@ -57,8 +57,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory))
     }
 
-    @Test func pushgatewayExposesPushedMetrics() throws {
-        let gateway = try TestServer.pushgateway()
+    @Test func pushgatewayExposesPushedMetrics() async throws {
+        let gateway = try await TestServer.pushgateway()
         defer { gateway.stop() }
         let metrics = """
             # TYPE offsite_test_last_success_timestamp_seconds gauge
