@@ -50,10 +50,12 @@ import FoundationNetworking
                 environment: environment)
         }
 
-        func daemon(_ configuration: Configuration, metrics: @escaping @Sendable () -> String = { "" }) throws -> Daemon {
+        func daemon(
+            _ configuration: Configuration, metrics: @escaping @Sendable () -> String = { "" }, clock: any DaemonClock = WallClock()
+        ) throws -> Daemon {
             let log = try EventLog(path: logFile, echo: false)
             let orchestrator = Orchestrator(configuration: configuration, offsite: try OffsiteBinary.path(), store: store, log: log.sink)
-            return Daemon(orchestrator: orchestrator, listen: configuration.listen, metrics: metrics)
+            return Daemon(orchestrator: orchestrator, listen: configuration.listen, metrics: metrics, clock: clock)
         }
 
         var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
@@ -185,28 +187,45 @@ import FoundationNetworking
         }
     }
 
-    /// After downtime that missed two slots of an hourly schedule, one run at once (not two), and
-    /// none until the next slot (half an hour away, so no regular slot falls within the test).
-    @Test func catchesUpOneMissedRun() async throws {
+    /// 2026-01-01T10:15:00Z, where the simulated-clock tests start.
+    static let quarterPastTen = Date(timeIntervalSince1970: 1_767_262_500)
+
+    /// On simulated time, an hourly schedule: after downtime that missed two slots, one run at
+    /// once (not two) and then the daemon waits for 11:00; at 11:00 one run; after a jump to
+    /// 15:30 (suspend, clock step) one run, the missed slots logged, and the next at 16:00.
+    @Test func catchesUpOneMissedRunThenFollowsTheClock() async throws {
         try await withScratchDirectory { dir in
             let f = try Fixture(dir)
-            let started = Date()
-            var utc = Calendar(identifier: .gregorian)
-            utc.timeZone = TimeZone(identifier: "UTC")!
-            let minute = (utc.component(.minute, from: started) + 30) % 60
-            try f.store.update { $0.handledSlots["backup/all"] = started.addingTimeInterval(-7200) }
-            let daemon = try f.daemon(try f.configuration(schedule: "\(minute) * * * *"))
+            let start = Self.quarterPastTen
+            let clock = SimulatedClock(start)
+            let hour: (Int) -> Date = { start.addingTimeInterval(Double($0 * 3600 - 36_900)) }  // hour(11) is 11:00 that day
+            try f.store.update { $0.handledSlots["backup/all"] = start.addingTimeInterval(-7200) }
+            let daemon = try f.daemon(try f.configuration(schedule: "0 * * * *"), clock: clock)
             let task = Task { try await daemon.run() }
-            try await Self.wait("the catch-up run", log: f.log) { try f.store.load().latest(.backup, "volumes") != nil }
-            try await Task.sleep(for: .seconds(3))
-            task.cancel()
-            try await task.value
 
+            // The catch-up run, and then nothing but the wait for 11:00.
+            try await Self.wait("the catch-up run to be handled", log: f.log) {
+                try f.store.load().handledSlots["backup/all"] == start && clock.deadlines == [hour(11)]
+            }
             await #expect(try f.snapshots() == 1)
             #expect(f.count("was missed while the daemon was stopped, running it now") == 1)
             #expect(f.count("volumes: backup started") == 1)
-            let handled = try #require(try f.store.load().handledSlots["backup/all"])
-            #expect(handled >= started.addingTimeInterval(-1))
+
+            clock.advance(to: hour(11))
+            try await Self.wait("the 11:00 run", log: f.log) {
+                try f.store.load().handledSlots["backup/all"] == hour(11) && clock.deadlines == [hour(12)]
+            }
+            #expect(f.count("volumes: backup started") == 2)
+
+            clock.advance(to: hour(15).addingTimeInterval(1800))
+            try await Self.wait("one run for the slots the jump passed", log: f.log) {
+                try f.store.load().handledSlots["backup/all"] == hour(12) && clock.deadlines == [hour(16)]
+            }
+            #expect(f.count("volumes: backup started") == 3)
+            #expect(f.count("were missed (clock change or suspend)") == 1)
+            task.cancel()
+            try await task.value
+            await #expect(try f.snapshots() == 3)
         }
     }
 
@@ -214,20 +233,19 @@ import FoundationNetworking
     @Test func firstStartWaitsForTheNextSlot() async throws {
         try await withScratchDirectory { dir in
             let f = try Fixture(dir)
-            let started = Date()
-            let daemon = try f.daemon(try f.configuration(schedule: "0 0 1 1 *"))
+            let clock = SimulatedClock(Self.quarterPastTen)
+            let daemon = try f.daemon(try f.configuration(schedule: "0 0 1 1 *"), clock: clock)
             let task = Task { try await daemon.run() }
-            try await Self.wait("the start", log: f.log) { f.log.contains("daemon: started") }
-            try await Task.sleep(for: .seconds(2))
+            let nextNewYear = Date(timeIntervalSince1970: 1_798_761_600)  // 2027-01-01T00:00:00Z
+            try await Self.wait("the wait for the next slot", log: f.log) { clock.deadlines == [nextNewYear] }
             task.cancel()
             try await task.value
 
             let state = try f.store.load()
-            let handled = try #require(state.handledSlots["backup/all"])
-            #expect(handled >= started.addingTimeInterval(-1) && handled <= Date())
+            #expect(state.handledSlots["backup/all"] == Self.quarterPastTen)
             #expect(state.records.isEmpty)
             #expect(!FileManager.default.fileExists(atPath: f.repo))
-            #expect(f.log.contains("backup/all: schedule \"0 0 1 1 *\", next run 20"))
+            #expect(f.log.contains("backup/all: schedule \"0 0 1 1 *\", next run 2027-01-01T00:00:00Z"))
         }
     }
 

@@ -23,9 +23,9 @@ import OffsiteSync
 ///   many slots were missed. On the first start (no handled slot) nothing runs until the next slot.
 ///   A slot counts as handled when its run finished (or was skipped as an overlap); a run cut
 ///   short by shutdown is caught up at the next start.
-/// - Times: cron fields are read in `configuration.timeZone`; the loop sleeps at most a second at a
-///   time and compares with the wall clock, so cancellation and clock changes are noticed at once.
-///   Several slots passed at once (suspend, clock jump) collapse into one run.
+/// - Times: cron fields are read in `configuration.timeZone`; the loop sleeps on `clock` (the wall
+///   clock, which notices cancellation and clock changes within a second; tests pass a simulated
+///   one). Several slots passed at once (suspend, clock jump) collapse into one run.
 /// - Shutdown: cancelling the task cancels running operations (their offsite commands receive
 ///   SIGTERM, stop cleanly and release their locks), waits for them, stops the server and returns.
 public final class Daemon: Sendable {
@@ -35,6 +35,7 @@ public final class Daemon: Sendable {
     let metrics: @Sendable () -> String
     let drill: (@Sendable (JobDefinition) async -> RunRecord)?
     let entries: [ScheduleEntry]
+    let clock: any DaemonClock
     private let status = Mutex(Status())
     private let queue = RepositoryQueue()
 
@@ -51,11 +52,13 @@ public final class Daemon: Sendable {
     ///   - metrics: the `/metrics` text (Prometheus exposition format 0.0.4), computed per request.
     ///   - drill: runs one job's restore drill; nil skips drills even when `drillSchedule` is set.
     ///     The daemon saves the record it returns, logs its outcome and publishes metrics.
+    ///   - clock: what the schedules follow; the wall clock unless a test simulates time.
     public init(
         orchestrator: Orchestrator, listen: String?, metrics: @escaping @Sendable () -> String = { "" },
-        drill: (@Sendable (JobDefinition) async -> RunRecord)? = nil
+        drill: (@Sendable (JobDefinition) async -> RunRecord)? = nil, clock: any DaemonClock = WallClock()
     ) {
         self.orchestrator = orchestrator
+        self.clock = clock
         self.listen = listen
         self.metrics = metrics
         self.drill = drill
@@ -94,7 +97,7 @@ public final class Daemon: Sendable {
         }
         let plans: [(entry: ScheduleEntry, next: Date, catchUp: Date?)]
         do {
-            plans = try plan(now: Date())
+            plans = try plan(now: clock.now())
         } catch {
             await server?.stop()
             throw error
@@ -111,7 +114,7 @@ public final class Daemon: Sendable {
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in
                 // Keeps the daemon (and its server) up until cancelled, even with no schedule.
-                group.addTask { _ = await Self.sleep(until: .distantFuture) }
+                group.addTask { _ = await WallClock().sleep(until: .distantFuture) }
                 for plan in plans {
                     group.addTask { await self.loop(plan.entry, next: plan.next, catchUp: plan.catchUp) }
                 }
@@ -161,11 +164,11 @@ public final class Daemon: Sendable {
         await withDiscardingTaskGroup { group in
             if let missed = catchUp {
                 log("\(entry.key): the run due at \(Self.format(missed)) was missed while the daemon was stopped, running it now")
-                fire(entry, slot: Date(), in: &group)
+                fire(entry, slot: clock.now(), in: &group)
             }
             var next = first
-            while await Self.sleep(until: next) {
-                let now = Date()
+            while await clock.sleep(until: next) {
+                let now = clock.now()
                 fire(entry, slot: next, in: &group)
                 var following = entry.schedule.next(after: next, in: zone)
                 if following <= now {
@@ -241,20 +244,6 @@ public final class Daemon: Sendable {
             status.withLock { $0.stateProblem = error.message }
             log("state: \(error.message)")
         }
-    }
-
-    /// Sleeps until the wall clock reaches `date`, a second at a time. False when cancelled.
-    static func sleep(until date: Date) async -> Bool {
-        while !Task.isCancelled {
-            let remaining = date.timeIntervalSinceNow
-            if remaining <= 0 { return true }
-            do {
-                try await Task.sleep(for: .milliseconds(Int(min(remaining, 1) * 1000) + 1))
-            } catch {
-                return false
-            }
-        }
-        return false
     }
 
     static func format(_ date: Date) -> String { date.formatted(.iso8601) }
