@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test bench bench-quick bench-deep crash concurrency corrupt hostile fuzz fuzz-smoke sanitize sanitize-engine secrets clean
+.PHONY: deps build demo test bench bench-quick microbench bench-deep crash concurrency corrupt hostile fuzz fuzz-smoke sanitize sanitize-engine secrets clean
 
 deps:
 	./scripts/deps.sh
@@ -20,6 +20,12 @@ test: deps
 # offsite vs restic on a ~1 GB dataset; rewrites the table in docs/PERFORMANCE.md.
 bench: deps
 	./scripts/bench
+
+# Micro-benchmarks of the engine's hot paths (chunker, SHA-256, seal/open, zstd, pack assembly,
+# index lookups) in a release build of the engine alone (.build-microbench); seconds per run once
+# built. CI builds them (in the sanitizer's engine build) but does not time them.
+microbench:
+	./scripts/microbench
 
 # The short form CI runs: a ~20 MB dataset, correctness of every restore, no timing targets.
 # It uses the debug binary `make test` already built (no second, release build of the
@@ -86,4 +92,4 @@ sanitize-engine: deps
 	./scripts/sanitize --engine
 
 clean:
-	rm -rf .build .build-bench .build-fuzz .build-asan .build-tsan .build-asan-engine .build-tsan-engine demo-work
+	rm -rf .build .build-bench .build-microbench .build-fuzz .build-asan .build-tsan .build-asan-engine .build-tsan-engine demo-work

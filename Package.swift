@@ -196,6 +196,11 @@ if fuzzing {
         ))
 }
 
+/// `scripts/microbench` sets OFFSITE_MICROBENCH=1 (with OFFSITE_ENGINE_ONLY=1, in its own release
+/// build): the `offsite-microbench` executable (Benchmarks/Micro) and google/swift-benchmark join
+/// the package. Normal builds never see either.
+let microbench = Context.environment["OFFSITE_MICROBENCH"] == "1"
+
 if engineOnly {
     let engine: Set = [
         "CZstd", "CPosix", "OffsiteSync", "OffsiteFormat", "OffsiteStorage", "OffsiteEngine", "OffsiteTesting",
@@ -203,4 +208,15 @@ if engineOnly {
     ]
     package.targets.removeAll { !engine.contains($0.name) }
     package.products.removeAll { $0.name != "OffsiteEngine" }
+}
+
+if microbench {
+    package.dependencies.append(.package(url: "https://github.com/google/swift-benchmark", from: "0.1.2"))
+    package.targets.append(
+        .executableTarget(
+            name: "offsite-microbench",
+            dependencies: ["OffsiteEngine", "OffsiteFormat", .product(name: "Benchmark", package: "swift-benchmark")],
+            path: "Benchmarks/Micro",
+            swiftSettings: sharedSettings
+        ))
 }
