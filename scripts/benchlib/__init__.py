@@ -1,0 +1,1 @@
+"""scripts/bench as a package: each module one part of the benchmark (see scripts/bench)."""
