@@ -13,6 +13,19 @@ from .measure import measure, record_step, tool_env, wait_idle
 from .servers import ConnectionSampler, MotoServer, cloud_env, moto_version, request_summary
 
 
+
+def init_tool_repository(binaries, tool, base, envs, problems, label):
+    """Makes BASE/TOOL/logs and the repository BASE/TOOL/repo (init, untimed), with the tool's
+    environment in envs[tool]; None, with a problem noted under `label`, when init fails."""
+    os.makedirs(os.path.join(base, tool, "logs"))
+    envs[tool] = tool_env(os.path.join(base, tool))
+    repo = os.path.join(base, tool, "repo")
+    p = run([binaries[tool], "-r", repo, "init"], env=envs[tool])
+    if p.returncode != 0:
+        problems.append(f"{label}: {tool} init failed: {p.stderr.strip()[-500:]}")
+        return None
+    return repo
+
 def run_benchmark(args, stamp, binaries, scenarios):
     """Returns {scenario: {tool: [measurement per run]}}, repository sizes and problems."""
     results = {s: {t: [] for t in args.tools} for s in scenarios}
@@ -30,12 +43,8 @@ def run_benchmark(args, stamp, binaries, scenarios):
         failed = set()
         envs = {}
         for tool in args.tools:
-            os.makedirs(os.path.join(rundir, tool, "logs"))
-            envs[tool] = tool_env(os.path.join(rundir, tool))
-            repo = os.path.join(rundir, tool, "repo")
-            p = run([binaries[tool], "-r", repo, "init"], env=envs[tool])
-            if p.returncode != 0:
-                problems.append(f"run {r + 1}: {tool} init failed: {p.stderr.strip()[-500:]}")
+            repo = init_tool_repository(binaries, tool, rundir, envs, problems, f"run {r + 1}")
+            if repo is None:
                 failed.add(tool)
                 continue
             try:
@@ -136,12 +145,8 @@ def run_dump(args, dstamp, binaries):
     os.makedirs(os.path.join(base, "baseline", "logs"))
     try:
         for tool in args.tools:
-            os.makedirs(os.path.join(base, tool, "logs"))
-            envs[tool] = tool_env(os.path.join(base, tool))
-            repo = os.path.join(base, tool, "repo")
-            p = run([binaries[tool], "-r", repo, "init"], env=envs[tool])
-            if p.returncode != 0:
-                problems.append(f"dump: {tool} init failed: {p.stderr.strip()[-500:]}")
+            repo = init_tool_repository(binaries, tool, base, envs, problems, "dump")
+            if repo is None:
                 failed.add(tool)
                 continue
             t0 = time.monotonic()
