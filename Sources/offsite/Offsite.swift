@@ -18,7 +18,7 @@ struct Offsite: AsyncParsableCommand {
               offsite snapshots
               offsite restore latest --target /tmp/restore
 
-            Exit codes: 0 ok, 1 fatal error, 3 backup/restore incomplete (some files unreadable), \
+            Exit codes: 0 ok, 1 fatal error, 3 backup incomplete (some source files unreadable), \
             10 no repository at the location, 12 wrong password.
             """,
         version: "offsite \(OffsiteVersion.current)",
