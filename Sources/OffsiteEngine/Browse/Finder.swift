@@ -10,8 +10,9 @@ public import OffsiteFormat
 /// directory also matches what is below it. So `config.json` finds every file of that name,
 /// `*.go` every Go file, `/etc/*` the top of /etc and all below it.
 ///
-/// Directories no pattern can reach below (absolute patterns only) are not read. Items are
-/// visited in tree order (names sorted bytewise), a directory before its contents.
+/// A directory's tree is loaded when the walk reaches it; the walk does not go below a
+/// directory no pattern can reach below (absolute patterns only). Items are visited in tree
+/// order (names sorted bytewise), a directory before its contents.
 public struct Finder: Sendable {
     public struct Query: Sendable {
         public var patterns: [String]

@@ -7,7 +7,8 @@ public import OffsiteFormat
 /// as a `Change` with restic's modifier: `+` added, `-` removed, `M` a file's content changed,
 /// `T` the type changed (file to symlink…), `U` only metadata changed (with `includeMetadata`);
 /// `T` combines with `M`/`U`. Directory paths end in `/`. Everything below an added or removed
-/// directory is listed too; identical subtrees are not read twice.
+/// directory is listed too. A pair of identical subtrees is not compared, though counting the
+/// blobs still walks each occurrence of a subtree.
 ///
 /// The report counts added and removed files, directories and other items, the files whose
 /// content changed, and the data and tree blobs (with their plaintext bytes) referenced only
