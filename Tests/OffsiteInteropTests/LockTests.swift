@@ -144,6 +144,46 @@ import Glibc
         }
     }
 
+    /// Every command stops on SIGINT, not only backup and restore: a `forget --prune` waiting
+    /// for its exclusive lock (`--retry-lock 10m`) exits 130 at once, and the lock it waited for
+    /// is untouched.
+    @Test func interruptStopsAForgetWaitingForTheLock() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try await makeRepository(dir)
+            let (holder, input, _) = try startWaitingOnStdin(
+                try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "slow.txt"])
+            try await waitForLock(repo)
+            let log = dir + "/forget.log"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let forget = Process()
+            forget.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
+            forget.arguments = ["-r", repo, "forget", "--keep-last", "1", "--prune", "--retry-lock", "10m"]
+            forget.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password, "TZ": "UTC"]) { $1 }
+            forget.standardOutput = FileHandle.nullDevice
+            forget.standardError = FileHandle(forWritingAtPath: log)
+            try forget.run()
+            defer { if forget.isRunning { kill(forget.processIdentifier, SIGKILL) } }
+            func logged() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            let waiting = await eventually(timeout: .seconds(120)) { logged().contains("waiting up to") || !forget.isRunning }
+            #expect(waiting && forget.isRunning, "\(logged())")
+
+            kill(forget.processIdentifier, SIGINT)
+            let stopped = await eventually(timeout: .seconds(30)) { !forget.isRunning }
+            #expect(stopped, "forget still waits 30 s after SIGINT: \(logged())")
+            if stopped {
+                forget.waitUntilExit()
+                #expect(forget.terminationStatus == 130, "\(logged())")
+            }
+            #expect(lockFiles(repo).count == 1, "only the backup's lock")
+
+            try input.fileHandleForWriting.write(contentsOf: Data("streamed\n".utf8))
+            try input.fileHandleForWriting.close()
+            holder.waitUntilExit()
+            #expect(holder.terminationStatus == 0)
+            #expect(lockFiles(repo).isEmpty)
+        }
+    }
+
     @Test func staleLocksAreRemovedByBothTools() async throws {
         try await withScratchDirectory { dir in
             let repo = try await makeRepository(dir)

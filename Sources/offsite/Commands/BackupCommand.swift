@@ -73,7 +73,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await backup() }
+            try await backup()
         }
     }
 

@@ -47,7 +47,7 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await check() }
+            try await check()
         }
     }
 

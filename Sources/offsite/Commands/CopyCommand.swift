@@ -40,52 +40,50 @@ struct CopyCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable {
-                let other = try await secondary.resolve(legacyRole: "destination")
-                // With --from-repo, -r is the destination; with restic's older --repo2, -r is the source.
-                let source: Repository
-                let destination: Repository
-                if other.isFromRepo {
-                    source = try await RepositoryOpener.open(global, other: other)
-                    destination = try await RepositoryOpener.open(global, lock: .shared)
-                } else {
-                    source = try await RepositoryOpener.open(global)
-                    destination = try await RepositoryOpener.open(global, lock: .shared, other: other)
-                }
-                let existing = try await FilteredSnapshots.find(destination, filter: filter, ids: [])
-                let chosen = try await FilteredSnapshots.find(source, filter: filter, ids: snapshots)
-
-                let verbose = !global.quiet
-                let progress = Mutex<CounterProgress?>(nil)
-                var copy = Copy(source: source, destination: destination) { event in
-                    switch event {
-                    case .snapshot(let id, let s):
-                        if verbose {
-                            Console.out("\nsnapshot \(id.shortHex) of [\(s.paths.joined(separator: " "))] at \(goTimeString(s.time)))")
-                        }
-                    case .skipped(let id, let existing):
-                        if verbose {
-                            Console.out("skipping source snapshot \(id.shortHex), was already copied to snapshot \(existing.shortHex)")
-                        }
-                    case .copying(let packs):
-                        if verbose { Console.out("  copy started, this may take a while...") }
-                        let bar = CounterProgress("packs copied", show: verbose)
-                        bar.setTotal(packs)
-                        progress.withLock { $0 = bar }
-                    case .packCopied:
-                        progress.withLock { $0 }?.add()
-                    case .saved(_, let new):
-                        progress.withLock { p in
-                            p?.done()
-                            p = nil
-                        }
-                        if verbose { Console.out("snapshot \(new.shortHex) saved") }
-                    }
-                }
-                copy.compression = Zstd.Level(rawValue: try global.compressionLevel().rawValue) ?? .auto
-                copy.targetPackSize = try global.packSizeBytes()
-                _ = try await copy.run(chosen, existing: existing)
+            let other = try await secondary.resolve(legacyRole: "destination")
+            // With --from-repo, -r is the destination; with restic's older --repo2, -r is the source.
+            let source: Repository
+            let destination: Repository
+            if other.isFromRepo {
+                source = try await RepositoryOpener.open(global, other: other)
+                destination = try await RepositoryOpener.open(global, lock: .shared)
+            } else {
+                source = try await RepositoryOpener.open(global)
+                destination = try await RepositoryOpener.open(global, lock: .shared, other: other)
             }
+            let existing = try await FilteredSnapshots.find(destination, filter: filter, ids: [])
+            let chosen = try await FilteredSnapshots.find(source, filter: filter, ids: snapshots)
+
+            let verbose = !global.quiet
+            let progress = Mutex<CounterProgress?>(nil)
+            var copy = Copy(source: source, destination: destination) { event in
+                switch event {
+                case .snapshot(let id, let s):
+                    if verbose {
+                        Console.out("\nsnapshot \(id.shortHex) of [\(s.paths.joined(separator: " "))] at \(goTimeString(s.time)))")
+                    }
+                case .skipped(let id, let existing):
+                    if verbose {
+                        Console.out("skipping source snapshot \(id.shortHex), was already copied to snapshot \(existing.shortHex)")
+                    }
+                case .copying(let packs):
+                    if verbose { Console.out("  copy started, this may take a while...") }
+                    let bar = CounterProgress("packs copied", show: verbose)
+                    bar.setTotal(packs)
+                    progress.withLock { $0 = bar }
+                case .packCopied:
+                    progress.withLock { $0 }?.add()
+                case .saved(_, let new):
+                    progress.withLock { p in
+                        p?.done()
+                        p = nil
+                    }
+                    if verbose { Console.out("snapshot \(new.shortHex) saved") }
+                }
+            }
+            copy.compression = Zstd.Level(rawValue: try global.compressionLevel().rawValue) ?? .auto
+            copy.targetPackSize = try global.packSizeBytes()
+            _ = try await copy.run(chosen, existing: existing)
         }
     }
 }

@@ -41,7 +41,7 @@ struct DiffCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await diff() }
+            try await diff()
         }
     }
 

@@ -45,7 +45,7 @@ struct DumpCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await dump() }
+            try await dump()
         }
     }
 

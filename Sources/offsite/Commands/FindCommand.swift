@@ -49,7 +49,7 @@ struct FindCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await find() }
+            try await find()
         }
     }
 

@@ -48,7 +48,7 @@ struct LsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await list() }
+            try await list()
         }
     }
 

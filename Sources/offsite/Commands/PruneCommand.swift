@@ -80,7 +80,7 @@ struct PruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await prune() }
+            try await prune()
         }
     }
 

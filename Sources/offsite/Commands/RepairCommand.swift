@@ -38,18 +38,16 @@ struct RepairIndexCommand: AsyncParsableCommand {
 
     static func rebuild(_ global: GlobalOptions, readAllPacks: Bool) async throws {
         try await runCommand {
-            try await runCancellable {
-                let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: .exclusive)
-                let quiet = global.quiet
-                let repair = RepairIndex(repository: repo, readAllPacks: readAllPacks) { event in
-                    switch event {
-                    case .phase(let text): if !quiet { Console.out(text) }
-                    case .warning(let text): Console.error(text)
-                    }
+            let repo = try await RepositoryOpener.open(global, loadIndex: false, lock: .exclusive)
+            let quiet = global.quiet
+            let repair = RepairIndex(repository: repo, readAllPacks: readAllPacks) { event in
+                switch event {
+                case .phase(let text): if !quiet { Console.out(text) }
+                case .warning(let text): Console.error(text)
                 }
-                _ = try await repair.run()
-                if !quiet { Console.out("done") }
             }
+            _ = try await repair.run()
+            if !quiet { Console.out("done") }
         }
     }
 }
@@ -120,7 +118,7 @@ struct RepairSnapshotsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await repair() }
+            try await repair()
         }
     }
 

@@ -79,7 +79,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand {
-            try await runCancellable { try await restore() }
+            try await restore()
         }
     }
 

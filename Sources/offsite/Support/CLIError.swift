@@ -41,9 +41,11 @@ enum ExitStatus {
 }
 
 /// Runs a command body; prints `Fatal: <message>` to stderr and exits with restic's code on error.
-func runCommand(_ body: () async throws -> Void) async throws {
+/// SIGINT and SIGTERM cancel the body (`runCancellable`): it stops at its next cancellation
+/// point, the locks it holds are released, and the command exits 130, as restic's do.
+func runCommand(_ body: @escaping @Sendable () async throws -> Void) async throws {
     do {
-        try await body()
+        try await runCancellable(body)
         await HeldLocks.releaseAll()
     } catch let e as ExitCode {
         await HeldLocks.releaseAll()
