@@ -44,6 +44,20 @@ import Glibc
         return (p, input, err)
     }
 
+    /// Starts offsite with `args` in `cwd`, its stderr in the file `log` and stdout discarded.
+    func startOffsite(_ args: [String], cwd: String, log: String) throws -> Process {
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password, "TZ": "UTC"]) { $1 }
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle(forWritingAtPath: log)
+        try p.run()
+        return p
+    }
+
     /// Waits for a lock file (up to 2 minutes: a loaded machine starts processes slowly).
     func waitForLock(_ repo: String) async throws {
         let deadline = Date().addingTimeInterval(120)
@@ -72,15 +86,7 @@ import Glibc
             // password before the wait; the master key stays the same). restic gets its answer
             // once offsite says it is waiting.
             let log = dir + "/retry-lock.log"
-            FileManager.default.createFile(atPath: log, contents: nil)
-            let retrying = Process()
-            retrying.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
-            retrying.arguments = ["-r", repo, "backup", "src", "--retry-lock", "2m"]
-            retrying.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password, "TZ": "UTC"]) { $1 }
-            retrying.currentDirectoryURL = URL(fileURLWithPath: dir)
-            retrying.standardOutput = FileHandle.nullDevice
-            retrying.standardError = FileHandle(forWritingAtPath: log)
-            try retrying.run()
+            let retrying = try startOffsite(["-r", repo, "backup", "src", "--retry-lock", "2m"], cwd: dir, log: log)
             func logged() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             let deadline = Date().addingTimeInterval(120)
             while !logged().contains("waiting up to") && retrying.isRunning && Date() < deadline {
@@ -154,14 +160,7 @@ import Glibc
                 try OffsiteBinary.path(), ["-r", repo, "backup", "--stdin", "--stdin-filename", "slow.txt"])
             try await waitForLock(repo)
             let log = dir + "/forget.log"
-            FileManager.default.createFile(atPath: log, contents: nil)
-            let forget = Process()
-            forget.executableURL = URL(fileURLWithPath: try OffsiteBinary.path())
-            forget.arguments = ["-r", repo, "forget", "--keep-last", "1", "--prune", "--retry-lock", "10m"]
-            forget.environment = ProcessInfo.processInfo.environment.merging(["RESTIC_PASSWORD": password, "TZ": "UTC"]) { $1 }
-            forget.standardOutput = FileHandle.nullDevice
-            forget.standardError = FileHandle(forWritingAtPath: log)
-            try forget.run()
+            let forget = try startOffsite(["-r", repo, "forget", "--keep-last", "1", "--prune", "--retry-lock", "10m"], cwd: dir, log: log)
             defer { if forget.isRunning { kill(forget.processIdentifier, SIGKILL) } }
             func logged() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             let waiting = await eventually(timeout: .seconds(120)) { logged().contains("waiting up to") || !forget.isRunning }
