@@ -98,15 +98,17 @@ public enum Restic {
         return p
     }
 
-    /// Runs restic against `repo` with `password`, in UTC, without a cache.
-    public static func run(_ args: [String], repo: String, password: String, cwd: String? = nil) async throws -> ProcessRunner.Result {
-        try await ProcessRunner.run(
-            try path(), ["-r", repo, "--no-cache"] + args,
-            environment: [
-                "RESTIC_PASSWORD": password, "TZ": "UTC", "RESTIC_REPOSITORY": nil,
-                "RESTIC_PASSWORD_FILE": nil, "RESTIC_PASSWORD_COMMAND": nil,
-            ],
-            currentDirectory: cwd)
+    /// Runs restic against `repo` with `password`, in UTC, without a cache; `environment` as
+    /// for `ProcessRunner.run`.
+    public static func run(
+        _ args: [String], repo: String, password: String, cwd: String? = nil, environment: [String: String?] = [:]
+    ) async throws -> ProcessRunner.Result {
+        var env: [String: String?] = [
+            "RESTIC_PASSWORD": password, "TZ": "UTC", "RESTIC_REPOSITORY": nil,
+            "RESTIC_PASSWORD_FILE": nil, "RESTIC_PASSWORD_COMMAND": nil,
+        ]
+        for (k, v) in environment { env[k] = v }
+        return try await ProcessRunner.run(try path(), ["-r", repo, "--no-cache"] + args, environment: env, currentDirectory: cwd)
     }
 }
 

@@ -12,14 +12,16 @@ struct Offsite: AsyncParsableCommand {
             one tool works with the other. Commands, flags and environment variables are restic's.
 
             Quick start:
-              export RESTIC_REPOSITORY=/srv/backup/repo RESTIC_PASSWORD_FILE=/etc/offsite/password
+              export RESTIC_REPOSITORY=/srv/backup/repo
+              export RESTIC_PASSWORD_FILE=/etc/offsite/password
               offsite init
               offsite backup /etc /var/lib/app --tag nightly
               offsite snapshots
               offsite restore latest --target /tmp/restore
 
             Exit codes: 0 ok, 1 fatal error, 3 backup incomplete (some source files unreadable), \
-            10 no repository at the location, 12 wrong password.
+            10 no repository at the location, 11 repository locked by another process, \
+            12 wrong password, 130 interrupted.
             """,
         version: "offsite \(OffsiteVersion.current)",
         subcommands: [
@@ -62,6 +64,20 @@ struct Offsite: AsyncParsableCommand {
         return args
     }
 
+    /// The first word that is neither a global flag (nor its value) nor a command, when it comes
+    /// before any command: `offsite frobnicate`, `offsite -r REPO snapshot`.
+    static func unknownCommand(_ args: [String]) -> String? {
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a == "--" { return nil }
+            if !a.hasPrefix("-") { return commands[a] == nil ? a : nil }
+            if globalOptionTakesValue(a) { i += 1 }
+            i += 1
+        }
+        return nil
+    }
+
     /// Every command name and alias (and ArgumentParser's `help`), each with whether the command
     /// has subcommands.
     static let commands: [String: Bool] = {
@@ -88,8 +104,15 @@ struct Offsite: AsyncParsableCommand {
     static func main() async {
         Interrupts.install()
         MemoryTuning.apply()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let name = unknownCommand(arguments) {
+            // restic's (cobra's) words, and its exit code.
+            FileHandle.standardError.write(
+                Data("Error: unknown command \"\(name)\" for \"offsite\"\nRun 'offsite --help' for usage.\n".utf8))
+            Foundation.exit(1)
+        }
         do {
-            var command = try parseAsRoot(reorder(Array(CommandLine.arguments.dropFirst())))
+            var command = try parseAsRoot(reorder(arguments))
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

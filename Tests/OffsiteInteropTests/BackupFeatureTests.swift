@@ -139,6 +139,54 @@ import Testing
         }
     }
 
+    /// Relative targets as restic records them: the same tree (so the same layout and
+    /// metadata), the same absolute `paths` (`snapshots --json` prints them sorted), and the
+    /// next backup finds restic's snapshot as its parent. `.` and `..` stand for their entries; a working directory entered through a
+    /// symlink is recorded as `$PWD` names it.
+    @Test func relativeTargetsAsRestic() async throws {
+        try await withScratchDirectory { dir in
+            let f = TreeFixture(root: dir + "/src")
+            try f.dir("sub/deep")
+            try f.file("file", Array("top".utf8))
+            try f.file(".hidden", Array("hidden".utf8))
+            try f.file("sub/a", TreeFixture.randomBytes(3000, seed: 2))
+            try f.file("sub/deep/b", Array("b".utf8))
+            try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: "src")
+            let repo = dir + "/repo"
+            try await TestRepository.makeLocal(at: repo, password: password, tool: "restic")
+            let src = dir + "/src"
+            let cases: [(cwd: String, args: [String], paths: [String])] = [
+                (src, ["."], [src]),
+                (src, ["./"], [src]),
+                (src + "/sub", [".."], [src]),
+                (src + "/sub/deep", ["../.."], [src]),
+                (src, ["./sub", "file"], [src + "/file", src + "/sub"]),
+                (src, ["sub/../file", "sub/deep"], [src + "/file", src + "/sub/deep"]),
+                (src + "/sub", ["../file", "deep"], [src + "/file", src + "/sub/deep"]),
+                (src, [".", src + "/sub"], [src, src + "/sub"]),
+                (dir + "/link", ["."], [dir + "/link"]),
+                (dir + "/link", ["sub"], [dir + "/link/sub"]),
+            ]
+            for c in cases {
+                let env: [String: String?] = ["PWD": c.cwd]
+                let what = "backup \(c.args.joined(separator: " ")) in \(c.cwd)"
+                expectStatus(
+                    try await Restic.run(["backup"] + c.args, repo: repo, password: password, cwd: c.cwd, environment: env), 0,
+                    "restic " + what)
+                expectStatus(
+                    try await OffsiteBinary.run(["-r", repo, "backup"] + c.args, password: password, environment: env, cwd: c.cwd),
+                    0, "offsite " + what)
+                let snaps = try await snapshots(repo).suffix(2)
+                let restic = try #require(snaps.first), offsite = try #require(snaps.last)
+                #expect(restic["paths"] as? [String] == c.paths, "restic \(what)")
+                #expect(offsite["paths"] as? [String] == c.paths, "offsite \(what)")
+                #expect(offsite["tree"] as? String == restic["tree"] as? String, "tree of \(what)")
+                #expect(offsite["parent"] as? String == restic["id"] as? String, "parent of \(what)")
+            }
+            #expect(try await Restic.run(["check", "--read-data"], repo: repo, password: password).status == 0)
+        }
+    }
+
     @Test func stdinAndCommandStreams() async throws {
         try await withScratchDirectory { dir in
             let repo = dir + "/repo"

@@ -153,6 +153,24 @@ import Testing
         }
     }
 
+    /// `offsite dump … | head`: the reader leaves after 10 bytes of 700 KB. The command ends as
+    /// restic's does, by SIGPIPE (141 under pipefail) and silently, and releases its lock.
+    @Test func aReaderThatStopsEarlyEndsTheCommandQuietly() async throws {
+        try await withScratchDirectory { dir in
+            let repo = try await makeRepo(dir)
+            let offsite = try OffsiteBinary.path()
+            for command in ["dump latest \(dir)/src/big.bin", "dump latest \(dir)/src", "dump --archive zip latest \(dir)/src"] {
+                let script = "set -o pipefail; \"$0\" -r \"$1\" \(command) | head -c 10 >/dev/null; echo $?"
+                let r = try await ProcessRunner.run(
+                    "/bin/bash", ["-c", script, offsite, repo],
+                    environment: ["RESTIC_PASSWORD": password, "RESTIC_PASSWORD_FILE": nil, "RESTIC_PASSWORD_COMMAND": nil])
+                #expect(r.stdoutString == "141\n", "offsite \(command) | head")
+                #expect(r.stderr == "", "offsite \(command) | head")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: repo + "/locks").isEmpty, "offsite \(command) | head")
+            }
+        }
+    }
+
     @Test func initRefusesExistingRepositoryAndHelpTeaches() async throws {
         try await withScratchDirectory { dir in
             let repo = try await makeRepo(dir)

@@ -13,7 +13,9 @@ import OffsiteSync
 public struct Backup: Sendable {
     public struct Options: Sendable {
         /// Files and directories to back up, as given (relative paths are kept relative in the
-        /// tree, as restic does; the snapshot records them absolute).
+        /// tree, as restic does; the snapshot records them absolute). A target with no name of
+        /// its own (`.`, `..`, `/`) stands for its entries: `backup .` in `/srv/app` puts the
+        /// entries of `/srv/app` at the snapshot's root and records the path `/srv/app`.
         public var paths: [String]
         public var tags: [String] = []
         /// Defaults to this machine's host name.
@@ -51,7 +53,7 @@ public struct Backup: Sendable {
         /// incompressible file at most are held at once (measured: peak RSS −10 MB, same speed).
         public var chunkBytesInFlight = 16 << 20
         /// Working directory for resolving relative paths (tests set it).
-        public var workingDirectory = FileManager.default.currentDirectoryPath
+        public var workingDirectory = SystemInfo.workingDirectory
 
         public init(paths: [String]) { self.paths = paths }
     }
@@ -131,7 +133,7 @@ public struct Backup: Sendable {
                         : "all target directories/files do not exist: \(options.paths.joined(separator: ", "))")
             }
             absolutePaths = existing.map { PathName.absolute($0, cwd: options.workingDirectory) }
-            tree = try TargetTree.build(targets: existing.map(PathName.clean), cwd: options.workingDirectory)
+            tree = try TargetTree.build(targets: existing, cwd: options.workingDirectory)
             parent = try await findParent(paths: absolutePaths, hostname: hostname, before: time)
         }
 

@@ -14,22 +14,35 @@ final class TargetTree {
 
     init() {}
 
-    /// Builds the tree for cleaned targets (duplicates ignored), then expands leaves that also
-    /// have children (a target inside another target).
-    /// Relative targets are read relative to `cwd`.
+    /// Builds the tree for the targets (cleaned; duplicates ignored), then expands leaves that
+    /// also have children (a target inside another target). Relative targets are read relative
+    /// to `cwd`. A target with no name of its own (`.`, `..`, `/`) stands for its entries, in
+    /// bytewise order, as restic's `resolveRelativeTargets` has it: `backup .` puts the working
+    /// directory's entries at the snapshot's root.
     static func build(targets: [String], cwd: String) throws -> TargetTree {
         let tree = TargetTree()
-        var seen = Set<String>()
-        for target in targets {
-            let t = PathName.clean(target)
-            if !seen.insert(t).inserted { continue }
-            try tree.addTop(t)
+        var seen = Set<[UInt8]>()
+        for target in targets.map(PathName.clean) {
+            let pc = PathName.components(PathName.clean("/" + target))
+            guard pc.isEmpty else {
+                if seen.insert(Array(target.utf8)).inserted { try tree.addTop(target, components: pc) }
+                continue
+            }
+            let dir = target.hasPrefix("/") ? FSPath(target) : FSPath(cwd).appending(target)
+            let root = rootDirectory(target)
+            for entry in try FileSystem.readDirectory(dir).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                let path = target == "." ? FSPath(bytes: entry) : FSPath(target).appending(entry)
+                guard seen.insert(path.bytes).inserted else { continue }
+                let (name, node) = tree.topSlot(entry, root: root)
+                node.path = path
+                tree.children[name] = node
+            }
         }
         try tree.unroll(cwd: cwd)
         return tree
     }
 
-    /// restic's `rootDirectory`: `/` for absolute paths, `.` or `../..` for relative ones.
+    /// restic's `rootDirectory`: `/` for absolute paths, `.` or `./..` for relative ones.
     static func rootDirectory(_ target: String) -> String {
         if target.hasPrefix("/") { return "/" }
         var rel = "."
@@ -37,22 +50,25 @@ final class TargetTree {
         return rel
     }
 
-    private func addTop(_ target: String) throws {
-        let pc = PathName.components(PathName.clean("/" + target))
-        guard !pc.isEmpty else { throw EngineError(.invalidArgument, "invalid backup path \"\(target)\" (no path components)") }
-        let root = Self.rootDirectory(target)
-        var name = pc[0]
-        var subtree = TargetTree()
-        subtree.root = root
+    /// The root-level node for a target whose first component is `first`: the one already there
+    /// for the same root directory, or a new one, renamed `first-1`, `first-2`… while the name is
+    /// taken by another root's (`/srv` and a relative `srv` both back up).
+    private func topSlot(_ first: [UInt8], root: String) -> ([UInt8], TargetTree) {
+        var name = first
         var i = 0
-        while let other = children[Array(name.utf8)] {
+        while let other = children[name] {
             i += 1
-            if other.root == root {
-                subtree = other
-                break
-            }
-            name = "\(pc[0])-\(i)"
+            if other.root == root { return (name, other) }
+            name = first + Array("-\(i)".utf8)
         }
+        let node = TargetTree()
+        node.root = root
+        return (name, node)
+    }
+
+    private func addTop(_ target: String, components pc: [String]) throws {
+        let root = Self.rootDirectory(target)
+        let (name, subtree) = topSlot(Array(pc[0].utf8), root: root)
         if pc.count > 1 {
             let subroot = (root == "/" ? "/" : root + "/") + pc[0]
             try subtree.add(target: target, root: subroot, components: Array(pc.dropFirst()))
@@ -60,7 +76,7 @@ final class TargetTree {
         } else {
             subtree.path = FSPath(target)
         }
-        children[Array(name.utf8)] = subtree
+        children[name] = subtree
     }
 
     private func add(target: String, root: String, components pc: [String]) throws {

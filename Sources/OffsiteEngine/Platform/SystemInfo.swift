@@ -22,6 +22,21 @@ public enum SystemInfo {
     public static let effectiveUID: UInt32 = geteuid()
     public static let effectiveGID: UInt32 = getegid()
 
+    /// The working directory as restic (Go's `os.Getwd`) sees it: `$PWD` when it is absolute and
+    /// names the same directory as `.` (so a shell that entered `/srv/current`, a symlink, gives
+    /// `/srv/current`), else the kernel's path. Relative backup targets are recorded against it.
+    public static var workingDirectory: String {
+        workingDirectory(pwd: ProcessInfo.processInfo.environment["PWD"])
+    }
+
+    static func workingDirectory(pwd: String?) -> String {
+        if let pwd, pwd.hasPrefix("/") {
+            var a = stat(), b = stat()
+            if stat(pwd, &a) == 0, stat(".", &b) == 0, a.st_dev == b.st_dev, a.st_ino == b.st_ino { return pwd }
+        }
+        return FileManager.default.currentDirectoryPath
+    }
+
     private static let userCache = Mutex<[UInt32: String]>([:])
     private static let groupCache = Mutex<[UInt32: String]>([:])
 

@@ -26,9 +26,12 @@ struct CopyCommand: AsyncParsableCommand {
             it again finishes the job. Both repositories are locked (shared).
 
             Examples:
-              offsite -r /srv/offsite-copy copy --from-repo /srv/backup --from-password-file /etc/offsite/source-password
-              RESTIC_FROM_REPOSITORY=/srv/backup RESTIC_FROM_PASSWORD=... offsite -r /mnt/usb/repo copy latest
-              offsite -r /srv/offsite-copy copy --from-repo /srv/backup --host db1 --tag nightly
+              offsite -r /srv/offsite-copy copy --from-repo /srv/backup \\
+                --from-password-file /etc/offsite/source-password
+              RESTIC_FROM_REPOSITORY=/srv/backup RESTIC_FROM_PASSWORD=... \\
+                offsite -r /mnt/usb/repo copy latest
+              offsite -r /srv/offsite-copy copy --from-repo /srv/backup \\
+                --host db1 --tag nightly
             """)
 
     @OptionGroup var global: GlobalOptions

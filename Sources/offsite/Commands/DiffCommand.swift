@@ -15,6 +15,7 @@ struct DiffCommand: AsyncParsableCommand {
               M  the file's content was modified
               U  only the metadata (mode, times, owner, …) changed (shown with --metadata)
               T  the type changed, e.g. a file became a symlink
+
             Directories end in "/". A summary follows: items added and removed, files changed, \
             and the blobs (with their size) that only one of the snapshots references, which is \
             roughly what forgetting the older snapshot frees.
@@ -25,7 +26,8 @@ struct DiffCommand: AsyncParsableCommand {
               offsite diff 1c8cc776 5d2e9a01
               offsite diff --metadata 1c8cc776 latest
               offsite diff 1c8cc776:/srv/app 5d2e9a01:/srv/app
-              offsite diff --json 1c8cc776 5d2e9a01 | jq -r 'select(.message_type=="change") | .path'
+              offsite diff --json 1c8cc776 5d2e9a01 |
+                jq -r 'select(.message_type=="change") | .path'
             """)
 
     @OptionGroup var global: GlobalOptions

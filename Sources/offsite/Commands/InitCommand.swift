@@ -15,7 +15,8 @@ struct InitCommand: AsyncParsableCommand {
 
             Examples:
               offsite init -r /srv/backup/repo --password-file /etc/offsite/password
-              offsite init -r /srv/second-copy --copy-chunker-params --from-repo /srv/backup/repo
+              offsite init -r /srv/second-copy --copy-chunker-params \\
+                --from-repo /srv/backup/repo
                 (a destination for `offsite copy` whose copies deduplicate like the source)
             """)
 

@@ -11,7 +11,8 @@ struct KeyCommand: AsyncParsableCommand {
         discussion: """
             Every key file wraps the same master key under its own password, so adding a key never
             re-encrypts data. Examples:
-              offsite key add --new-password-file /etc/offsite/new-password --user ops --host backup1
+              offsite key add --new-password-file /etc/offsite/new-password \\
+                --user ops --host backup1
               offsite key passwd --new-password-file /etc/offsite/new-password
               offsite key remove 3f5a1c2b
             """,

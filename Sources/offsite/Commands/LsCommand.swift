@@ -28,7 +28,8 @@ struct LsCommand: AsyncParsableCommand {
             Examples:
               offsite ls latest
               offsite ls --long latest /home/me/projects
-              offsite ls latest /etc --recursive --json | jq -r 'select(.type=="file") | .path'
+              offsite ls latest /etc --recursive --json |
+                jq -r 'select(.type=="file") | .path'
             """)
 
     @OptionGroup var global: GlobalOptions

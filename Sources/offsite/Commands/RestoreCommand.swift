@@ -23,7 +23,8 @@ struct RestoreCommand: AsyncParsableCommand {
             Examples:
               offsite restore latest --target /tmp/restore
               offsite restore 1c8cc776:/srv/app/config --target /tmp/config
-              offsite restore latest --host web-1 --path /srv/app --target /tmp/app --include '*.conf'
+              offsite restore latest --host web-1 --path /srv/app --target /tmp/app \\
+                --include '*.conf'
               offsite restore latest --target /srv/app --delete --dry-run -v
             """)
 
@@ -88,7 +89,7 @@ struct RestoreCommand: AsyncParsableCommand {
             throw CLIError.fatal("invalid --overwrite \"\(overwrite)\": use always, if-changed, if-newer or never")
         }
         guard !(dryRun && verify) else { throw CLIError.fatal("--dry-run and --verify are mutually exclusive") }
-        let cwd = FileManager.default.currentDirectoryPath
+        let cwd = SystemInfo.workingDirectory
         let (ref, subpath) = splitSnapshotRef(snapshot)
         let repo = try await RepositoryOpener.open(global)
         let found = try await repo.findSnapshot(ref, filter: filterOptions.filter)

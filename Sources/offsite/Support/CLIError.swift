@@ -42,16 +42,21 @@ enum ExitStatus {
 
 /// Runs a command body; prints `Fatal: <message>` to stderr and exits with restic's code on error.
 /// SIGINT and SIGTERM cancel the body (`runCancellable`): it stops at its next cancellation
-/// point, the locks it holds are released, and the command exits 130, as restic's do.
+/// point, the locks it holds are released, and the command exits 130, as restic's do. A closed
+/// standard output (`BrokenPipe`) stops the body the same way, and the command then ends by
+/// SIGPIPE with no message.
 func runCommand(_ body: @escaping @Sendable () async throws -> Void) async throws {
     do {
         try await runCancellable(body)
         await HeldLocks.releaseAll()
+        if BrokenPipe.happened { BrokenPipe.exitBySignal() }
     } catch let e as ExitCode {
         await HeldLocks.releaseAll()
+        if BrokenPipe.happened { BrokenPipe.exitBySignal() }
         throw e
     } catch {
         await HeldLocks.releaseAll()
+        if BrokenPipe.happened { BrokenPipe.exitBySignal() }
         let message: String
         switch error {
         case let e as CLIError: message = e.message

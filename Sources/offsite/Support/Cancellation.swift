@@ -25,6 +25,10 @@ enum Interrupts {
         // we start, which then could not be stopped); the dispatch sources do the work.
         signal(SIGINT) { _ in }
         signal(SIGTERM) { _ in }
+        // The same for SIGPIPE: a write to a closed pipe then fails with EPIPE, and a closed
+        // standard output ends the command cleanly (`BrokenPipe`) instead of killing it with
+        // its locks held.
+        signal(SIGPIPE) { _ in }
         sources = [SIGINT, SIGTERM].map { sig in
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler {
@@ -50,6 +54,12 @@ enum Interrupts {
     }
 
     static var wasInterrupted: Bool { state.withLock { $0.interrupted } }
+
+    /// Cancels the registered work without counting it as an interruption (standard output
+    /// was closed: `BrokenPipe`).
+    static func cancelWork() {
+        state.withLock { $0.work }?.cancel()
+    }
 }
 
 /// Runs `body` so that SIGINT/SIGTERM cancel it instead of killing the process: the work stops

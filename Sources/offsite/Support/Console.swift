@@ -6,12 +6,15 @@ import Glibc
 
 /// Output helpers: stdout for results, stderr for messages and progress.
 enum Console {
+    /// A line on stdout. A closed pipe (a reader that stopped early) ends the command's work
+    /// (`BrokenPipe`); any other failure to write is ignored, as restic ignores it.
     static func out(_ s: String) {
-        FileHandle.standardOutput.write(Data((s + "\n").utf8))
+        var line = s + "\n"
+        line.withUTF8 { _ = try? writeStandardOutput(UnsafeRawBufferPointer($0)) }
     }
 
     static func outRaw(_ d: Data) {
-        FileHandle.standardOutput.write(d)
+        d.withUnsafeBytes { _ = try? writeStandardOutput($0) }
     }
 
     static func error(_ s: String) {

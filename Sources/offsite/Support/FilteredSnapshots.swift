@@ -14,9 +14,9 @@ enum FilteredSnapshots {
         id: ID, snapshot: Snapshot
     )] {
         // `latest` looks for --path made absolute, as restic does there.
-        let cwd = FileManager.default.currentDirectoryPath
+        let cwd = SystemInfo.workingDirectory
         var latestFilter = options.filter
-        latestFilter.paths = options.path.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 }
+        latestFilter.paths = options.path.map { PathName.absolute($0, cwd: cwd) }
         let selection = try await repo.selectSnapshots(refs, filter: options.filter, latestFilter: latestFilter)
         for notice in selection.notices {
             switch notice {

@@ -39,15 +39,5 @@ final class StandardOutput: ByteSink {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    private static func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(1, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CLIError.fatal("writing to stdout failed: \(String(cString: strerror(errno)))")
-            }
-            offset += n
-        }
-    }
+    private static func writeAll(_ bytes: UnsafeRawBufferPointer) throws { try writeStandardOutput(bytes) }
 }

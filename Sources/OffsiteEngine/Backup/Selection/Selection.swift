@@ -69,7 +69,7 @@ public struct Selection: Sendable, Equatable {
         targets: [String], workingDirectory: String? = nil, environment: [String: String]? = nil,
         warn: @escaping @Sendable (String) -> Void = { _ in }
     ) throws -> SelectionFilter {
-        let workingDirectory = workingDirectory ?? FileManager.default.currentDirectoryPath
+        let workingDirectory = workingDirectory ?? SystemInfo.workingDirectory
         let environment = environment ?? ProcessInfo.processInfo.environment
         let cwd = Array(workingDirectory.utf8)
         var excludes = self.excludes.map { Array($0.utf8) }

@@ -29,7 +29,7 @@ extension Selection {
         filesFrom: [String] = [], filesFromVerbatim: [String] = [], filesFromRaw: [String] = [],
         arguments: [String] = [], workingDirectory: String? = nil, warn: (String) -> Void = { _ in }
     ) throws -> [String] {
-        let cwd = Array((workingDirectory ?? FileManager.default.currentDirectoryPath).utf8)
+        let cwd = Array((workingDirectory ?? SystemInfo.workingDirectory).utf8)
         var targets: [[UInt8]] = []
         for file in filesFrom {
             for line in try readLines(file, flag: "--files-from", cwd: cwd) {

@@ -13,6 +13,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Validate the configuration and reach every part of it, printing no secret.",
+        usage: "offsite config check [--env-file <path> ...] [--config <path>] [--json]",
         discussion: """
             First the variables (or offsite.yml) are validated and every mistake is listed at once \
             with where it was set: unknown variables (with the name you probably meant), bad cron \

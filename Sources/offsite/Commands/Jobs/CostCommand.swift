@@ -6,6 +6,7 @@ struct CostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cost",
         abstract: "Estimate the monthly storage bill of each repository from its real size.",
+        usage: "offsite cost [--env-file <path> ...] [--config <path>] [<options>]",
         discussion: """
             The size is the repository's stored data as `offsite stats --mode raw-data` counts \
             it: the blobs as they sit in pack files, compressed and encrypted, data shared between \

@@ -6,6 +6,7 @@ struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
         abstract: "Run the backup, prune, check and drill schedules, and serve /metrics and /healthz.",
+        usage: "offsite daemon [--env-file <path> ...] [--config <path>] [<options>]",
         discussion: """
             Replaces cron and the guide's backup container. Schedules: BACKUP_SCHEDULE (default \
             "0 */6 * * *") for the jobs, PRUNE_SCHEDULE ("0 3 * * 0"), CHECK_SCHEDULE ("0 5 * * 0", \
@@ -66,6 +67,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show each job's last run, result, duration, size and next run.",
+        usage: "offsite status [--env-file <path> ...] [--config <path>] [--json]",
         discussion: """
             Reads the state that `offsite run` and `offsite daemon` keep (see --state-dir) and the \
             schedules from the configuration; the repository is not opened. Failed runs are listed \

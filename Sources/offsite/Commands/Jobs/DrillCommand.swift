@@ -6,11 +6,12 @@ struct DrillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drill",
         abstract: "Restore drills: prove that the latest backup of a job restores and holds data.",
+        usage: "offsite drill [--env-file <path> ...] [--config <path>] [<options>] <job>",
         discussion: """
             Each drill restores the job's latest snapshot (tag JOB, this BACKUP_HOST) with offsite \
             itself, checks what came back, and removes everything it made. Live data is only read.
 
-              postgres  for each database in BACKUP_POSTGRES_DATABASES (or PGDATABASE): offsite \
+            postgres: for each database in BACKUP_POSTGRES_DATABASES (or PGDATABASE): offsite \
             dump of /<db>.sql piped into psql -v ON_ERROR_STOP=1 (no temporary file), into a \
             scratch database offsite_drill_<job>_<random> created on the same server (libpq's \
             variables; the user needs CREATEDB); then counts the tables and every row \
@@ -18,11 +19,13 @@ struct DrillCommand: AsyncParsableCommand {
             scratch database is always dropped (DROP DATABASE … WITH (FORCE)). A pg_dumpall job \
             (whole cluster) is not drilled: replaying it would recreate roles and databases on the \
             live server; list the databases instead.
-              redis     restores /redis.rdb (with --verify) and loads it into a throwaway \
+
+            redis: restores /redis.rdb (with --verify) and loads it into a throwaway \
             redis-server on a free 127.0.0.1 port (no persistence, stopped afterwards); reports its \
             key count beside the live server's (they may differ since the snapshot). Fails if the \
             RDB does not load, or is empty while the live server is not.
-              volumes   offsite restore --verify into a scratch directory; reports files and bytes. \
+
+            volumes: offsite restore --verify into a scratch directory; reports files and bytes. \
             Fails on any restore or verification error.
 
             Scratch directories go under --scratch-dir (default $TMPDIR, else /tmp), mode 0700, \

@@ -6,6 +6,7 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run backup jobs now: postgres, redis, volumes, a job from offsite.yml, or all.",
+        usage: "offsite run [--env-file <path> ...] [--config <path>] [<options>] <job>",
         discussion: """
             Each job writes one snapshot (one per database when several are listed) tagged with the \
             job's name and backup-date-YYYYMMDD (and vault for BACKUP_VAULT_PATH), then applies the \
@@ -13,13 +14,15 @@ struct RunCommand: AsyncParsableCommand {
             nothing is deleted until prune). The repository is created on first use when there is \
             none at the location; one that exists but cannot be opened is an error.
 
-              postgres  pg_dump of each database in BACKUP_POSTGRES_DATABASES (or PGDATABASE), or \
+            postgres: pg_dump of each database in BACKUP_POSTGRES_DATABASES (or PGDATABASE), or \
             pg_dumpall of the whole cluster; plain SQL streamed into the repository, no temporary \
             file. libpq's variables (PGHOST, PGPORT, PGUSER, PGPASSWORD) reach pg_dump through its \
             environment.
-              redis     redis-cli --rdb - (a consistent RDB snapshot from REDIS_HOST:REDIS_PORT, \
+
+            redis: redis-cli --rdb - (a consistent RDB snapshot from REDIS_HOST:REDIS_PORT, \
             REDIS_PASSWORD passed as REDISCLI_AUTH), stored as redis.rdb.
-              volumes   BACKUP_VOLUMES (default /data) and BACKUP_VAULT_PATH as one snapshot.
+
+            volumes: BACKUP_VOLUMES (default /data) and BACKUP_VAULT_PATH as one snapshot.
 
             `all` runs every configured job, continues past a failed one, prints one line per job \
             and exits 1 if any failed. Metrics go to PROMETHEUS_PUSHGATEWAY and \
