@@ -1,5 +1,5 @@
 # offsite: the two set-up commands are `make demo` and `make test` (see README.md).
-.PHONY: deps build demo test bench bench-quick microbench bench-deep crash concurrency corrupt hostile fuzz fuzz-smoke sanitize sanitize-engine secrets clean
+.PHONY: deps build demo test bench bench-quick microbench bench-deep crash concurrency corrupt hostile fuzz fuzz-smoke sanitize sanitize-engine secrets compat clean
 
 deps:
 	./scripts/deps.sh
@@ -90,6 +90,11 @@ sanitize: deps
 # The engine's tests under both sanitizers, in engine-only instrumented builds (~7 min on 2 cores).
 sanitize-engine: deps
 	./scripts/sanitize --engine
+
+# offsite's command line against restic's: rewrites docs/COMPATIBILITY.md from both tools' help
+# and scripts/compat-notes.tsv (`make test` checks it is current and complete).
+compat: build
+	./scripts/compat
 
 clean:
 	rm -rf .build .build-bench .build-microbench .build-fuzz .build-asan .build-tsan .build-asan-engine .build-tsan-engine demo-work
