@@ -42,6 +42,9 @@ let package = Package(
             crypto,
             .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
             .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+            // The HTTP client's TLS (already in the graph through it); offsite sets trust roots,
+            // client certificates and verification for --cacert, --tls-client-cert, --insecure-tls.
+            .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
             .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
             .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
             .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
@@ -90,6 +93,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],

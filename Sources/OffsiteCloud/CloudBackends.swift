@@ -28,6 +28,11 @@ public enum CloudBackends {
     public static let stuckRequestTimeoutKey = "stuck-request-timeout"
     public static let limitUploadKey = "limit-upload"
     public static let limitDownloadKey = "limit-download"
+    /// The option keys for `--cacert` (files separated by newlines), `--tls-client-cert` and
+    /// `--insecure-tls` ("true").
+    public static let rootCertificatesKey = "cacert"
+    public static let clientCertificateKey = "tls-client-cert"
+    public static let insecureTLSKey = "insecure-tls"
 
     /// The transport for a backend: `connections` per host, and the stuck-request timeout
     /// from the options.
@@ -42,7 +47,10 @@ public enum CloudBackends {
         }
         t.uploadKiB = try options[limitUploadKey].map { _ in try intOption(options, limitUploadKey, default: 0) }
         t.downloadKiB = try options[limitDownloadKey].map { _ in try intOption(options, limitDownloadKey, default: 0) }
-        return HTTPTransport.shared(t)
+        t.rootCertificateFiles = options[rootCertificatesKey].map { $0.split(separator: "\n").map(String.init) } ?? []
+        t.clientCertificateFile = options[clientCertificateKey]
+        t.insecureTLS = options[insecureTLSKey] == "true"
+        return try HTTPTransport.shared(t)
     }
 
     /// An integer option such as `s3.connections=10`.

@@ -194,7 +194,7 @@ import Testing
         options.downloadKiB = 512
         let config = try S3Config.parse(
             "s3:http://127.0.0.1:\(moto.port)/limited-\(UUID().uuidString.prefix(8).lowercased())/repo", environment: [:], options: [:])
-        let b = S3Backend(config: config, credentials: Self.credentials, transport: HTTPTransport.shared(options))
+        let b = S3Backend(config: config, credentials: Self.credentials, transport: try HTTPTransport.shared(options))
         try await b.create()
         let h = Handle(.data, String(repeating: "ee", count: 32))
         let data = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })

@@ -70,6 +70,56 @@ import Testing
         }
     }
 
+    /// An HTTPS server with a certificate from a private authority that only admits clients
+    /// with a certificate it signed: offsite needs --cacert and --tls-client-cert (or their
+    /// variables) as restic does, and the two tools share the repository through it.
+    @Test func privateAuthorityAndClientCertificates() async throws {
+        try await withScratchDirectory { dir in
+            try InteropFixture.build(at: dir + "/src", large: false)
+            let tls = try await TestCertificates.make(in: dir + "/tls")
+            let server = try await TestServer.rclone(directory: dir + "/served", tls: tls, requireClientCertificate: true)
+            defer { server.stop() }
+            let repo = "rest:\(server.url(tls: true))/repo"
+            let trusted = ["--cacert", tls.ca, "--tls-client-cert", tls.client]
+
+            let untrusted = try await OffsiteBinary.run(["-r", repo, "init", "--tls-client-cert", tls.client], password: password)
+            #expect(untrusted.status == 1)
+            #expect(untrusted.stderr.contains("certificate"), "\(untrusted.stderr)")
+            let wrongAuthority = try await OffsiteBinary.run(
+                ["-r", repo, "init", "--cacert", tls.otherCA, "--tls-client-cert", tls.client], password: password)
+            #expect(wrongAuthority.status == 1)
+            let noClientCertificate = try await OffsiteBinary.run(["-r", repo, "init", "--cacert", tls.ca], password: password)
+            #expect(noClientCertificate.status == 1)
+            let missing = try await OffsiteBinary.run(["-r", repo, "snapshots", "--cacert", dir + "/nope.pem"], password: password)
+            #expect(missing.status == 1)
+            #expect(missing.stderr.contains("--cacert \(dir)/nope.pem"), "\(missing.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/served/repo/config"))
+
+            expectStatus(try await OffsiteBinary.run(["-r", repo, "init"] + trusted, password: password), 0, "offsite init")
+            expectStatus(
+                try await OffsiteBinary.run(["-r", repo, "backup", dir + "/src"] + trusted, password: password), 0, "offsite backup")
+            let theirs = try snapshotIDs(
+                expectStatus(
+                    try await Restic.run(["snapshots", "--json"] + trusted, repo: repo, password: password), 0, "restic snapshots"))
+            #expect(theirs.count == 1)
+            expectStatus(try await Restic.run(["check", "--read-data"] + trusted, repo: repo, password: password), 0, "restic check")
+
+            // The variables, several files in one --cacert, and --insecure-tls (loudly).
+            let fromEnvironment = try await OffsiteBinary.run(
+                ["-r", repo, "snapshots", "--json"], password: password,
+                environment: ["RESTIC_CACERT": tls.otherCA + "," + tls.ca, "RESTIC_TLS_CLIENT_CERT": tls.client])
+            #expect(try snapshotIDs(expectStatus(fromEnvironment, 0, "snapshots with RESTIC_CACERT")) == theirs)
+            let both = try await OffsiteBinary.run(
+                ["-r", repo, "snapshots", "--json", "--cacert", tls.otherCA + "," + tls.ca, "--tls-client-cert", tls.client],
+                password: password)
+            #expect(try snapshotIDs(expectStatus(both, 0, "snapshots with two authorities")) == theirs)
+            let insecure = try await OffsiteBinary.run(
+                ["-r", repo, "snapshots", "--json", "--insecure-tls", "--tls-client-cert", tls.client], password: password)
+            #expect(try snapshotIDs(expectStatus(insecure, 0, "snapshots --insecure-tls")) == theirs)
+            #expect(insecure.stderr.contains("WARNING: --insecure-tls"))
+        }
+    }
+
     @Test func loginFromTheURL() async throws {
         let secret = "correct-horse-42"
         try await withServer(large: false, user: "alice", secret: secret) { dir, server, repo in

@@ -4,6 +4,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 public import OffsiteStorage
 import OffsiteSync
 
@@ -59,6 +60,13 @@ public final class HTTPTransport: Sendable {
         /// `--limit-upload` and `--limit-download`, in KiB/s (nil: unlimited).
         public var uploadKiB: Int? = nil
         public var downloadKiB: Int? = nil
+        /// PEM files whose certificates are the only trusted roots (`--cacert`; empty: the
+        /// system's roots).
+        public var rootCertificateFiles: [String] = []
+        /// A PEM file holding the client's certificate (chain) and private key (`--tls-client-cert`).
+        public var clientCertificateFile: String? = nil
+        /// Do not verify the server's certificate (`--insecure-tls`).
+        public var insecureTLS = false
 
         public init() {}
     }
@@ -72,16 +80,66 @@ public final class HTTPTransport: Sendable {
     /// which a backend without a close call cannot promise); one per set of options.
     private static let clients = Mutex<[Options: HTTPTransport]>([:])
 
-    public static func shared(_ options: Options = Options()) -> HTTPTransport {
+    /// Throws when a certificate file cannot be loaded (the error names the file and flag).
+    public static func shared(_ options: Options) throws -> HTTPTransport {
+        let tls = try tlsConfiguration(options)
+        return cached(options, tls: tls)
+    }
+
+    /// A transport with the system's TLS settings, which has no file to load.
+    public static func shared(connections: Int = Options().connections) -> HTTPTransport {
+        var options = Options()
+        options.connections = connections
+        return cached(options, tls: nil)
+    }
+
+    private static func cached(_ options: Options, tls: TLSConfiguration?) -> HTTPTransport {
         clients.withLock { all in
             if let t = all[options] { return t }
-            let t = HTTPTransport(options)
+            let t = HTTPTransport(options, tls: tls)
             all[options] = t
             return t
         }
     }
 
-    private init(_ options: Options) {
+    /// The TLS settings for the options, or nil for the client's defaults (system roots,
+    /// verification on, no client certificate).
+    static func tlsConfiguration(_ options: Options) throws -> TLSConfiguration? {
+        guard !options.rootCertificateFiles.isEmpty || options.clientCertificateFile != nil || options.insecureTLS else {
+            return nil
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if !options.rootCertificateFiles.isEmpty {
+            var roots: [NIOSSLCertificate] = []
+            for file in options.rootCertificateFiles {
+                let certificates: [NIOSSLCertificate]
+                do { certificates = try NIOSSLCertificate.fromPEMFile(file) } catch {
+                    throw StorageError(.io, "cannot load root certificates from --cacert \(file): \(error)")
+                }
+                guard !certificates.isEmpty else {
+                    throw StorageError(.io, "cannot load root certificates from --cacert \(file): no PEM certificate in it")
+                }
+                roots += certificates
+            }
+            tls.trustRoots = .certificates(roots)
+        }
+        if let file = options.clientCertificateFile {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(file)
+                guard !chain.isEmpty else { throw StorageError(.io, "no PEM certificate in it") }
+                tls.certificateChain = chain.map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: file, format: .pem))
+            } catch let e as StorageError {
+                throw StorageError(.io, "cannot load the client certificate and key from --tls-client-cert \(file): \(e.message)")
+            } catch {
+                throw StorageError(.io, "cannot load the client certificate and key from --tls-client-cert \(file): \(error)")
+            }
+        }
+        if options.insecureTLS { tls.certificateVerification = .none }
+        return tls
+    }
+
+    private init(_ options: Options, tls: TLSConfiguration?) {
         self.options = options
         upload = options.uploadKiB.map { RateLimiter(kibPerSecond: $0) }
         download = options.downloadKiB.map { RateLimiter(kibPerSecond: $0) }
@@ -91,6 +149,7 @@ public final class HTTPTransport: Sendable {
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.connections),
             decompression: .disabled)
         config.httpVersion = .http1Only
+        config.tlsConfiguration = tls
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
@@ -132,6 +191,11 @@ public final class HTTPTransport: Sendable {
             }
             throw StorageError(
                 .transient, "cannot connect to \(Self.redacted(request.url)): \(e.connectionErrors.first.map { "\($0.error)" } ?? "\(e)")")
+        } catch let e as NIOSSLError {
+            throw Self.storageError(e, request)
+        } catch let e as BoringSSLError {
+            // An alert from the server during the exchange, e.g. a client certificate refused.
+            throw Self.tlsRefused("\(e)", request)
         } catch is CancellationError {
             throw CancellationError()
         } catch let e as IOError {
@@ -160,6 +224,21 @@ public final class HTTPTransport: Sendable {
         default:
             return StorageError(.transient, "\(what): \(e)")
         }
+    }
+
+    /// A TLS failure: a connection cut mid-stream is retried; a refused certificate (the
+    /// server's or ours) is not, since sending the request again cannot change it.
+    static func storageError(_ e: NIOSSLError, _ request: HTTPRequest) -> any Error {
+        let what = "\(request.method) \(redacted(request.url))"
+        if case .uncleanShutdown = e { return StorageError(.transient, "\(what): the TLS connection was cut (\(e))") }
+        return tlsRefused("\(e)", request)
+    }
+
+    static func tlsRefused(_ detail: String, _ request: HTTPRequest) -> StorageError {
+        StorageError(
+            .io,
+            "\(request.method) \(redacted(request.url)): TLS failed (\(detail)). A server certificate from a private "
+                + "authority needs --cacert FILE; a server that asks for a client certificate needs --tls-client-cert FILE")
     }
 
     /// The URL without user information or query (which may carry credentials).

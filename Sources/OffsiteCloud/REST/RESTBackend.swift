@@ -21,9 +21,7 @@ public final class RESTBackend: StorageBackend {
 
     public init(config: RESTConfig, transport: HTTPTransport? = nil) {
         self.config = config
-        var options = HTTPTransport.Options()
-        options.connections = config.connections
-        self.transport = transport ?? HTTPTransport.shared(options)
+        self.transport = transport ?? HTTPTransport.shared(connections: config.connections)
     }
 
     /// restic's `rest:` locations, with `-o rest.connections=N` (and the command line's

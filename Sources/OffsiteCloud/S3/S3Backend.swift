@@ -12,9 +12,7 @@ public final class S3Backend: StorageBackend {
     public init(config: S3Config, credentials: AWSCredentials?, transport: HTTPTransport? = nil) {
         self.config = config
         self.signer = credentials.map { SigV4(credentials: $0, region: config.region) }
-        var options = HTTPTransport.Options()
-        options.connections = config.connections
-        self.transport = transport ?? HTTPTransport.shared(options)
+        self.transport = transport ?? HTTPTransport.shared(connections: config.connections)
     }
 
     /// restic's `s3:` locations with credentials from the environment (`AWS_ACCESS_KEY_ID`,

@@ -79,6 +79,24 @@ struct GlobalOptions: ParsableArguments {
     var cacheDir: String?
 
     @Option(
+        name: .customLong("cacert"),
+        help: ArgumentHelp(
+            "Trust only the root certificates in this PEM file for S3, GCS and REST servers (repeatable; default: the system's; $RESTIC_CACERT).",
+            valueName: "file"))
+    var cacert: [String] = []
+
+    @Option(
+        name: .customLong("tls-client-cert"),
+        help: ArgumentHelp(
+            "Present the client certificate and private key in this PEM file to the server ($RESTIC_TLS_CLIENT_CERT).", valueName: "file"))
+    var tlsClientCert: String?
+
+    @Flag(
+        name: .customLong("insecure-tls"),
+        help: "Do not verify the server's certificate (insecure: anyone on the path can read and change the traffic).")
+    var insecureTLS = false
+
+    @Option(
         name: [.short, .customLong("option")],
         help: ArgumentHelp(
             "Extended backend option key=value: s3.connections, s3.region, s3.bucket-lookup, s3.storage-class.", valueName: "key=value"))
@@ -98,6 +116,19 @@ struct GlobalOptions: ParsableArguments {
         }
         if let r = env["RESTIC_REPOSITORY"], !r.isEmpty { return r }
         throw CLIError.fatal("Please specify repository location (-r or --repository-file, or set RESTIC_REPOSITORY)")
+    }
+
+    /// `--cacert` files (each value may list several, separated by commas, as restic's flag
+    /// does), else `$RESTIC_CACERT`'s.
+    var rootCertificateFiles: [String] {
+        let given = cacert.isEmpty ? [environment["RESTIC_CACERT"] ?? ""] : cacert
+        return given.flatMap { $0.split(separator: ",").map(String.init) }
+    }
+
+    /// `--tls-client-cert`, else `$RESTIC_TLS_CLIENT_CERT`.
+    var clientCertificateFile: String? {
+        if let tlsClientCert { return tlsClientCert }
+        return environment["RESTIC_TLS_CLIENT_CERT"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func compressionLevel() throws -> CompressionChoice {

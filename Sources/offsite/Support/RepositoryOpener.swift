@@ -41,6 +41,15 @@ enum RepositoryOpener {
         }
         if let kib = g.limitUpload { extended[CloudBackends.limitUploadKey] = String(kib) }
         if let kib = g.limitDownload { extended[CloudBackends.limitDownloadKey] = String(kib) }
+        let roots = g.rootCertificateFiles
+        if !roots.isEmpty { extended[CloudBackends.rootCertificatesKey] = roots.joined(separator: "\n") }
+        if let file = g.clientCertificateFile { extended[CloudBackends.clientCertificateKey] = file }
+        if g.insecureTLS {
+            extended[CloudBackends.insecureTLSKey] = "true"
+            Console.error(
+                "WARNING: --insecure-tls: the server's TLS certificate is not verified, so anyone on the network path "
+                    + "can read and change this connection (the repository's data stays encrypted and authenticated)")
+        }
         do {
             guard let cloud = try CloudBackends.backend(for: location, environment: g.environment, options: extended) else {
                 throw CLIError.fatal("unknown repository location \(CloudBackends.displayed(location))")
