@@ -13,11 +13,12 @@ fi
 # unzip and python3 (dump's archives are read back by other tools), util-linux and mount (a
 # small tmpfs in a private mount namespace plays a full disk), rclone (`rclone serve restic`
 # is the REST server the cloud tests run against), openssl (the GCS tests make and check RSA
-# keys with it), postgresql, redis-server and prometheus-pushgateway (the orchestrator's tests
+# keys with it, the TLS tests certificates), man-db (`man -l` reads the pages `offsite generate`
+# writes), postgresql, redis-server and prometheus-pushgateway (the orchestrator's tests
 # back up databases from, and push metrics to, servers of their own on free loopback ports:
 # their postinst may start the system's services too, on the usual ports, which the tests
 # never use), prometheus (its promtool checks the alerting rules).
-packages=(libzstd-dev restic time unzip python3 util-linux mount rclone openssl postgresql redis-server prometheus-pushgateway prometheus)
+packages=(libzstd-dev restic time unzip python3 util-linux mount rclone openssl man-db postgresql redis-server prometheus-pushgateway prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

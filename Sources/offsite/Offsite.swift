@@ -30,7 +30,7 @@ struct Offsite: AsyncParsableCommand {
             StatsCommand.self, TagCommand.self,
             DumpCommand.self, FindCommand.self, DiffCommand.self, UnlockCommand.self, CheckCommand.self, PruneCommand.self,
             RepairCommand.self, RebuildIndexCommand.self, ForgetCommand.self, CopyCommand.self,
-            DoctorCommand.self, CostCommand.self,
+            GenerateCommand.self, DoctorCommand.self, CostCommand.self,
             RunCommand.self, ConfigCommand.self, DrillCommand.self, DaemonCommand.self, StatusCommand.self,
         ]
     )

@@ -81,4 +81,52 @@ import Testing
         let version = expectStatus(try await OffsiteBinary.run(["-r", "frobnicate", "version"]), 0, "version after -r VALUE")
         #expect(version.stdoutString.hasPrefix("offsite "))
     }
+
+    /// `generate`: completion scripts that bash loads and that complete commands and flags, and
+    /// one man page per command that `man` renders.
+    @Test func generateWritesCompletionsAndManPages() async throws {
+        try await withScratchDirectory { dir in
+            let none = try await OffsiteBinary.run(["generate"])
+            #expect(none.status == 1)
+            #expect(none.stderr.contains("nothing to do, please specify at least one output file/dir"))
+            try FileManager.default.createDirectory(atPath: dir + "/man", withIntermediateDirectories: true)
+            let r = expectStatus(
+                try await OffsiteBinary.run([
+                    "generate", "--bash-completion", dir + "/offsite.bash", "--zsh-completion", dir + "/_offsite",
+                    "--fish-completion", dir + "/offsite.fish", "--man", dir + "/man",
+                ]), 0, "generate")
+            #expect(r.stdoutString.contains("writing bash completion file to \(dir)/offsite.bash\n"))
+            for file in ["_offsite", "offsite.fish"] {
+                #expect(try String(contentsOfFile: dir + "/" + file, encoding: .utf8).contains("snapshots"), "\(file)")
+            }
+            // bash: the script loads, registers offsite, and completes a command and a flag.
+            for (line, expected) in [("offsite sn", "snapshots"), ("offsite snapshots --gr", "--group-by")] {
+                let words = line.split(separator: " ")
+                let script = """
+                    source "$0" && complete -p offsite >/dev/null || exit 9
+                    COMP_LINE='\(line)'; COMP_POINT=${#COMP_LINE}; COMP_WORDS=(\(words.joined(separator: " "))); \
+                    COMP_CWORD=\(words.count - 1)
+                    _offsite offsite '\(words.last!)' '\(words[words.count - 2])'
+                    printf '%s\\n' "${COMPREPLY[@]}"
+                    """
+                let completion = try await ProcessRunner.run("/bin/bash", ["-c", script, dir + "/offsite.bash"])
+                #expect(completion.status == 0, "\(line): \(completion.stderr)")
+                #expect(completion.stdoutString.split(separator: "\n").contains(Substring(expected)), "\(line): \(completion.stdoutString)")
+            }
+            // man: a page per command, rendered without warnings.
+            let pages = try FileManager.default.contentsOfDirectory(atPath: dir + "/man")
+            for page in ["offsite.1", "offsite-backup.1", "offsite-snapshots.1", "offsite-key-add.1", "offsite-generate.1"] {
+                #expect(pages.contains(page), "\(page)")
+            }
+            #expect(pages.count > 35)
+            let man = try #require(ProcessRunner.which("man"), "man is not installed: run `apt-get install man-db` (or `make deps`)")
+            let rendered = try await ProcessRunner.run(
+                man, ["-l", dir + "/man/offsite-snapshots.1"],
+                environment: ["MANPAGER": "cat", "MANWIDTH": "80", "MAN_KEEP_FORMATTING": nil])
+            #expect(rendered.status == 0, "\(rendered.stderr)")
+            #expect(rendered.stderr.isEmpty, "\(rendered.stderr)")
+            #expect(rendered.stdoutString.contains("offsite-snapshots - List snapshots."))
+            #expect(rendered.stdoutString.contains("--group-by"))
+        }
+    }
 }
